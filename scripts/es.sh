@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Fetch, start, stop and query the local Elasticsearch server (integ-test-zip distribution).
+#
+#   scripts/es.sh start [local|secure]   start (or reuse) a single node and wait for health
+#   scripts/es.sh stop  [local|secure]   stop it
+#   scripts/es.sh status [local|secure]  print health or "stopped"
+#   scripts/es.sh env [secure]           print the env settings a client needs for the profile
+#
+# Profiles: `local` — http://127.0.0.1:9200, security off (the default).
+#           `secure` — https://127.0.0.1:9201, file-realm user, TLS with a CA made offline.
+# Everything (distribution, config, data, logs) lives under .cache/es. Elasticsearch refuses
+# to run as root, so as root the node runs as the unprivileged user `skewguard-es`.
+source "$(dirname "$0")/common.sh"
+
+ES_HOME="$CACHE/es/elasticsearch-$ES_SERVER_VERSION"
+ES_USER="${SKEWGUARD_ES_USER:-skewguard-es}"
+ES_HEAP="${SKEWGUARD_ES_HEAP:-1g}"
+
+cmd="${1:-}"; profile="${2:-local}"
+case "$profile" in
+  local)  HTTP_PORT="${SKEWGUARD_ES_PORT:-9200}"; TRANSPORT_PORT=9300; SCHEME=http ;;
+  secure) HTTP_PORT="${SKEWGUARD_ES_SECURE_PORT:-9201}"; TRANSPORT_PORT=9301; SCHEME=https ;;
+  *) die "unknown profile '$profile' (use local or secure)" ;;
+esac
+PDIR="$CACHE/es/$profile"
+PIDFILE="$PDIR/es.pid"
+URL="$SCHEME://127.0.0.1:$HTTP_PORT"
+CA="$PDIR/config/certs/ca/ca.crt"
+CREDS="$PDIR/credentials.env"
+
+fetch_distribution() {
+  [[ -x "$ES_HOME/bin/elasticsearch" ]] && return 0
+  command -v mvn >/dev/null || die "mvn not found: needed to download Elasticsearch $ES_SERVER_VERSION"
+  local dl="$CACHE/downloads"; mkdir -p "$dl" "$CACHE/es"
+  local zip="$dl/elasticsearch-$ES_SERVER_VERSION.zip"
+  if [[ ! -s "$zip" ]]; then
+    log "downloading Elasticsearch $ES_SERVER_VERSION (integ-test-zip)"
+    mvn -q -B dependency:copy \
+      -Dartifact="org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_SERVER_VERSION:zip" \
+      -Dtransitive=false -DoutputDirectory="$dl" >"$dl/mvn-es.log" 2>&1 \
+      || die "could not download Elasticsearch with Maven (see $dl/mvn-es.log)"
+  fi
+  log "unpacking $zip"
+  rm -rf "$ES_HOME.tmp"; mkdir -p "$ES_HOME.tmp"
+  unzip -q "$zip" -d "$ES_HOME.tmp" || die "corrupt download $zip: delete it and run again"
+  mv "$ES_HOME.tmp/elasticsearch-$ES_SERVER_VERSION" "$ES_HOME"; rmdir "$ES_HOME.tmp"
+  chmod -R a+rX "$ES_HOME"
+}
+
+ensure_user() {
+  [[ "$(id -u)" -ne 0 ]] && return 0
+  if ! id "$ES_USER" >/dev/null 2>&1; then
+    log "creating unprivileged user $ES_USER to run Elasticsearch"
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER" \
+      || die "could not create user $ES_USER (Elasticsearch refuses to run as root)"
+  fi
+  # The node must be able to reach its own folders through every parent directory.
+  mkdir -p "$PDIR"
+  local d="$PDIR"
+  while [[ "$d" != "/" ]]; do
+    if ! runuser -u "$ES_USER" -- test -x "$d" 2>/dev/null; then
+      die "user $ES_USER cannot enter $d: make it world-executable (chmod o+x) or set SKEWGUARD_CACHE elsewhere"
+    fi
+    d="$(dirname "$d")"
+  done
+}
+
+as_es() {
+  if [[ "$(id -u)" -eq 0 ]]; then runuser -u "$ES_USER" -- "$@"; else "$@"; fi
+}
+
+running_pid() {
+  [[ -f "$PIDFILE" ]] || return 1
+  local pid; pid="$(cat "$PIDFILE" 2>/dev/null)"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+curl_es() {
+  local args=(-s --max-time 5)
+  if [[ "$profile" == secure ]]; then
+    # shellcheck disable=SC1090
+    source "$CREDS"
+    args+=(--cacert "$CA" -u "$ES_USERNAME:$ES_PASSWORD")
+  fi
+  curl "${args[@]}" "$@"
+}
+
+write_config() {
+  local conf="$PDIR/config"
+  mkdir -p "$conf" "$PDIR/data" "$PDIR/logs" "$PDIR/tmp"
+  # Start from the distribution's own files (jvm.options, log4j2, ...), then ours on top.
+  cp -n "$ES_HOME/config/"* "$conf/" 2>/dev/null || true
+  cat >"$conf/elasticsearch.yml" <<YML
+cluster.name: skewguard-$profile
+node.name: skewguard-$profile
+discovery.type: single-node
+network.host: 127.0.0.1
+http.host: 127.0.0.1
+http.port: $HTTP_PORT
+transport.port: $TRANSPORT_PORT
+path.data: $PDIR/data
+path.logs: $PDIR/logs
+action.destructive_requires_name: false
+cluster.routing.allocation.disk.threshold_enabled: false
+YML
+  if [[ "$profile" == local ]]; then
+    echo "xpack.security.enabled: false" >>"$conf/elasticsearch.yml"
+  else
+    setup_security "$conf"
+    cat >>"$conf/elasticsearch.yml" <<YML
+xpack.security.enabled: true
+xpack.security.authc.realms.file.file1.order: 0
+xpack.security.http.ssl.enabled: true
+xpack.security.http.ssl.key: certs/node/node.key
+xpack.security.http.ssl.certificate: certs/node/node.crt
+xpack.security.http.ssl.certificate_authorities: certs/ca/ca.crt
+xpack.security.transport.ssl.enabled: false
+YML
+  fi
+  # jvm.options points GC logs, heap dumps and error files at paths relative to ES_HOME,
+  # which the unprivileged user may not write: point them into this profile's folders.
+  sed -e "s|file=logs/gc.log|file=$PDIR/logs/gc.log|" -e "s|HeapDumpPath=data|HeapDumpPath=$PDIR/data|" \
+      -e "s|ErrorFile=logs/|ErrorFile=$PDIR/logs/|" "$ES_HOME/config/jvm.options" >"$conf/jvm.options"
+  mkdir -p "$conf/jvm.options.d"
+  printf -- '-Xms%s\n-Xmx%s\n' "$ES_HEAP" "$ES_HEAP" >"$conf/jvm.options.d/heap.options"
+  if [[ "$(id -u)" -eq 0 ]]; then chown -R "$ES_USER" "$PDIR"; fi
+}
+
+setup_security() {
+  local conf="$1"
+  export ES_JAVA_HOME ES_PATH_CONF="$conf"
+  if [[ ! -s "$CA" ]]; then
+    log "making a CA and a node certificate (offline, elasticsearch-certutil)"
+    rm -rf "$conf/certs"; mkdir -p "$conf/certs"
+    "$ES_HOME/bin/elasticsearch-certutil" ca --pem --silent --days 3650 --out "$conf/certs/ca.zip" >/dev/null \
+      || die "elasticsearch-certutil ca failed"
+    unzip -q "$conf/certs/ca.zip" -d "$conf/certs"
+    "$ES_HOME/bin/elasticsearch-certutil" cert --pem --silent --days 3650 \
+      --ca-cert "$conf/certs/ca/ca.crt" --ca-key "$conf/certs/ca/ca.key" \
+      --name node --dns localhost --ip 127.0.0.1 --out "$conf/certs/node.zip" >/dev/null \
+      || die "elasticsearch-certutil cert failed"
+    unzip -q "$conf/certs/node.zip" -d "$conf/certs"
+    rm -f "$conf/certs/"*.zip
+  fi
+  if [[ ! -s "$CREDS" ]]; then
+    local pw; pw="$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20)"
+    umask 077
+    printf 'ES_USERNAME=skewguard\nES_PASSWORD=%s\nES_CA_CERTS=%s\n' "$pw" "$CA" >"$CREDS"
+    : >"$conf/users"; : >"$conf/users_roles"
+  fi
+  if ! grep -q '^skewguard:' "$conf/users" 2>/dev/null; then
+    # shellcheck disable=SC1090
+    source "$CREDS"
+    log "adding file-realm user $ES_USERNAME (elasticsearch-users)"
+    "$ES_HOME/bin/elasticsearch-users" useradd "$ES_USERNAME" -p "$ES_PASSWORD" -r superuser >/dev/null \
+      || die "elasticsearch-users useradd failed"
+  fi
+}
+
+wait_health() {
+  local deadline=$((SECONDS + ${SKEWGUARD_ES_START_TIMEOUT:-120})) status
+  while (( SECONDS < deadline )); do
+    status="$(curl_es "$URL/_cluster/health" 2>/dev/null | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')"
+    if [[ "$status" == green || "$status" == yellow ]]; then
+      log "Elasticsearch ($profile) is $status at $URL"
+      return 0
+    fi
+    if ! running_pid >/dev/null; then
+      die "Elasticsearch ($profile) exited during start-up; last log lines:
+$(tail -n 20 "$PDIR/logs/skewguard-$profile.log" 2>/dev/null || tail -n 20 "$PDIR/logs/console.log" 2>/dev/null)"
+    fi
+    sleep 1
+  done
+  die "Elasticsearch ($profile) not healthy after ${SKEWGUARD_ES_START_TIMEOUT:-120}s (logs: $PDIR/logs)"
+}
+
+start() {
+  if pid="$(running_pid)"; then
+    log "Elasticsearch ($profile) already running (pid $pid)"
+    wait_health; return 0
+  fi
+  if port_in_use "$HTTP_PORT"; then
+    die "port $HTTP_PORT is already in use by another process: stop it, or set SKEWGUARD_ES_PORT (local) / SKEWGUARD_ES_SECURE_PORT (secure)"
+  fi
+  if port_in_use "$TRANSPORT_PORT"; then
+    die "transport port $TRANSPORT_PORT is already in use by another process"
+  fi
+  ES_JAVA_HOME="$(java17_home)"
+  fetch_distribution
+  ensure_user
+  write_config
+  log "starting Elasticsearch $ES_SERVER_VERSION ($profile profile, heap $ES_HEAP) on $URL"
+  rm -f "$PIDFILE"
+  # The JVM's GC log path (logs/gc.log) is relative to the working directory.
+  cd "$PDIR"
+  as_es env ES_JAVA_HOME="$ES_JAVA_HOME" ES_PATH_CONF="$PDIR/config" ES_TMPDIR="$PDIR/tmp" \
+    "$ES_HOME/bin/elasticsearch" -d -p "$PIDFILE" >"$PDIR/logs/console.log" 2>&1 \
+    || die "Elasticsearch failed to start: $(tail -n 5 "$PDIR/logs/console.log")"
+  wait_health
+}
+
+stop() {
+  local pid
+  if ! pid="$(running_pid)"; then log "Elasticsearch ($profile) is not running"; return 0; fi
+  log "stopping Elasticsearch ($profile, pid $pid)"
+  kill "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || { rm -f "$PIDFILE"; return 0; }; sleep 0.5; done
+  kill -9 "$pid" 2>/dev/null || true; rm -f "$PIDFILE"
+}
+
+case "$cmd" in
+  start) start ;;
+  stop) stop ;;
+  status)
+    if running_pid >/dev/null; then curl_es "$URL/_cluster/health"; echo; else echo stopped; fi ;;
+  env)
+    echo "ELASTICSEARCH_URL=$URL"
+    if [[ "$profile" == secure ]]; then cat "$CREDS"; fi ;;
+  fetch) ES_JAVA_HOME="$(java17_home)"; fetch_distribution ;;
+  *) die "usage: scripts/es.sh start|stop|status|env|fetch [local|secure]" ;;
+esac
