@@ -1,0 +1,45 @@
+"""Delta Lake plumbing shared by the jobs: create declared tables, build safe predicates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+
+from schemas.core import TableSchema
+from skewguard.config import Settings
+
+__all__ = ["ensure_table", "sql_date", "sql_string", "table_version"]
+
+
+def sql_string(value: str) -> str:
+    """A Spark SQL string literal for ``value`` (quotes and backslashes escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def sql_date(value: dt.date) -> str:
+    return f"DATE'{value.isoformat()}'"
+
+
+def ensure_table(spark: SparkSession, settings: Settings, schema: TableSchema) -> str:
+    """Create the declared table at its lakehouse path unless it exists; returns the path."""
+    path = settings.lakehouse.table_path(schema.name)
+    builder = (
+        DeltaTable.createIfNotExists(spark)
+        .location(path)
+        .addColumns(schema.spark_schema())
+        .comment(schema.doc)
+    )
+    if schema.partition_by:
+        builder = builder.partitionedBy(*schema.partition_by)
+    builder.execute()
+    return path
+
+
+def table_version(spark: SparkSession, path: str) -> int:
+    """Current Delta version of the table at ``path``."""
+    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
+    if row is None:
+        raise RuntimeError(f"{path} has no Delta history")
+    return int(row["version"])

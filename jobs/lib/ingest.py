@@ -1,0 +1,249 @@
+"""Elasticsearch → ``bronze.serving_logs`` + ``bronze.quarantine`` for a window of UTC days.
+
+One read of the index (ES-Hadoop, the window pushed down), one parse of each hit's key
+fields in Spark SQL, then:
+
+* records that can be landed and fall in the window → bronze, replacing exactly the
+  window (index × days × optional workload) with Delta's ``replaceWhere``;
+* records that cannot → quarantine with one reason code, upserted on (index, ``_id``);
+* the counts reconcile (Elasticsearch's own count = read = landed + quarantined +
+  out-of-window) before anything is committed, else the run fails and commits nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs.lib.delta_io import ensure_table, sql_date, sql_string, table_version
+from jobs.lib.es_reader import read_json_hits
+from jobs.lib.runs import RunRecord
+from schemas.records import LLM_INTERACTION, PREDICTION
+from schemas.tables import BRONZE_QUARANTINE, BRONZE_SERVING_LOGS
+from skewguard.config import Settings
+from skewguard.es import connect, window_query
+
+__all__ = ["IngestError", "IngestWindow", "ingest_window", "parse_hits"]
+
+log = logging.getLogger(__name__)
+
+# Only the keys that decide landing; nested objects come back as their JSON text.
+_KEY_FIELDS = T.StructType(
+    [T.StructField(name, T.StringType()) for name in
+     ("timestamp", "workload_id", "client_id", "request", "response", "features")]
+)
+_NUMERIC = r"^-?[0-9]+(\.[0-9]+)?$"
+LANDED, OUT_OF_WINDOW = "landed", "out_of_window"
+
+
+class IngestError(RuntimeError):
+    """The run cannot complete; nothing of it was committed to bronze."""
+
+
+@dataclass(frozen=True)
+class IngestWindow:
+    """Whole UTC days ``start``..``end`` (inclusive), optionally one workload."""
+
+    start: dt.date
+    end: dt.date
+    workload_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"window end {self.end} is before its start {self.start}")
+
+    def __str__(self) -> str:
+        days = str(self.start) if self.start == self.end else f"{self.start}..{self.end}"
+        return days + (f" workload={self.workload_id}" if self.workload_id else "")
+
+
+def _event_ts(raw: Column, millis_threshold: float) -> Column:
+    number = raw.cast("double")
+    seconds = F.when(F.abs(number) >= F.lit(millis_threshold), number / 1000).otherwise(number)
+    return F.when(raw.rlike(_NUMERIC), F.timestamp_seconds(seconds)).otherwise(raw.cast("timestamp"))
+
+
+def _reason(k: Column, event_ts: Column) -> Column:
+    has_request, has_response = k["request"].isNotNull(), k["response"].isNotNull()
+    return (
+        F.when(k.isNull(), F.lit("invalid_json"))
+        .when(k["timestamp"].isNull(), F.lit("missing_timestamp"))
+        .when(event_ts.isNull(), F.lit("bad_timestamp"))
+        .when(k["workload_id"].isNull() | (F.trim(k["workload_id"]) == ""), F.lit("missing_workload_id"))
+        .when(has_request & has_response, F.lit(None))
+        .when(has_request | has_response, F.lit("incomplete_llm_record"))
+        .when(k["features"].isNotNull(), F.lit(None))
+        .otherwise(F.lit("unknown_record_kind"))
+    )
+
+
+def parse_hits(hits_df: DataFrame, window: IngestWindow, millis_threshold: float) -> DataFrame:
+    """Typed key columns, ``reason`` (null when landable) and ``status`` for each hit.
+
+    ``status`` is ``landed``, ``out_of_window`` (its own time is outside the window, so
+    another window owns it) or ``quarantined:<reason>``. A record whose time cannot be
+    read belongs to every window that finds it; the quarantine upsert keeps it once.
+    """
+    k = F.col("k")
+    event_ts = _event_ts(k["timestamp"], millis_threshold)
+    in_window = F.col("event_date").between(F.lit(window.start), F.lit(window.end))
+    return (
+        hits_df.withColumn("k", F.from_json("source_json", _KEY_FIELDS))
+        .withColumn("event_ts", event_ts)
+        .withColumn("event_date", F.to_date("event_ts"))
+        .withColumn("reason", _reason(k, F.col("event_ts")))
+        .withColumn(
+            "record_kind",
+            F.when(k["request"].isNotNull(), F.lit(LLM_INTERACTION.kind)).otherwise(F.lit(PREDICTION.kind)),
+        )
+        .withColumn(
+            "status",
+            F.when(F.col("event_date").isNotNull() & ~in_window, F.lit(OUT_OF_WINDOW))
+            .when(F.col("reason").isNull(), F.lit(LANDED))
+            .otherwise(F.concat(F.lit("quarantined:"), F.col("reason"))),
+        )
+        .select(
+            "event_id", "source_json", "event_ts", "event_date", "record_kind", "reason", "status",
+            k["workload_id"].alias("workload_id"), k["client_id"].alias("client_id"),
+            k["timestamp"].alias("raw_timestamp"),
+        )
+    )
+
+
+def _bronze_rows(parsed_df: DataFrame, index: str, run: RunRecord) -> DataFrame:
+    return parsed_df.filter(F.col("status") == LANDED).select(
+        "event_id", F.lit(index).alias("es_index"), "event_ts", "event_date", "workload_id",
+        "client_id", "record_kind", "source_json",
+        F.lit(run.run_id).alias("ingest_run_id"), F.lit(run.started_at).alias("ingested_at"),
+    )
+
+
+def _quarantine_rows(parsed_df: DataFrame, index: str, window: IngestWindow, run: RunRecord) -> DataFrame:
+    return parsed_df.filter(F.col("status").startswith("quarantined:")).select(
+        "event_id", F.lit(index).alias("es_index"), "reason", "event_date", "workload_id", "raw_timestamp", "source_json",
+        F.lit(window.start).alias("window_start"), F.lit(window.end).alias("window_end"),
+        F.lit(run.run_id).alias("ingest_run_id"), F.lit(run.started_at).alias("ingested_at"),
+    )
+
+
+def _window_predicate(index: str, window: IngestWindow, prefix: str = "") -> str:
+    pred = (
+        f"{prefix}es_index = {sql_string(index)} AND {prefix}event_date >= {sql_date(window.start)}"
+        f" AND {prefix}event_date <= {sql_date(window.end)}"
+    )
+    if window.workload_id is not None:
+        pred += f" AND {prefix}workload_id = {sql_string(window.workload_id)}"
+    return pred
+
+
+def _summarise(counts: list[Any]) -> dict[str, Any]:
+    by_status: Counter[str] = Counter()
+    per_day_workload: dict[str, int] = {}
+    for row in counts:
+        by_status[row["status"]] += row["n"]
+        if row["status"] == LANDED:
+            key = f"{row['event_date']}|{row['workload_id']}"
+            per_day_workload[key] = per_day_workload.get(key, 0) + row["n"]
+    reasons = {s.split(":", 1)[1]: n for s, n in by_status.items() if s.startswith("quarantined:")}
+    return {
+        "landed": by_status[LANDED],
+        "out_of_window": by_status[OUT_OF_WINDOW],
+        "quarantined": sum(reasons.values()),
+        "reasons": dict(sorted(reasons.items())),
+        "landed_by_day_workload": dict(sorted(per_day_workload.items())),
+    }
+
+
+def ingest_window(spark: SparkSession, settings: Settings, window: IngestWindow,
+                  run: RunRecord, index: str | None = None) -> RunRecord:
+    """Ingest ``window`` of ``index`` (default: the configured one); fills and returns ``run``.
+
+    Raises :class:`IngestError` (or the connector's error) before any commit when the
+    source cannot be read whole or the counts do not reconcile.
+    """
+    es = settings.elasticsearch
+    index = index or es.index
+    run.window_start, run.window_end, run.workload_id = window.start, window.end, window.workload_id
+    run.source = f"elasticsearch:{index}"
+    query = window_query(window.start, window.end, window.workload_id)
+
+    client = connect(es)
+    try:
+        if not client.indices.exists(index=index):
+            raise IngestError(f"index {index!r} does not exist at {es.url}")
+        run.source_count = int(client.count(index=index, query=query)["count"])
+    finally:
+        client.close()
+    log.info("window %s: Elasticsearch counts %d documents in %s", window, run.source_count, index)
+
+    phases: dict[str, float] = {}
+    t0 = time.monotonic()
+    parsed_df = parse_hits(read_json_hits(spark, es, index, query), window,
+                           settings.ingest.numeric_millis_threshold)
+    parsed_df = parsed_df.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        counts = (
+            parsed_df.groupBy("event_date", "workload_id", "status").agg(F.count("*").alias("n")).collect()
+        )
+        phases["read_parse_s"] = round(time.monotonic() - t0, 3)
+        summary = _summarise(counts)
+        run.read_count = sum(r["n"] for r in counts)
+        run.landed_count, run.quarantined_count = summary["landed"], summary["quarantined"]
+        run.out_of_window_count = summary["out_of_window"]
+        run.details.update(summary)
+        log.info("read %d documents in %.1fs: %d to land, %d to quarantine, %d outside the window",
+                 run.read_count, phases["read_parse_s"], run.landed_count, run.quarantined_count,
+                 run.out_of_window_count)
+        if run.read_count != run.source_count:
+            raise IngestError(
+                f"read {run.read_count} documents but Elasticsearch counts {run.source_count} for the "
+                f"window: the index changed during the read or documents were lost; nothing committed, re-run"
+            )
+
+        t1 = time.monotonic()
+        bronze_path = ensure_table(spark, settings, BRONZE_SERVING_LOGS)
+        (
+            _bronze_rows(parsed_df, index, run).write.format("delta").mode("overwrite")
+            .option("replaceWhere", _window_predicate(index, window))
+            .save(bronze_path)
+        )
+        phases["write_bronze_s"] = round(time.monotonic() - t1, 3)
+        run.output_version = table_version(spark, bronze_path)
+
+        t2 = time.monotonic()
+        _merge_quarantine(spark, settings, _quarantine_rows(parsed_df, index, window, run), index, window)
+        phases["quarantine_s"] = round(time.monotonic() - t2, 3)
+    finally:
+        parsed_df.unpersist()
+
+    landed_now = spark.read.format("delta").load(bronze_path).where(_window_predicate(index, window)).count()
+    if landed_now != run.landed_count:
+        raise IngestError(f"bronze holds {landed_now} rows for the window after the write, expected {run.landed_count}")
+    run.details["phases"] = phases
+    run.status = "succeeded"
+    return run
+
+
+def _merge_quarantine(spark: SparkSession, settings: Settings, rows_df: DataFrame, index: str,
+                      window: IngestWindow) -> None:
+    """Upsert on (index, ``_id``); dated rows of this window that the source no longer
+    yields as malformed (fixed, or deleted) are removed. Undated rows are only upserted."""
+    path = ensure_table(spark, settings, BRONZE_QUARANTINE)
+    (
+        DeltaTable.forPath(spark, path).alias("t")
+        .merge(rows_df.alias("s"), "t.es_index = s.es_index AND t.event_id = s.event_id")
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .whenNotMatchedBySourceDelete(condition=_window_predicate(index, window, prefix="t."))
+        .execute()
+    )

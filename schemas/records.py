@@ -1,0 +1,188 @@
+"""The two log record kinds serving writes to Elasticsearch, their index mappings and the
+rules that decide whether a record can be landed (else: the quarantine reason).
+
+* **LLM interaction** — the Data Flywheel format, accepted as-is: ``request`` (OpenAI
+  chat-completions payload), ``response`` (ChatCompletion), ``timestamp``, ``client_id``,
+  ``workload_id``.
+* **Prediction** — the same envelope plus ``event_id``, ``model`` {name, version,
+  transform_hash}, ``features`` {feature_id: value} exactly as used, ``outputs``,
+  ``sampling_rate`` and optional ``request_id``.
+
+Timestamps may be epoch seconds, epoch milliseconds (numbers ≥ 1e11) or ISO-8601 strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "FLYWHEEL_INDEX_MAPPING",
+    "LLM_INTERACTION",
+    "MILLIS_THRESHOLD",
+    "PREDICTION",
+    "QUARANTINE_REASONS",
+    "RECORD_KINDS",
+    "SKEWGUARD_INDEX_MAPPING",
+    "RecordField",
+    "RecordKind",
+    "classify_record",
+    "parse_timestamp",
+]
+
+#: Numeric timestamps at or above this are epoch milliseconds; below, epoch seconds.
+MILLIS_THRESHOLD = 100_000_000_000
+
+#: reason code -> meaning; every quarantined record carries exactly one.
+QUARANTINE_REASONS: dict[str, str] = {
+    "invalid_json": "the document source is not a JSON object",
+    "missing_timestamp": "no `timestamp` field (or null)",
+    "bad_timestamp": "`timestamp` is neither epoch seconds/millis nor ISO-8601",
+    "missing_workload_id": "no `workload_id`, or an empty one",
+    "unknown_record_kind": "neither `request`/`response` (LLM) nor `features` (prediction)",
+    "incomplete_llm_record": "an LLM record with `request` but no `response`, or the reverse",
+}
+
+
+@dataclass(frozen=True)
+class RecordField:
+    """A top-level field of a log record."""
+
+    name: str
+    es: dict[str, Any]
+    doc: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """One kind of log record: its name (the bronze ``record_kind``) and top-level fields."""
+
+    kind: str
+    doc: str
+    fields: tuple[RecordField, ...]
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def markdown(self) -> str:
+        lines = [f"### {self.kind}", "", self.doc, "", "| field | required | meaning |", "|---|---|---|"]
+        lines += [f"| `{f.name}` | {'yes' if f.required else 'no'} | {f.doc} |" for f in self.fields]
+        return "\n".join(lines) + "\n"
+
+
+_KEYWORD = {"type": "keyword"}
+_OPAQUE = {"type": "object", "enabled": False}
+# A date that reads epoch seconds right; malformed values are kept (not indexed) so that
+# ingest can find and quarantine them instead of the bulk request rejecting them.
+_TIMESTAMP = {"type": "date", "format": "strict_date_optional_time||epoch_second", "ignore_malformed": True}
+
+_ENVELOPE = (
+    RecordField("timestamp", _TIMESTAMP, "event time: epoch seconds, epoch millis or ISO-8601", True),
+    RecordField("workload_id", _KEYWORD, "the workload (use case) that produced the record", True),
+    RecordField("client_id", _KEYWORD, "the calling application or client"),
+)
+
+LLM_INTERACTION = RecordKind(
+    kind="llm_interaction",
+    doc="One chat completion as the Data Flywheel logs it; stored whole, never exploded into mapped fields.",
+    fields=(
+        RecordField("request", _OPAQUE, "OpenAI chat-completions request: model, messages, tools, …", True),
+        RecordField("response", _OPAQUE, "ChatCompletion: choices[].message{role, content, tool_calls}, usage", True),
+        *_ENVELOPE,
+    ),
+)
+
+PREDICTION = RecordKind(
+    kind="prediction",
+    doc="One model prediction with the exact feature vector and outputs serving used.",
+    fields=(
+        RecordField("event_id", _KEYWORD, "stable id of the prediction; also the document `_id`", True),
+        RecordField("request_id", _KEYWORD, "id of the serving request; joins delayed labels"),
+        RecordField(
+            "model",
+            {"properties": {"name": _KEYWORD, "version": _KEYWORD, "transform_hash": _KEYWORD}},
+            "{name, version, transform_hash} of the model that served",
+        ),
+        RecordField("features", _OPAQUE, "{feature_id: value} exactly as the model saw them", True),
+        RecordField("outputs", _OPAQUE, "{output name: value} as returned"),
+        RecordField("sampling_rate", {"type": "float"}, "share of requests logged for this workload"),
+        *_ENVELOPE,
+    ),
+)
+
+RECORD_KINDS = (LLM_INTERACTION, PREDICTION)
+
+
+def _index_properties() -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    for kind in RECORD_KINDS:
+        for f in kind.fields:
+            props.setdefault(f.name, f.es)
+    return props
+
+
+#: skewguard's own index: known fields mapped, anything else kept in _source unindexed.
+SKEWGUARD_INDEX_MAPPING: dict[str, Any] = {"dynamic": False, "properties": _index_properties()}
+
+#: The Data Flywheel's own mapping (as it creates its index): strict, request/response
+#: stored but not mapped, `timestamp` a date with the default format — so epoch *seconds*
+#: written by apps are indexed as epoch *milliseconds*. Used to prove ingest copes with it.
+FLYWHEEL_INDEX_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "workload_id": _KEYWORD,
+        "client_id": _KEYWORD,
+        "timestamp": {"type": "date"},
+        "request": _OPAQUE,
+        "response": _OPAQUE,
+    },
+}
+
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def parse_timestamp(value: Any) -> dt.datetime | None:
+    """UTC instant of a record's ``timestamp`` (the same rules the ingest job applies in Spark)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        seconds = value / 1000 if abs(value) >= MILLIS_THRESHOLD else value
+        try:
+            return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str):
+        text = value.strip()
+        if _NUMBER.match(text):
+            return parse_timestamp(float(text))
+        try:
+            parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+    return None
+
+
+def classify_record(record: Any) -> tuple[str | None, str | None]:
+    """``(record_kind, None)`` for a record that can be landed, else ``(None, reason)``."""
+    if not isinstance(record, dict):
+        return None, "invalid_json"
+    if record.get("timestamp") is None:
+        return None, "missing_timestamp"
+    if parse_timestamp(record["timestamp"]) is None:
+        return None, "bad_timestamp"
+    workload = record.get("workload_id")
+    if workload is None or (isinstance(workload, str) and not workload.strip()):
+        return None, "missing_workload_id"
+    has_request, has_response = record.get("request") is not None, record.get("response") is not None
+    if has_request and has_response:
+        return LLM_INTERACTION.kind, None
+    if has_request or has_response:
+        return None, "incomplete_llm_record"
+    if record.get("features") is not None:
+        return PREDICTION.kind, None
+    return None, "unknown_record_kind"

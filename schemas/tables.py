@@ -1,0 +1,82 @@
+"""The Delta tables written by the ingest job, each declared once."""
+
+from __future__ import annotations
+
+from schemas.core import Column, TableSchema
+
+__all__ = ["BRONZE_QUARANTINE", "BRONZE_SERVING_LOGS", "JOB_RUNS", "TABLES"]
+
+_LINEAGE = (
+    Column("ingest_run_id", "string", "id of the ingest run that wrote the row (see `metrics.job_runs`)", False),
+    Column("ingested_at", "timestamp", "when that run started (UTC)", False),
+)
+
+BRONZE_SERVING_LOGS = TableSchema(
+    name="bronze.serving_logs",
+    doc=(
+        "Every landed log record exactly once, with its exact `_source` JSON next to typed key "
+        "columns. Re-ingesting a window replaces exactly that window (same index, days, workload)."
+    ),
+    columns=(
+        Column("event_id", "string", "the Elasticsearch `_id` (the record's `event_id` when it has one)", False),
+        Column("es_index", "string", "the index (or alias) the record was read from", False),
+        Column("event_ts", "timestamp", "the record's `timestamp` as a UTC instant", False),
+        Column("event_date", "date", "UTC day of `event_ts`", False),
+        Column("workload_id", "string", "the record's `workload_id`", False),
+        Column("client_id", "string", "the record's `client_id` (null when absent)"),
+        Column("record_kind", "string", "`llm_interaction` or `prediction`", False),
+        Column("source_json", "string", "the document `_source` exactly as Elasticsearch returned it", False),
+        *_LINEAGE,
+    ),
+    partition_by=("event_date", "workload_id"),
+)
+
+BRONZE_QUARANTINE = TableSchema(
+    name="bronze.quarantine",
+    doc=(
+        "Records that could not be landed, each with one reason code (README, \"Quarantine "
+        "reasons\") and the raw source. Upserted on (`es_index`, `event_id`): a re-run replaces "
+        "the window's rows instead of adding copies."
+    ),
+    columns=(
+        Column("event_id", "string", "the Elasticsearch `_id`", False),
+        Column("es_index", "string", "the index (or alias) the record was read from", False),
+        Column("reason", "string", "why it was not landed (a reason code)", False),
+        Column("event_date", "date", "UTC day of the timestamp when it could be read, else null"),
+        Column("workload_id", "string", "the `workload_id` when present"),
+        Column("raw_timestamp", "string", "the `timestamp` value as written (null when missing)"),
+        Column("source_json", "string", "the document `_source` exactly as Elasticsearch returned it", False),
+        Column("window_start", "date", "first day of the ingest window that found the record", False),
+        Column("window_end", "date", "last day of that window", False),
+        *_LINEAGE,
+    ),
+    partition_by=(),
+)
+
+JOB_RUNS = TableSchema(
+    name="metrics.job_runs",
+    doc="One row per job run (succeeded or failed): its window, counts and outcome.",
+    columns=(
+        Column("run_id", "string", "unique id of the run", False),
+        Column("job", "string", "job name, e.g. `ingest_logs`", False),
+        Column("status", "string", "`succeeded` or `failed`", False),
+        Column("error", "string", "one-line cause of a failure (null on success)"),
+        Column("window_start", "date", "first day of the window"),
+        Column("window_end", "date", "last day of the window"),
+        Column("workload_id", "string", "the workload the run was limited to (null: all)"),
+        Column("source", "string", "what was read (e.g. `elasticsearch:<index>`)"),
+        Column("source_count", "long", "documents Elasticsearch counts for the window's query"),
+        Column("read_count", "long", "documents the job read"),
+        Column("landed_count", "long", "rows written to the output table"),
+        Column("quarantined_count", "long", "rows written to quarantine"),
+        Column("out_of_window_count", "long", "documents read whose own timestamp lies outside the window"),
+        Column("output_version", "long", "Delta version of the output table after the run"),
+        Column("started_at", "timestamp", "start of the run (UTC)", False),
+        Column("finished_at", "timestamp", "end of the run (UTC)", False),
+        Column("duration_s", "double", "wall-clock seconds", False),
+        Column("details_json", "string", "per-day × workload counts and other run details, as JSON"),
+    ),
+    partition_by=(),
+)
+
+TABLES = (BRONZE_SERVING_LOGS, BRONZE_QUARANTINE, JOB_RUNS)

@@ -1,0 +1,234 @@
+"""The ``skewguard`` command: generate and load logs, show bronze, print spark-submit args.
+
+    skewguard generate --out logs.jsonl --days 3 --records-per-day 2000
+    skewguard load logs.jsonl [--index flywheel] [--workload-id W] [--client-id C]
+    skewguard ingest --date 2024-11-20            (same as skewguard-ingest)
+    skewguard summary                             (rows per day × workload, quarantine)
+    skewguard submit-args                         (--jars/--conf/--py-files for spark-submit)
+    skewguard demo                                (generate → load → ingest → summary)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, iso_date, one_line
+from skewguard.config import ConfigError, Settings, load_settings, repo_root
+from skewguard.logs import setup_logging
+
+__all__ = ["main"]
+
+log = logging.getLogger("skewguard.cli")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.profile)
+    es = settings.elasticsearch
+    setup_logging(args.log_level, [s.get_secret_value() for s in (es.password, es.api_key) if s])
+    return settings
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from skewguard.synth import GeneratorConfig, generate, write_jsonl
+
+    setup_logging(args.log_level)
+    config = GeneratorConfig(seed=args.seed, start_date=args.start_date, days=args.days,
+                             records_per_day=args.records_per_day,
+                             malformed_fraction=args.malformed_fraction)
+    summary = write_jsonl(generate(config), args.out)
+    summary_path = args.out.with_suffix(".summary.json")
+    summary_path.write_text(json.dumps(summary.to_json(), indent=2, sort_keys=True))
+    log.info("wrote %d records (%d bytes) to %s; expected counts in %s", summary.total,
+             summary.bytes_written, args.out, summary_path)
+    return EXIT_OK
+
+
+def _load(args: argparse.Namespace) -> int:
+    from skewguard.es import connect
+    from skewguard.loader import load_jsonl
+
+    settings = _settings(args)
+    index = args.index or settings.elasticsearch.index
+    client = connect(settings.elasticsearch)
+    try:
+        result = load_jsonl(client, args.path, index, mapping=args.mapping,
+                            workload_id=args.workload_id, client_id=args.client_id)
+    finally:
+        client.close()
+    if result.rejected:
+        log.error("%d of %d records rejected by Elasticsearch (%s); details in %s", result.rejected,
+                  result.read, ", ".join(f"{k}: {v}" for k, v in result.reject_reasons.items()),
+                  result.rejected_path)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _submit_args(args: argparse.Namespace) -> int:
+    from skewguard.stack import submit_args_shell
+
+    sys.stdout.write(submit_args_shell(load_settings(args.profile), with_py_files=not args.no_py_files) + "\n")
+    return EXIT_OK
+
+
+def bronze_summary(settings: Settings) -> dict[str, Any]:
+    """Rows per day × workload × kind in bronze, quarantine per reason, and table locations."""
+    from pyspark.sql import functions as F
+
+    from jobs.lib.session import get_session
+    from schemas.tables import TABLES
+
+    spark = get_session(settings, app_name="skewguard-summary")
+    paths = {t.name: settings.lakehouse.table_path(t.name) for t in TABLES}
+    out: dict[str, Any] = {"tables": paths, "bronze": [], "quarantine": {}}
+    from delta.tables import DeltaTable
+
+    if DeltaTable.isDeltaTable(spark, paths["bronze.serving_logs"]):
+        rows = (spark.read.format("delta").load(paths["bronze.serving_logs"])
+                .groupBy("event_date", "workload_id", "record_kind").count()
+                .orderBy("event_date", "workload_id").collect())
+        out["bronze"] = [{"event_date": str(r["event_date"]), "workload_id": r["workload_id"],
+                          "record_kind": r["record_kind"], "rows": r["count"]} for r in rows]
+    if DeltaTable.isDeltaTable(spark, paths["bronze.quarantine"]):
+        rows = spark.read.format("delta").load(paths["bronze.quarantine"]).groupBy("reason").count().collect()
+        out["quarantine"] = {r["reason"]: r["count"] for r in sorted(rows, key=lambda r: r["reason"])}
+    if DeltaTable.isDeltaTable(spark, paths["metrics.job_runs"]):
+        last = (spark.read.format("delta").load(paths["metrics.job_runs"])
+                .orderBy(F.col("finished_at").desc()).limit(1).collect())
+        if last:
+            out["last_run"] = {k: str(last[0][k]) for k in ("run_id", "job", "status", "source_count",
+                                                            "landed_count", "quarantined_count")}
+    return out
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    lines = ["bronze.serving_logs — rows per day × workload:",
+             f"  {'event_date':<12}{'workload_id':<28}{'record_kind':<18}{'rows':>8}"]
+    for r in summary["bronze"]:
+        lines.append(f"  {r['event_date']:<12}{r['workload_id']:<28}{r['record_kind']:<18}{r['rows']:>8}")
+    total = sum(r["rows"] for r in summary["bronze"])
+    lines.append(f"  {'total':<58}{total:>8}")
+    quarantined = sum(summary["quarantine"].values())
+    lines.append(f"bronze.quarantine — {quarantined} records: "
+                 + (", ".join(f"{k} {v}" for k, v in summary["quarantine"].items()) or "none"))
+    if "last_run" in summary:
+        lr = summary["last_run"]
+        lines.append(f"last run: {lr['job']} {lr['status']} ({lr['run_id']}): source {lr['source_count']}, "
+                     f"landed {lr['landed_count']}, quarantined {lr['quarantined_count']}")
+    lines.append("tables:")
+    lines += [f"  {name:<22}{path}" for name, path in summary["tables"].items()]
+    return "\n".join(lines)
+
+
+def _summary(args: argparse.Namespace) -> int:
+    summary = bronze_summary(_settings(args))
+    sys.stdout.write((json.dumps(summary, indent=2) if args.json else format_summary(summary)) + "\n")
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """generate → load → ingest → summary, on the embedded default."""
+    from jobs import ingest_logs
+    from skewguard.es import connect
+    from skewguard.loader import load_jsonl
+    from skewguard.synth import GeneratorConfig, generate, write_jsonl
+
+    settings = _settings(args)
+    out = repo_root() / ".cache" / "demo" / "serving_logs.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    config = GeneratorConfig(seed=args.seed, start_date=args.start_date, days=args.days,
+                             records_per_day=args.records_per_day, malformed_fraction=0.02)
+    generated = write_jsonl(generate(config), out)
+    log.info("demo: generated %d records over %d days into %s", generated.total, args.days, out)
+    client = connect(settings.elasticsearch)
+    try:
+        loaded = load_jsonl(client, out, settings.elasticsearch.index)
+    finally:
+        client.close()
+    if loaded.rejected:
+        log.error("demo: Elasticsearch rejected %d records (%s)", loaded.rejected, loaded.rejected_path)
+        return EXIT_FAILED
+    end = args.start_date + dt.timedelta(days=args.days - 1)
+    argv = ["--start", str(args.start_date), "--end", str(end), "--log-level", args.log_level]
+    if args.profile:
+        argv += ["--profile", args.profile]
+    code = ingest_logs.main(argv)
+    if code != EXIT_OK:
+        return code
+    sys.stdout.write("\n" + format_summary(bronze_summary(settings)) + "\n")
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skewguard", description="skewguard: serving logs → Delta → training.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("generate", help="write deterministic synthetic serving logs (JSONL)")
+    p.add_argument("--out", type=Path, required=True, help="JSONL file to write")
+    p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same bytes)")
+    p.add_argument("--start-date", type=iso_date, default=dt.date(2024, 11, 20), help="first UTC day")
+    p.add_argument("--days", type=int, default=3, help="number of days")
+    p.add_argument("--records-per-day", type=int, default=1000, help="records per day, all workloads")
+    p.add_argument("--malformed-fraction", type=float, default=0.0, help="share of damaged records (0..1)")
+    p.set_defaults(func=_generate)
+
+    p = sub.add_parser("load", help="index a JSONL file of log records into Elasticsearch")
+    p.add_argument("path", type=Path, help="JSONL file, one record a line")
+    p.add_argument("--index", help="target index (default: conf / ES_COLLECTION_NAME)")
+    p.add_argument("--mapping", default="skewguard", choices=["skewguard", "flywheel"],
+                   help="mapping used when the index must be created (default skewguard)")
+    p.add_argument("--workload-id", help="set this workload_id on every record")
+    p.add_argument("--client-id", help="set this client_id on every record")
+    p.set_defaults(func=_load)
+
+    p = sub.add_parser("ingest", help="ingest a window into bronze (see skewguard-ingest --help)",
+                       add_help=False)
+    p.set_defaults(func=None)
+
+    p = sub.add_parser("summary", help="print rows per day × workload in bronze, quarantine, table paths")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_summary)
+
+    p = sub.add_parser("submit-args", help="print the spark-submit arguments (jars, Delta conf, code)")
+    p.add_argument("--no-py-files", action="store_true", help="omit --py-files (driver and executors "
+                   "already have skewguard installed)")
+    p.set_defaults(func=_submit_args)
+
+    p = sub.add_parser("demo", help="generate → load → ingest → summary on the local default")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--start-date", type=iso_date, default=dt.date(2024, 11, 20))
+    p.add_argument("--days", type=int, default=3)
+    p.add_argument("--records-per-day", type=int, default=2000)
+    p.set_defaults(func=_demo)
+
+    for name in ("generate", "load", "summary", "submit-args", "demo"):
+        add_common_args(sub.choices[name])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["ingest"]:
+        from jobs import ingest_logs
+
+        return ingest_logs.main(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        setup_logging()
+        log.error("configuration error: %s", exc)
+        return 2
+    except Exception as exc:
+        log.error("%s failed: %s", args.command, one_line(exc))
+        log.debug("full error", exc_info=True)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

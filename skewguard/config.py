@@ -1,0 +1,236 @@
+"""Typed configuration: ``conf/base.yaml`` + a profile overlay + environment overrides.
+
+Load order (later wins): ``conf/base.yaml`` → ``conf/<profile>.yaml`` → environment.
+Secrets (Elasticsearch user, password, API key) come from the environment only: a YAML
+file that sets one is rejected. A bad value fails at start-up with a one-line
+:class:`ConfigError` naming the key and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+__all__ = [
+    "ENV_OVERRIDES",
+    "ConfigError",
+    "ElasticsearchSettings",
+    "IngestSettings",
+    "LakehouseSettings",
+    "Settings",
+    "SparkSettings",
+    "load_settings",
+    "repo_root",
+]
+
+SECRET_KEYS = ("username", "password", "api_key")
+
+#: environment variable → dotted settings key
+ENV_OVERRIDES: dict[str, str] = {
+    "ELASTICSEARCH_URL": "elasticsearch.url",
+    "ES_COLLECTION_NAME": "elasticsearch.index",
+    "ES_USERNAME": "elasticsearch.username",
+    "ES_PASSWORD": "elasticsearch.password",
+    "ES_API_KEY": "elasticsearch.api_key",
+    "ES_CA_CERTS": "elasticsearch.ca_certs",
+    "SKEWGUARD_LAKEHOUSE": "lakehouse.root",
+    "SKEWGUARD_SPARK_MASTER": "spark.master",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message names the key."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+
+class ElasticsearchSettings(_Model):
+    url: str = "http://localhost:9200"
+    """Base URL of the cluster (env ``ELASTICSEARCH_URL``); ``https://`` turns TLS on."""
+    index: str = "flywheel"
+    """Index (or alias) holding the serving logs (env ``ES_COLLECTION_NAME``)."""
+    username: SecretStr | None = None
+    """Basic-auth user; environment only (``ES_USERNAME``)."""
+    password: SecretStr | None = None
+    """Basic-auth password; environment only (``ES_PASSWORD``); never logged."""
+    api_key: SecretStr | None = None
+    """API key (base64 ``id:key``), sent as ``Authorization: ApiKey``; env ``ES_API_KEY`` only."""
+    ca_certs: Path | None = None
+    """PEM file of the CA that signed the cluster's HTTP certificate (env ``ES_CA_CERTS``)."""
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    """Timeout of one HTTP request, seconds."""
+    connect_retries: int = Field(default=5, ge=0)
+    """How often a client retries an unreachable cluster before giving up (with backoff)."""
+    scroll_size: int = Field(default=2000, ge=1, le=10000)
+    """Hits per scroll request when Spark reads the index."""
+    docs_per_partition: int = Field(default=200_000, ge=1000)
+    """Slice size: one Spark partition reads at most this many documents."""
+
+    @field_validator("url")
+    @classmethod
+    def _url_has_scheme(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https:// (got {value!r})")
+        return value.rstrip("/")
+
+    @field_validator("index")
+    @classmethod
+    def _index_is_valid(cls, value: str) -> str:
+        if not value or value != value.lower() or any(c in value for c in ' "*\\<|,>/?'):
+            raise ValueError(f"not a valid index name: {value!r} (lower case, no spaces or */\\<>|,?\")")
+        return value
+
+    @field_validator("ca_certs")
+    @classmethod
+    def _ca_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"CA file {value} does not exist")
+        return value
+
+    @property
+    def use_tls(self) -> bool:
+        return self.url.startswith("https://")
+
+    @property
+    def host(self) -> str:
+        return self.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        netloc = self.url.split("://", 1)[1].split("/", 1)[0]
+        if ":" in netloc:
+            return int(netloc.rsplit(":", 1)[1])
+        return 443 if self.use_tls else 9200
+
+
+class LakehouseSettings(_Model):
+    root: Path = Path("lakehouse")
+    """Root folder (or URI) of the Delta tables; relative paths are under the repository."""
+
+    def table_path(self, name: str) -> str:
+        """Location of a table named ``layer.table`` (e.g. ``bronze.serving_logs``)."""
+        layer, _, table = name.partition(".")
+        if not table:
+            raise ValueError(f"table name must be layer.table, got {name!r}")
+        return str(self.root / layer / table)
+
+
+class SparkSettings(_Model):
+    master: str | None = "local[*]"
+    """Spark master when Python starts Spark; ignored under ``spark-submit`` (its ``--master`` wins)."""
+    driver_memory: str = "4g"
+    """Driver heap when Python starts the JVM (notebooks, tests, plain ``python -m jobs...``)."""
+    shuffle_partitions: int = Field(default=8, ge=1)
+    """``spark.sql.shuffle.partitions``."""
+    jars_manifest: Path = Path(".cache/jars/jars.txt")
+    """File listing the Delta and ES-Hadoop jars (written by ``scripts/fetch_jars.sh``)."""
+    extra_conf: dict[str, str] = Field(default_factory=dict)
+    """Further Spark settings, applied as given."""
+
+
+class IngestSettings(_Model):
+    numeric_millis_threshold: float = 1e11
+    """Numeric timestamps at or above this are epoch milliseconds, below it epoch seconds."""
+
+
+class Settings(_Model):
+    profile: str = "local"
+    """Name of the overlay that was applied (``conf/<profile>.yaml``)."""
+    elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
+    lakehouse: LakehouseSettings = Field(default_factory=LakehouseSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+
+def repo_root() -> Path:
+    """The checkout this package runs from (conf/ and .cache/ live there)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    es = data.get("elasticsearch") or {}
+    for key in SECRET_KEYS:
+        if isinstance(es, dict) and es.get(key) not in (None, ""):
+            raise ConfigError(
+                f"elasticsearch.{key}: secrets are read from the environment only; "
+                f"remove it from {path.name}"
+            )
+    return data
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def _resolve_paths(data: dict[str, Any], root: Path) -> None:
+    for section, key in (("lakehouse", "root"), ("spark", "jars_manifest")):
+        value = data.get(section, {}).get(key)
+        if value and "://" not in str(value) and not Path(value).is_absolute():
+            data[section][key] = str(root / value)
+
+
+def load_settings(
+    profile: str | None = None,
+    conf_dir: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Settings:
+    """Load ``base.yaml``, the profile overlay and env overrides into :class:`Settings`.
+
+    ``profile`` defaults to ``$SKEWGUARD_PROFILE`` or ``local``; ``conf_dir`` to
+    ``$SKEWGUARD_CONF_DIR`` or the repository's ``conf/``.
+    """
+    environ = os.environ if env is None else env
+    root = repo_root()
+    conf = Path(conf_dir or environ.get("SKEWGUARD_CONF_DIR") or root / "conf")
+    profile = profile or environ.get("SKEWGUARD_PROFILE") or "local"
+    base_file = conf / "base.yaml"
+    if not base_file.is_file():
+        raise ConfigError(f"conf: {base_file} not found (set SKEWGUARD_CONF_DIR?)")
+    data = _read_yaml(base_file)
+    overlay = conf / f"{profile}.yaml"
+    if not overlay.is_file():
+        known = sorted(p.stem for p in conf.glob("*.yaml") if p.stem != "base")
+        raise ConfigError(f"profile: no overlay {overlay} (known profiles: {', '.join(known)})")
+    data = _deep_merge(data, _read_yaml(overlay))
+    data["profile"] = profile
+    for var, dotted in ENV_OVERRIDES.items():
+        value = environ.get(var)
+        if value not in (None, ""):
+            _set_dotted(data, dotted, value)
+    _resolve_paths(data, root)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        env_hint = next((f" (env {v})" for v, k in ENV_OVERRIDES.items() if k == key), "")
+        # pydantic's message can echo the input; secrets must not reach a log line.
+        secret = key.rsplit(".", 1)[-1] in SECRET_KEYS
+        reason = "invalid value" if secret else first["msg"]
+        raise ConfigError(f"{key}{env_hint}: {reason}") from None

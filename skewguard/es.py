@@ -1,0 +1,130 @@
+"""Elasticsearch access shared by the loader, the jobs and the tests: a client built from
+settings that waits (bounded, with backoff) for a healthy cluster, index creation with an
+explicit mapping, and the day-window query every reader pushes down."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+
+from skewguard.config import ElasticsearchSettings
+
+__all__ = ["ElasticsearchUnavailable", "connect", "ensure_index", "window_query", "window_ranges_ms"]
+
+log = logging.getLogger(__name__)
+_DAY_MS = 86_400_000
+
+
+class ElasticsearchUnavailable(RuntimeError):
+    """The cluster cannot be reached or refuses us; the message says which and why."""
+
+
+def _client(es: ElasticsearchSettings) -> Elasticsearch:
+    kwargs: dict[str, Any] = {"request_timeout": es.request_timeout_s, "retry_on_timeout": True}
+    if es.api_key is not None:
+        kwargs["api_key"] = es.api_key.get_secret_value()
+    elif es.username is not None:
+        password = es.password.get_secret_value() if es.password else ""
+        kwargs["basic_auth"] = (es.username.get_secret_value(), password)
+    if es.ca_certs is not None:
+        kwargs["ca_certs"] = str(es.ca_certs)
+    return Elasticsearch(es.url, **kwargs)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ApiError):
+        if exc.meta.status == 401:
+            return "authentication failed (HTTP 401): check ES_USERNAME/ES_PASSWORD or ES_API_KEY"
+        if exc.meta.status == 403:
+            return "not authorised (HTTP 403): the user lacks the privileges for this index"
+        return f"HTTP {exc.meta.status}: {exc.message}"
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return "TLS certificate not trusted: set ES_CA_CERTS to the cluster's CA (PEM)"
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else 'no detail'}"[:300]
+
+
+def connect(es: ElasticsearchSettings, retries: int | None = None) -> Elasticsearch:
+    """A client for ``es.url`` once the cluster is yellow or green.
+
+    Retries ``connect_retries`` times with exponential backoff (0.5 s doubling, capped at
+    8 s); authentication and TLS-trust errors fail at once, since waiting cannot fix them.
+    """
+    client = _client(es)
+    attempts = (es.connect_retries if retries is None else retries) + 1
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        try:
+            health = client.cluster.health(wait_for_status="yellow", timeout="10s")
+            if health.get("status") in ("yellow", "green"):
+                return client
+            cause = f"cluster health is {health.get('status')}"
+        except (ApiError, TransportError) as exc:
+            cause = _describe(exc)
+            if isinstance(exc, ApiError) and exc.meta.status in (401, 403):
+                break
+            if "TLS certificate" in cause:
+                break
+        if attempt < attempts:
+            log.info("Elasticsearch at %s not ready (%s); retry %d/%d in %.1fs",
+                     es.url, cause, attempt, attempts - 1, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
+    client.close()
+    raise ElasticsearchUnavailable(f"Elasticsearch at {es.url} unavailable: {cause}")
+
+
+def ensure_index(client: Elasticsearch, index: str, mapping: dict[str, Any]) -> bool:
+    """Create ``index`` with ``mapping`` unless it exists; True when it was created."""
+    if client.indices.exists(index=index):
+        return False
+    try:
+        client.indices.create(
+            index=index,
+            mappings=mapping,
+            settings={"number_of_replicas": 0, "refresh_interval": "1s"},
+        )
+    except ApiError as exc:
+        if exc.error == "resource_already_exists_exception":
+            return False
+        raise
+    log.info("created index %s with an explicit mapping", index)
+    return True
+
+
+def window_ranges_ms(start: dt.date, end: dt.date) -> list[tuple[int, int]]:
+    """The ``[from, to)`` millisecond ranges a day window can occupy in a ``date`` field.
+
+    A numeric timestamp is indexed as ``value × f`` ms, where ``f`` is 1 under the default
+    date format and 1000 under ``epoch_second``, while apps write seconds or millis. So a
+    true instant ``t`` (ms) can sit at ``t/1000`` (seconds read as millis: the Data Flywheel
+    trap), at ``t``, or at ``t×1000`` (millis read as seconds). All three are searched; the
+    job then keeps only records whose own timestamp falls in the window.
+    """
+    if end < start:
+        raise ValueError(f"window end {end} is before its start {start}")
+    lo = int(dt.datetime.combine(start, dt.time(), dt.UTC).timestamp() * 1000)
+    hi = int(dt.datetime.combine(end, dt.time(), dt.UTC).timestamp() * 1000) + _DAY_MS
+    return [(lo // 1000, hi // 1000), (lo, hi), (lo * 1000, hi * 1000)]
+
+
+def window_query(start: dt.date, end: dt.date, workload_id: str | None = None) -> dict[str, Any]:
+    """The ES query for a window of whole UTC days (optionally one workload).
+
+    Documents without an indexed timestamp (missing, or malformed and ignored by the
+    mapping) match too: no range can find them, and they must reach quarantine rather
+    than be lost.
+    """
+    ranges: list[dict[str, Any]] = [
+        {"range": {"timestamp": {"gte": lo, "lt": hi, "format": "epoch_millis"}}}
+        for lo, hi in window_ranges_ms(start, end)
+    ]
+    ranges.append({"bool": {"must_not": {"exists": {"field": "timestamp"}}}})
+    clauses: list[dict[str, Any]] = [{"bool": {"should": ranges, "minimum_should_match": 1}}]
+    if workload_id is not None:
+        clauses.append({"term": {"workload_id": workload_id}})
+    return {"bool": {"filter": clauses}}

@@ -1,0 +1,120 @@
+"""JSONL → Elasticsearch with elasticsearch-py's bulk helpers.
+
+Each line is one log record. The document ``_id`` is the record's ``event_id`` when it has
+one, else a SHA-256 of the record's canonical JSON, so loading a file twice indexes
+nothing twice. Records Elasticsearch rejects (e.g. a strict mapping) are written to a
+``.rejected.jsonl`` file next to the input with the reason, and counted: nothing is
+dropped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import Elasticsearch, helpers
+
+from schemas.records import FLYWHEEL_INDEX_MAPPING, SKEWGUARD_INDEX_MAPPING
+from skewguard.es import ensure_index
+
+__all__ = ["MAPPINGS", "LoadResult", "document_id", "load_jsonl"]
+
+log = logging.getLogger(__name__)
+
+MAPPINGS: dict[str, dict[str, Any]] = {"skewguard": SKEWGUARD_INDEX_MAPPING, "flywheel": FLYWHEEL_INDEX_MAPPING}
+
+
+@dataclass
+class LoadResult:
+    """What a load did: lines read, documents indexed, rejected (with reasons) and where."""
+
+    read: int = 0
+    indexed: int = 0
+    rejected: int = 0
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    rejected_path: Path | None = None
+    index_created: bool = False
+
+
+def document_id(record: dict[str, Any]) -> str:
+    """``event_id`` when present, else a content hash (stable across re-loads)."""
+    event_id = record.get("event_id")
+    if isinstance(event_id, str) and event_id:
+        return event_id
+    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _actions(path: Path, index: str, result: LoadResult, overrides: dict[str, str],
+             bad_lines: list[tuple[int, str]]) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            result.read += 1
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                bad_lines.append((lineno, f"not JSON: {exc.msg}"))
+                continue
+            if not isinstance(record, dict):
+                bad_lines.append((lineno, "not a JSON object"))
+                continue
+            record.update(overrides)
+            yield {"_index": index, "_id": document_id(record), "_source": record}
+
+
+def load_jsonl(client: Elasticsearch, path: Path, index: str, *, mapping: str = "skewguard",
+               workload_id: str | None = None, client_id: str | None = None,
+               chunk_size: int = 1000, threads: int = 2, refresh: bool = True) -> LoadResult:
+    """Index every record of ``path`` into ``index`` (created with ``mapping`` when missing).
+
+    ``workload_id``/``client_id`` override those fields in every record.
+    """
+    if mapping not in MAPPINGS:
+        raise ValueError(f"unknown mapping {mapping!r} (known: {', '.join(MAPPINGS)})")
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    result = LoadResult(index_created=ensure_index(client, index, MAPPINGS[mapping]))
+    overrides = {k: v for k, v in (("workload_id", workload_id), ("client_id", client_id)) if v is not None}
+    bad_lines: list[tuple[int, str]] = []
+    rejected_path = path.with_suffix(".rejected.jsonl")
+    rejected_path.unlink(missing_ok=True)
+    reject_file = None
+    try:
+        for ok, item in helpers.parallel_bulk(
+            client, _actions(path, index, result, overrides, bad_lines), thread_count=threads,
+            chunk_size=chunk_size, raise_on_error=False, raise_on_exception=True,
+        ):
+            if ok:
+                result.indexed += 1
+                continue
+            info = item.get("index", {})
+            error = info.get("error", {})
+            reason = error.get("type", "unknown") if isinstance(error, dict) else str(error)
+            result.rejected += 1
+            result.reject_reasons[reason] = result.reject_reasons.get(reason, 0) + 1
+            if reject_file is None:
+                reject_file = rejected_path.open("w", encoding="utf-8")
+            detail = error.get("reason") if isinstance(error, dict) else str(error)
+            reject_file.write(json.dumps({"_id": info.get("_id"), "reason": reason, "detail": detail}) + "\n")
+        for lineno, reason in bad_lines:
+            result.rejected += 1
+            result.reject_reasons["unparseable_line"] = result.reject_reasons.get("unparseable_line", 0) + 1
+            if reject_file is None:
+                reject_file = rejected_path.open("w", encoding="utf-8")
+            reject_file.write(json.dumps({"line": lineno, "reason": "unparseable_line", "detail": reason}) + "\n")
+    finally:
+        if reject_file is not None:
+            reject_file.close()
+            result.rejected_path = rejected_path
+    if refresh:
+        client.indices.refresh(index=index)
+    log.info("loaded %s into %s: %d read, %d indexed, %d rejected", path, index, result.read,
+             result.indexed, result.rejected)
+    return result
