@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
             "and record the run in metrics.job_runs. Re-running a window replaces exactly that window."
         ),
         epilog="Elasticsearch URL, index and credentials come from conf and the environment "
-               "(ELASTICSEARCH_URL, ES_COLLECTION_NAME, ES_USERNAME/ES_PASSWORD or ES_API_KEY, ES_CA_CERTS).",
+        "(ELASTICSEARCH_URL, ES_COLLECTION_NAME, ES_USERNAME/ES_PASSWORD or ES_API_KEY, ES_CA_CERTS).",
     )
     when = parser.add_mutually_exclusive_group(required=True)
     when.add_argument("--date", type=iso_date, help="one UTC day, YYYY-MM-DD")
@@ -73,8 +73,14 @@ def main(argv: list[str] | None = None) -> int:
             log.error("could not record the run in metrics.job_runs: %s", one_line(exc))
         if run.status != "succeeded":
             return EXIT_FAILED
-        log.info("%s succeeded: run %s landed %d, quarantined %d (bronze version %s)",
-                 JOB, run.run_id, run.landed_count, run.quarantined_count, run.output_version)
+        log.info(
+            "%s succeeded: run %s landed %d, quarantined %d (bronze version %s)",
+            JOB,
+            run.run_id,
+            run.landed_count,
+            run.quarantined_count,
+            run.output_version,
+        )
         return EXIT_OK
 
     return run_job(JOB, args, body)

@@ -62,14 +62,10 @@ class TableSchema:
         """The Spark ``StructType`` (pyspark is imported here only: serving never calls it)."""
         from pyspark.sql import types as T
 
-        return T.StructType(
-            [T.StructField(c.name, getattr(T, _TYPES[c.type][0])(), c.nullable) for c in self.columns]
-        )
+        return T.StructType([T.StructField(c.name, getattr(T, _TYPES[c.type][0])(), c.nullable) for c in self.columns])
 
     def arrow_schema(self) -> pa.Schema:
-        return pa.schema(
-            [pa.field(c.name, _TYPES[c.type][1], nullable=c.nullable) for c in self.columns]
-        )
+        return pa.schema([pa.field(c.name, _TYPES[c.type][1], nullable=c.nullable) for c in self.columns])
 
     def markdown(self) -> str:
         """A Markdown section documenting the table (used for the README)."""

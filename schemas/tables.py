@@ -34,8 +34,8 @@ BRONZE_SERVING_LOGS = TableSchema(
 BRONZE_QUARANTINE = TableSchema(
     name="bronze.quarantine",
     doc=(
-        "Records that could not be landed, each with one reason code (README, \"Quarantine "
-        "reasons\") and the raw source. Upserted on (`es_index`, `event_id`): a re-run replaces "
+        'Records that could not be landed, each with one reason code (README, "Quarantine '
+        'reasons") and the raw source. Upserted on (`es_index`, `event_id`): a re-run replaces '
         "the window's rows instead of adding copies."
     ),
     columns=(

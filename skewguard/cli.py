@@ -1,11 +1,11 @@
 """The ``skewguard`` command: generate and load logs, show bronze, print spark-submit args.
 
-    skewguard generate --out logs.jsonl --days 3 --records-per-day 2000
-    skewguard load logs.jsonl [--index flywheel] [--workload-id W] [--client-id C]
-    skewguard ingest --date 2024-11-20            (same as skewguard-ingest)
-    skewguard summary                             (rows per day × workload, quarantine)
-    skewguard submit-args                         (--jars/--conf/--py-files for spark-submit)
-    skewguard demo                                (generate → load → ingest → summary)
+skewguard generate --out logs.jsonl --days 3 --records-per-day 2000
+skewguard load logs.jsonl [--index flywheel] [--workload-id W] [--client-id C]
+skewguard ingest --date 2024-11-20            (same as skewguard-ingest)
+skewguard summary                             (rows per day × workload, quarantine)
+skewguard submit-args                         (--jars/--conf/--py-files for spark-submit)
+skewguard demo                                (generate → load → ingest → summary)
 """
 
 from __future__ import annotations
@@ -38,14 +38,23 @@ def _generate(args: argparse.Namespace) -> int:
     from skewguard.synth import GeneratorConfig, generate, write_jsonl
 
     setup_logging(args.log_level)
-    config = GeneratorConfig(seed=args.seed, start_date=args.start_date, days=args.days,
-                             records_per_day=args.records_per_day,
-                             malformed_fraction=args.malformed_fraction)
+    config = GeneratorConfig(
+        seed=args.seed,
+        start_date=args.start_date,
+        days=args.days,
+        records_per_day=args.records_per_day,
+        malformed_fraction=args.malformed_fraction,
+    )
     summary = write_jsonl(generate(config), args.out)
     summary_path = args.out.with_suffix(".summary.json")
     summary_path.write_text(json.dumps(summary.to_json(), indent=2, sort_keys=True))
-    log.info("wrote %d records (%d bytes) to %s; expected counts in %s", summary.total,
-             summary.bytes_written, args.out, summary_path)
+    log.info(
+        "wrote %d records (%d bytes) to %s; expected counts in %s",
+        summary.total,
+        summary.bytes_written,
+        args.out,
+        summary_path,
+    )
     return EXIT_OK
 
 
@@ -57,14 +66,19 @@ def _load(args: argparse.Namespace) -> int:
     index = args.index or settings.elasticsearch.index
     client = connect(settings.elasticsearch)
     try:
-        result = load_jsonl(client, args.path, index, mapping=args.mapping,
-                            workload_id=args.workload_id, client_id=args.client_id)
+        result = load_jsonl(
+            client, args.path, index, mapping=args.mapping, workload_id=args.workload_id, client_id=args.client_id
+        )
     finally:
         client.close()
     if result.rejected:
-        log.error("%d of %d records rejected by Elasticsearch (%s); details in %s", result.rejected,
-                  result.read, ", ".join(f"{k}: {v}" for k, v in result.reject_reasons.items()),
-                  result.rejected_path)
+        log.error(
+            "%d of %d records rejected by Elasticsearch (%s); details in %s",
+            result.rejected,
+            result.read,
+            ", ".join(f"{k}: {v}" for k, v in result.reject_reasons.items()),
+            result.rejected_path,
+        )
         return EXIT_FAILED
     return EXIT_OK
 
@@ -89,37 +103,62 @@ def bronze_summary(settings: Settings) -> dict[str, Any]:
     from delta.tables import DeltaTable
 
     if DeltaTable.isDeltaTable(spark, paths["bronze.serving_logs"]):
-        rows = (spark.read.format("delta").load(paths["bronze.serving_logs"])
-                .groupBy("event_date", "workload_id", "record_kind").count()
-                .orderBy("event_date", "workload_id").collect())
-        out["bronze"] = [{"event_date": str(r["event_date"]), "workload_id": r["workload_id"],
-                          "record_kind": r["record_kind"], "rows": r["count"]} for r in rows]
+        rows = (
+            spark.read.format("delta")
+            .load(paths["bronze.serving_logs"])
+            .groupBy("event_date", "workload_id", "record_kind")
+            .count()
+            .orderBy("event_date", "workload_id")
+            .collect()
+        )
+        out["bronze"] = [
+            {
+                "event_date": str(r["event_date"]),
+                "workload_id": r["workload_id"],
+                "record_kind": r["record_kind"],
+                "rows": r["count"],
+            }
+            for r in rows
+        ]
     if DeltaTable.isDeltaTable(spark, paths["bronze.quarantine"]):
         rows = spark.read.format("delta").load(paths["bronze.quarantine"]).groupBy("reason").count().collect()
         out["quarantine"] = {r["reason"]: r["count"] for r in sorted(rows, key=lambda r: r["reason"])}
     if DeltaTable.isDeltaTable(spark, paths["metrics.job_runs"]):
-        last = (spark.read.format("delta").load(paths["metrics.job_runs"])
-                .orderBy(F.col("finished_at").desc()).limit(1).collect())
+        last = (
+            spark.read.format("delta")
+            .load(paths["metrics.job_runs"])
+            .orderBy(F.col("finished_at").desc())
+            .limit(1)
+            .collect()
+        )
         if last:
-            out["last_run"] = {k: str(last[0][k]) for k in ("run_id", "job", "status", "source_count",
-                                                            "landed_count", "quarantined_count")}
+            out["last_run"] = {
+                k: str(last[0][k])
+                for k in ("run_id", "job", "status", "source_count", "landed_count", "quarantined_count")
+            }
     return out
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    lines = ["bronze.serving_logs — rows per day × workload:",
-             f"  {'event_date':<12}{'workload_id':<28}{'record_kind':<18}{'rows':>8}"]
+    lines = [
+        "bronze.serving_logs — rows per day × workload:",
+        f"  {'event_date':<12}{'workload_id':<28}{'record_kind':<18}{'rows':>8}",
+    ]
     for r in summary["bronze"]:
         lines.append(f"  {r['event_date']:<12}{r['workload_id']:<28}{r['record_kind']:<18}{r['rows']:>8}")
     total = sum(r["rows"] for r in summary["bronze"])
     lines.append(f"  {'total':<58}{total:>8}")
     quarantined = sum(summary["quarantine"].values())
-    lines.append(f"bronze.quarantine — {quarantined} records: "
-                 + (", ".join(f"{k} {v}" for k, v in summary["quarantine"].items()) or "none"))
+    lines.append(
+        f"bronze.quarantine — {quarantined} records: "
+        + (", ".join(f"{k} {v}" for k, v in summary["quarantine"].items()) or "none")
+    )
     if "last_run" in summary:
         lr = summary["last_run"]
-        lines.append(f"last run: {lr['job']} {lr['status']} ({lr['run_id']}): source {lr['source_count']}, "
-                     f"landed {lr['landed_count']}, quarantined {lr['quarantined_count']}")
+        lines.append(
+            f"last run: {lr['job']} {lr['status']} ({lr['run_id']}): source {lr['source_count']}, "
+            f"landed {lr['landed_count']}, quarantined {lr['quarantined_count']}"
+        )
     lines.append("tables:")
     lines += [f"  {name:<22}{path}" for name, path in summary["tables"].items()]
     return "\n".join(lines)
@@ -141,8 +180,13 @@ def _demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     out = repo_root() / ".cache" / "demo" / "serving_logs.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
-    config = GeneratorConfig(seed=args.seed, start_date=args.start_date, days=args.days,
-                             records_per_day=args.records_per_day, malformed_fraction=0.02)
+    config = GeneratorConfig(
+        seed=args.seed,
+        start_date=args.start_date,
+        days=args.days,
+        records_per_day=args.records_per_day,
+        malformed_fraction=0.02,
+    )
     generated = write_jsonl(generate(config), out)
     log.info("demo: generated %d records over %d days into %s", generated.total, args.days, out)
     client = connect(settings.elasticsearch)
@@ -180,14 +224,17 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("load", help="index a JSONL file of log records into Elasticsearch")
     p.add_argument("path", type=Path, help="JSONL file, one record a line")
     p.add_argument("--index", help="target index (default: conf / ES_COLLECTION_NAME)")
-    p.add_argument("--mapping", default="skewguard", choices=["skewguard", "flywheel"],
-                   help="mapping used when the index must be created (default skewguard)")
+    p.add_argument(
+        "--mapping",
+        default="skewguard",
+        choices=["skewguard", "flywheel"],
+        help="mapping used when the index must be created (default skewguard)",
+    )
     p.add_argument("--workload-id", help="set this workload_id on every record")
     p.add_argument("--client-id", help="set this client_id on every record")
     p.set_defaults(func=_load)
 
-    p = sub.add_parser("ingest", help="ingest a window into bronze (see skewguard-ingest --help)",
-                       add_help=False)
+    p = sub.add_parser("ingest", help="ingest a window into bronze (see skewguard-ingest --help)", add_help=False)
     p.set_defaults(func=None)
 
     p = sub.add_parser("summary", help="print rows per day × workload in bronze, quarantine, table paths")
@@ -195,8 +242,11 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_summary)
 
     p = sub.add_parser("submit-args", help="print the spark-submit arguments (jars, Delta conf, code)")
-    p.add_argument("--no-py-files", action="store_true", help="omit --py-files (driver and executors "
-                   "already have skewguard installed)")
+    p.add_argument(
+        "--no-py-files",
+        action="store_true",
+        help="omit --py-files (driver and executors " "already have skewguard installed)",
+    )
     p.set_defaults(func=_submit_args)
 
     p = sub.add_parser("demo", help="generate → load → ingest → summary on the local default")

@@ -83,7 +83,7 @@ class ElasticsearchSettings(_Model):
     @classmethod
     def _index_is_valid(cls, value: str) -> str:
         if not value or value != value.lower() or any(c in value for c in ' "*\\<|,>/?'):
-            raise ValueError(f"not a valid index name: {value!r} (lower case, no spaces or */\\<>|,?\")")
+            raise ValueError(f'not a valid index name: {value!r} (lower case, no spaces or */\\<>|,?")')
         return value
 
     @field_validator("ca_certs")
@@ -174,8 +174,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     for key in SECRET_KEYS:
         if isinstance(es, dict) and es.get(key) not in (None, ""):
             raise ConfigError(
-                f"elasticsearch.{key}: secrets are read from the environment only; "
-                f"remove it from {path.name}"
+                f"elasticsearch.{key}: secrets are read from the environment only; " f"remove it from {path.name}"
             )
     return data
 

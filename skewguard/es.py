@@ -70,8 +70,9 @@ def connect(es: ElasticsearchSettings, retries: int | None = None) -> Elasticsea
             if "TLS certificate" in cause:
                 break
         if attempt < attempts:
-            log.info("Elasticsearch at %s not ready (%s); retry %d/%d in %.1fs",
-                     es.url, cause, attempt, attempts - 1, delay)
+            log.info(
+                "Elasticsearch at %s not ready (%s); retry %d/%d in %.1fs", es.url, cause, attempt, attempts - 1, delay
+            )
             time.sleep(delay)
             delay = min(delay * 2, 8.0)
     client.close()

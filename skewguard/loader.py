@@ -50,8 +50,9 @@ def document_id(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def _actions(path: Path, index: str, result: LoadResult, overrides: dict[str, str],
-             bad_lines: list[tuple[int, str]]) -> Iterator[dict[str, Any]]:
+def _actions(
+    path: Path, index: str, result: LoadResult, overrides: dict[str, str], bad_lines: list[tuple[int, str]]
+) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -69,9 +70,18 @@ def _actions(path: Path, index: str, result: LoadResult, overrides: dict[str, st
             yield {"_index": index, "_id": document_id(record), "_source": record}
 
 
-def load_jsonl(client: Elasticsearch, path: Path, index: str, *, mapping: str = "skewguard",
-               workload_id: str | None = None, client_id: str | None = None,
-               chunk_size: int = 1000, threads: int = 2, refresh: bool = True) -> LoadResult:
+def load_jsonl(
+    client: Elasticsearch,
+    path: Path,
+    index: str,
+    *,
+    mapping: str = "skewguard",
+    workload_id: str | None = None,
+    client_id: str | None = None,
+    chunk_size: int = 1000,
+    threads: int = 2,
+    refresh: bool = True,
+) -> LoadResult:
     """Index every record of ``path`` into ``index`` (created with ``mapping`` when missing).
 
     ``workload_id``/``client_id`` override those fields in every record.
@@ -88,8 +98,12 @@ def load_jsonl(client: Elasticsearch, path: Path, index: str, *, mapping: str = 
     reject_file = None
     try:
         for ok, item in helpers.parallel_bulk(
-            client, _actions(path, index, result, overrides, bad_lines), thread_count=threads,
-            chunk_size=chunk_size, raise_on_error=False, raise_on_exception=True,
+            client,
+            _actions(path, index, result, overrides, bad_lines),
+            thread_count=threads,
+            chunk_size=chunk_size,
+            raise_on_error=False,
+            raise_on_exception=True,
         ):
             if ok:
                 result.indexed += 1
@@ -115,6 +129,7 @@ def load_jsonl(client: Elasticsearch, path: Path, index: str, *, mapping: str = 
             result.rejected_path = rejected_path
     if refresh:
         client.indices.refresh(index=index)
-    log.info("loaded %s into %s: %d read, %d indexed, %d rejected", path, index, result.read,
-             result.indexed, result.rejected)
+    log.info(
+        "loaded %s into %s: %d read, %d indexed, %d rejected", path, index, result.read, result.indexed, result.rejected
+    )
     return result

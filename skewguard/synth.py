@@ -26,24 +26,38 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FLYWHEEL_KEYS", "KIND_LLM", "KIND_PREDICTION", "MALFORMED_REASONS", "GeneratedRecord",
-           "GenerationSummary", "GeneratorConfig", "generate", "record_instant", "write_jsonl"]
+__all__ = [
+    "FLYWHEEL_KEYS",
+    "KIND_LLM",
+    "KIND_PREDICTION",
+    "MALFORMED_REASONS",
+    "GeneratedRecord",
+    "GenerationSummary",
+    "GeneratorConfig",
+    "generate",
+    "record_instant",
+    "write_jsonl",
+]
 
 logger = logging.getLogger(__name__)
 
 KIND_LLM = "llm_interaction"
 KIND_PREDICTION = "prediction"
 FLYWHEEL_KEYS = frozenset({"request", "response", "timestamp", "client_id", "workload_id"})
-MALFORMED_REASONS: tuple[str, ...] = ("missing_timestamp", "bad_timestamp", "missing_workload_id",
-                                      "unknown_record_kind", "incomplete_llm_record")
+MALFORMED_REASONS: tuple[str, ...] = (
+    "missing_timestamp",
+    "bad_timestamp",
+    "missing_workload_id",
+    "unknown_record_kind",
+    "incomplete_llm_record",
+)
 _INCOMPLETE = "incomplete_llm_record"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY_MS = 86_400_000
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _BAD_TIMESTAMPS = ("yesterday-ish", "2024-13-45T99:00:00Z", "not-a-date", "32/11/2024 25:61", "")
 _ISO_OFFSETS_MIN = (0, 0, 0, 60, 120, -300, -480, 330, 540)
-_LLM_MODELS = ("meta/llama-3.1-8b-instruct",) * 5 + ("meta/llama-3.1-70b-instruct",
-                                                     "meta/llama-3.2-3b-instruct")
+_LLM_MODELS = ("meta/llama-3.1-8b-instruct",) * 5 + ("meta/llama-3.1-70b-instruct", "meta/llama-3.2-3b-instruct")
 _COUNTRIES = ("US", "DE", "FR", "IN", "BR", "JP", "GB", "NG", "MX", "CA")
 _DEVICES = ("mobile", "desktop", "tablet", "smart-tv")
 
@@ -60,9 +74,12 @@ _SUMMARY_SYSTEM = (
     "not add facts that are not in the source.",
     "Summarize documents for busy executives: lead with the decision, then the key risks.",
 )
-_SUMMARY_PROMPTS = ("Summarize the following text in two sentences:\n\n", "TL;DR this please:\n",
-                    "Give me a bullet-point summary of the notes below.\n\n",
-                    "Résumé en une phrase, s'il vous plaît :\n\n")
+_SUMMARY_PROMPTS = (
+    "Summarize the following text in two sentences:\n\n",
+    "TL;DR this please:\n",
+    "Give me a bullet-point summary of the notes below.\n\n",
+    "Résumé en une phrase, s'il vous plaît :\n\n",
+)
 _DOC_SENTENCES = (
     "The quarterly review showed revenue up 12% year over year, driven by the subscription tier.",
     "Churn in the enterprise segment stayed flat at 3.1% despite the price change in September.",
@@ -75,13 +92,14 @@ _DOC_SENTENCES = (
     "Feedback from São Paulo stores says the mobile app needs an offline mode for stock counts.",
     "The board approved the budget on condition that cloud spend stays below 18% of revenue.",
 )
-_SUMMARIES = ("Revenue grew 12% while enterprise churn stayed flat.",
-              "The team asks for budget approval and flags one compliance risk before launch.",
-              "Infra work finished on time; two incidents came from an expired certificate.",
-              "Holiday capacity is tight and overflow will be routed to a second warehouse.",
-              "- Budget approved\n- Hiring plan adds six engineers\n- Pilot starts in January")
-_FOLLOWUPS = ("Can you make it shorter?", "Now translate that summary into German.",
-              "Which risk is the most urgent?")
+_SUMMARIES = (
+    "Revenue grew 12% while enterprise churn stayed flat.",
+    "The team asks for budget approval and flags one compliance risk before launch.",
+    "Infra work finished on time; two incidents came from an expired certificate.",
+    "Holiday capacity is tight and overflow will be routed to a second warehouse.",
+    "- Budget approved\n- Hiring plan adds six engineers\n- Pilot starts in January",
+)
+_FOLLOWUPS = ("Can you make it shorter?", "Now translate that summary into German.", "Which risk is the most urgent?")
 _SUPPORT_ANSWERS = (
     "I checked your order: it left our warehouse yesterday and should arrive within two business "
     "days. Anything else I can help with?",
@@ -91,26 +109,35 @@ _SUPPORT_ANSWERS = (
 # name -> (description, parameters as "name:json-type", user message templates, tool result)
 _TOOLS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], str]] = {
     "get_order_status": (
-        "Look up the current status of a customer order.", ("order_id:string",),
+        "Look up the current status of a customer order.",
+        ("order_id:string",),
         ("Hi, where is my order {order_id}? It still says processing.",),
-        '{"status":"shipped","carrier":"ups","eta":"2024-11-22"}'),
+        '{"status":"shipped","carrier":"ups","eta":"2024-11-22"}',
+    ),
     "track_shipment": (
-        "Get tracking events for a shipment.", ("tracking_number:string", "carrier:string"),
+        "Get tracking events for a shipment.",
+        ("tracking_number:string", "carrier:string"),
         ("My {carrier} tracking number {tracking_number} hasn't updated in 4 days, why?",),
-        '{"events":[{"status":"in_transit","location":"Memphis, TN"}]}'),
+        '{"events":[{"status":"in_transit","location":"Memphis, TN"}]}',
+    ),
     "issue_refund": (
         "Issue a full or partial refund for an order.",
         ("order_id:string", "amount:number", "reason:string"),
         ("The jacket from order {order_id} arrived damaged ({reason}), I want my {amount} back.",),
-        '{"refund_id":"rf_8812","status":"pending"}'),
+        '{"refund_id":"rf_8812","status":"pending"}',
+    ),
     "find_nearest_store": (
-        "Find the nearest physical store to a city.", ("city:string", "open_now:boolean"),
+        "Find the nearest physical store to a city.",
+        ("city:string", "open_now:boolean"),
         ("Is there a store near {city} where I can return something today?",),
-        '{"stores":[{"name":"Northwind Central","distance_km":2.4}]}'),
+        '{"stores":[{"name":"Northwind Central","distance_km":2.4}]}',
+    ),
     "search_knowledge_base": (
-        "Search help-center articles.", ("query:string", "top_k:integer"),
+        "Search help-center articles.",
+        ("query:string", "top_k:integer"),
         ("How do I {query}?", "Quick question: {query}?"),
-        '{"articles":[{"id":"kb-231","title":"Returns and exchanges"}]}'),
+        '{"articles":[{"id":"kb-231","title":"Returns and exchanges"}]}',
+    ),
 }
 _ENUMS: dict[str, tuple[str, ...]] = {
     "carrier": ("ups", "fedex", "dhl", "usps"),
@@ -212,8 +239,7 @@ class GenerationSummary:
         """JSON-serialisable view; day/workload keys rendered as ``"YYYY-MM-DD|workload"``."""
         return {
             "total": self.total,
-            "valid_by_day_workload": {
-                f"{d}|{w}": n for (d, w), n in sorted(self.valid_by_day_workload.items())},
+            "valid_by_day_workload": {f"{d}|{w}": n for (d, w), n in sorted(self.valid_by_day_workload.items())},
             "valid_by_kind": dict(sorted(self.valid_by_kind.items())),
             "malformed_by_reason": dict(sorted(self.malformed_by_reason.items())),
             "bytes_written": self.bytes_written,
@@ -259,7 +285,8 @@ class _Builder:
             h = zlib.crc32(w.encode("utf-8"))
             self.models[w] = tuple(
                 (f"{w}-model", v, hashlib.sha256(f"{w}|{v}|transforms".encode()).hexdigest()[:16])
-                for v in (f"2024.{10 + h % 3}.{h % 7}", f"2024.{11 + h % 3}.0"))
+                for v in (f"2024.{10 + h % 3}.{h % 7}", f"2024.{11 + h % 3}.0")
+            )
             self.rates[w] = (0.01, 0.05, 0.1)[h % 3]
         # Workloads with "tool" in the name call tools; if none does, the first LLM workload does.
         tools = {w for w in config.llm_workloads if "tool" in w}
@@ -277,16 +304,18 @@ class _Builder:
         """A tool call; ``arguments`` is a JSON string or a JSON object, 50/50."""
         r = self.rng
         arguments: Any = _ENCODER.encode(args) if r.random() < 0.5 else args
-        return {"id": f"call_{r.getrandbits(64):016x}", "type": "function",
-                "function": {"name": tool, "arguments": arguments}}
+        return {
+            "id": f"call_{r.getrandbits(64):016x}",
+            "type": "function",
+            "function": {"name": tool, "arguments": arguments},
+        }
 
     def _user(self, text: str) -> dict[str, Any]:
         if self.rng.random() < 0.25:
             return {"role": "user", "content": [{"type": "text", "text": text}]}
         return {"role": "user", "content": text}
 
-    def _support(self, request: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None,
-                                                         list[dict[str, Any]] | None]:
+    def _support(self, request: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None, list[dict[str, Any]] | None]:
         r = self.rng
         tool = r.choice(self.tool_names)
         args = self._args(tool)
@@ -295,16 +324,20 @@ class _Builder:
         if roll < 0.2:  # an earlier turn with a completed tool round-trip
             prev = r.choice(self.tool_names)
             call = self._call(prev, self._args(prev))
-            messages += [self._user(r.choice(_TOOLS[prev][2]).format_map(self._args(prev))),
-                         {"role": "assistant", "content": None, "tool_calls": [call]},
-                         {"role": "tool", "tool_call_id": call["id"], "content": _TOOLS[prev][3]},
-                         {"role": "assistant", "content": r.choice(_SUPPORT_ANSWERS)}]
+            messages += [
+                self._user(r.choice(_TOOLS[prev][2]).format_map(self._args(prev))),
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": call["id"], "content": _TOOLS[prev][3]},
+                {"role": "assistant", "content": r.choice(_SUPPORT_ANSWERS)},
+            ]
         messages.append(self._user(r.choice(_TOOLS[tool][2]).format_map(args)))
         calls: list[dict[str, Any]] | None = None
         if roll > 0.85:  # ends with a tool result, so the model answers in text
             call = self._call(tool, args)
-            messages += [{"role": "assistant", "content": None, "tool_calls": [call]},
-                         {"role": "tool", "tool_call_id": call["id"], "content": _TOOLS[tool][3]}]
+            messages += [
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": call["id"], "content": _TOOLS[tool][3]},
+            ]
         elif r.random() < 0.8:
             calls = [self._call(tool, args)]
         k = 1 if r.random() < 0.7 else 2
@@ -325,11 +358,12 @@ class _Builder:
             messages, content, calls = self._support(request)
         else:
             doc = " ".join(r.choices(_DOC_SENTENCES, k=r.randrange(2, 6)))
-            messages = [{"role": "system", "content": r.choice(_SUMMARY_SYSTEM)},
-                        self._user(r.choice(_SUMMARY_PROMPTS) + doc)]
+            messages = [
+                {"role": "system", "content": r.choice(_SUMMARY_SYSTEM)},
+                self._user(r.choice(_SUMMARY_PROMPTS) + doc),
+            ]
             if r.random() < 0.2:
-                messages += [{"role": "assistant", "content": r.choice(_SUMMARIES)},
-                             self._user(r.choice(_FOLLOWUPS))]
+                messages += [{"role": "assistant", "content": r.choice(_SUMMARIES)}, self._user(r.choice(_FOLLOWUPS))]
             content = " ".join(r.choices(_SUMMARIES, k=r.randrange(1, 3)))
         request["messages"] = messages
         request["temperature"] = r.choice((0.0, 0.2, 0.7, 1.0))
@@ -340,12 +374,13 @@ class _Builder:
         prompt = 40 * len(messages) + r.randrange(20, 400)
         completion = 12 * len(calls) if calls else len(content or "") // 4 + 1
         return request, {
-            "id": f"chatcmpl-{r.getrandbits(96):024x}", "object": "chat.completion",
-            "created": created, "model": model,
-            "choices": [{"index": 0, "message": message,
-                         "finish_reason": "tool_calls" if calls else "stop"}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion}}
+            "id": f"chatcmpl-{r.getrandbits(96):024x}",
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+        }
 
     def prediction(self, workload: str) -> dict[str, Any]:
         """Return the prediction-specific fields (model, features, outputs, sampling_rate)."""
@@ -360,9 +395,12 @@ class _Builder:
                 features[fid] = param[int(rnd() * len(param))]
         name, version, thash = self.models[workload][0 if rnd() < 0.9 else 1]
         score = round(rnd(), 6)
-        return {"model": {"name": name, "version": version, "transform_hash": thash},
-                "features": features, "outputs": {"score": score, "label": int(score >= 0.5)},
-                "sampling_rate": self.rates[workload]}
+        return {
+            "model": {"name": name, "version": version, "transform_hash": thash},
+            "features": features,
+            "outputs": {"score": score, "label": int(score >= 0.5)},
+            "sampling_rate": self.rates[workload],
+        }
 
 
 def _feature_schema(workload: str) -> list[tuple[str, int, Any, float]]:
@@ -389,8 +427,14 @@ def _tool_def(tool: str) -> dict[str, Any]:
         props[name] = {"type": typ, "description": name.replace("_", " ")}
         if name in _ENUMS:
             props[name]["enum"] = list(_ENUMS[name])
-    return {"type": "function", "function": {"name": tool, "description": desc, "parameters": {
-        "type": "object", "properties": props, "required": [p.split(":")[0] for p in params]}}}
+    return {
+        "type": "function",
+        "function": {
+            "name": tool,
+            "description": desc,
+            "parameters": {"type": "object", "properties": props, "required": [p.split(":")[0] for p in params]},
+        },
+    }
 
 
 def _timestamp(rng: random.Random, epoch_ms: int) -> int | str:
@@ -402,8 +446,7 @@ def _timestamp(rng: random.Random, epoch_ms: int) -> int | str:
         return epoch_ms
     off = rng.choice(_ISO_OFFSETS_MIN)
     local = _EPOCH + timedelta(milliseconds=epoch_ms + off * 60_000)
-    text = local.replace(tzinfo=None).isoformat(
-        timespec="milliseconds" if roll < 0.85 else "seconds")
+    text = local.replace(tzinfo=None).isoformat(timespec="milliseconds" if roll < 0.85 else "seconds")
     if off == 0:
         return text + "Z"
     return f"{text}{'+' if off > 0 else '-'}{abs(off) // 60:02d}:{abs(off) % 60:02d}"
@@ -423,8 +466,11 @@ def _damage(rng: random.Random, reason: str, record: dict[str, Any]) -> dict[str
             record["workload_id"] = "" if mode == 1 else None
     elif reason == "unknown_record_kind":
         record = {k: record[k] for k in ("timestamp", "client_id", "workload_id")}
-        record["payload"] = {"event": rng.choice(("heartbeat", "cache_stats", "debug")),
-                             "latency_ms": rng.randrange(1, 900), "status": "ok"}
+        record["payload"] = {
+            "event": rng.choice(("heartbeat", "cache_stats", "debug")),
+            "latency_ms": rng.randrange(1, 900),
+            "status": "ok",
+        }
     else:  # incomplete_llm_record
         del record["response" if rng.random() < 0.5 else "request"]
     return record
@@ -447,8 +493,7 @@ def generate(config: GeneratorConfig) -> Iterator[GeneratedRecord]:
     n = config.records_per_day
     n_llm = _round_half_up(n * config.llm_share)
     n_bad = _round_half_up(n * config.malformed_fraction)
-    logger.debug("generating %d day(s) x %d records (per day: %d llm, %d malformed)",
-                 config.days, n, n_llm, n_bad)
+    logger.debug("generating %d day(s) x %d records (per day: %d llm, %d malformed)", config.days, n, n_llm, n_bad)
     for d in range(config.days):
         day = config.start_date + timedelta(days=d)
         day_ms = (day - _EPOCH.date()).days * _DAY_MS
@@ -473,18 +518,32 @@ def generate(config: GeneratorConfig) -> Iterator[GeneratedRecord]:
                 rem_llm -= 1
                 workload = rng.choice(config.llm_workloads)
                 request, response = builder.llm(workload, epoch_ms // 1000 + rng.randrange(3))
-                record = {"request": request, "response": response, "timestamp": ts,
-                          "client_id": client, "workload_id": workload}
+                record = {
+                    "request": request,
+                    "response": response,
+                    "timestamp": ts,
+                    "client_id": client,
+                    "workload_id": workload,
+                }
             else:
                 workload = rng.choice(config.prediction_workloads)
-                record = {"event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                          "request_id": f"req-{rng.getrandbits(64):016x}", "timestamp": ts,
-                          "client_id": client, "workload_id": workload}
+                record = {
+                    "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    "request_id": f"req-{rng.getrandbits(64):016x}",
+                    "timestamp": ts,
+                    "client_id": client,
+                    "workload_id": workload,
+                }
                 record.update(builder.prediction(workload))
             if reason is not None:
                 record = _damage(rng, reason, record)
-            yield GeneratedRecord(record=record, kind=KIND_LLM if is_llm else KIND_PREDICTION,
-                                  day=day, workload_id=workload, expected_reason=reason)
+            yield GeneratedRecord(
+                record=record,
+                kind=KIND_LLM if is_llm else KIND_PREDICTION,
+                day=day,
+                workload_id=workload,
+                expected_reason=reason,
+            )
 
 
 def write_jsonl(records: Iterable[GeneratedRecord], path: Path) -> GenerationSummary:
@@ -503,7 +562,13 @@ def write_jsonl(records: Iterable[GeneratedRecord], path: Path) -> GenerationSum
             fh.write(line)
             summary.add(gen, len(line))
     elapsed = time.perf_counter() - started
-    logger.info("wrote %d records (%d bytes, %d malformed) to %s in %.1fs (%.0f rec/s)",
-                summary.total, summary.bytes_written, summary.malformed_total, path, elapsed,
-                summary.total / elapsed if elapsed > 0 else 0.0)
+    logger.info(
+        "wrote %d records (%d bytes, %d malformed) to %s in %.1fs (%.0f rec/s)",
+        summary.total,
+        summary.bytes_written,
+        summary.malformed_total,
+        path,
+        elapsed,
+        summary.total / elapsed if elapsed > 0 else 0.0,
+    )
     return summary

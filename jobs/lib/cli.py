@@ -24,10 +24,15 @@ def iso_date(text: str) -> dt.date:
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", help="conf overlay to apply (conf/<profile>.yaml; default: "
-                        "$SKEWGUARD_PROFILE or local)")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="logging verbosity (default INFO)")
+    parser.add_argument(
+        "--profile", help="conf overlay to apply (conf/<profile>.yaml; default: " "$SKEWGUARD_PROFILE or local)"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="logging verbosity (default INFO)",
+    )
 
 
 def one_line(exc: BaseException) -> str:

@@ -25,12 +25,7 @@ def sql_date(value: dt.date) -> str:
 def ensure_table(spark: SparkSession, settings: Settings, schema: TableSchema) -> str:
     """Create the declared table at its lakehouse path unless it exists; returns the path."""
     path = settings.lakehouse.table_path(schema.name)
-    builder = (
-        DeltaTable.createIfNotExists(spark)
-        .location(path)
-        .addColumns(schema.spark_schema())
-        .comment(schema.doc)
-    )
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema.spark_schema()).comment(schema.doc)
     if schema.partition_by:
         builder = builder.partitionedBy(*schema.partition_by)
     builder.execute()

@@ -39,9 +39,24 @@ def _truststore_for(ca_certs: Path) -> Path:
     tmp = target.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
     result = subprocess.run(
-        [keytool, "-importcert", "-noprompt", "-alias", "skewguard-ca", "-file", str(ca_certs),
-         "-keystore", str(tmp), "-storetype", "PKCS12", "-storepass", _TRUSTSTORE_PASSWORD],
-        capture_output=True, text=True, check=False,
+        [
+            keytool,
+            "-importcert",
+            "-noprompt",
+            "-alias",
+            "skewguard-ca",
+            "-file",
+            str(ca_certs),
+            "-keystore",
+            str(tmp),
+            "-storetype",
+            "PKCS12",
+            "-storepass",
+            _TRUSTSTORE_PASSWORD,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         raise RuntimeError(f"keytool could not import {ca_certs}: {result.stdout.strip() or result.stderr.strip()}")
@@ -77,8 +92,7 @@ def es_hadoop_conf(es: ElasticsearchSettings, resource: str, query: dict[str, An
     return conf
 
 
-def read_json_hits(spark: SparkSession, es: ElasticsearchSettings, resource: str,
-                   query: dict[str, Any]) -> DataFrame:
+def read_json_hits(spark: SparkSession, es: ElasticsearchSettings, resource: str, query: dict[str, Any]) -> DataFrame:
     """A DataFrame ``(event_id, source_json)`` of every hit of ``query`` in ``resource``."""
     jvm = spark.sparkContext._jvm
     if jvm is None:
@@ -86,12 +100,8 @@ def read_json_hits(spark: SparkSession, es: ElasticsearchSettings, resource: str
     cfg = jvm.java.util.HashMap()
     for key, value in es_hadoop_conf(es, resource, query).items():
         cfg.put(key, value)
-    pairs = jvm.org.elasticsearch.spark.rdd.api.java.JavaEsSpark.esJsonRDD(
-        spark.sparkContext._jsc, cfg
-    )
+    pairs = jvm.org.elasticsearch.spark.rdd.api.java.JavaEsSpark.esJsonRDD(spark.sparkContext._jsc, cfg)
     encoders = jvm.org.apache.spark.sql.Encoders
-    dataset = spark._jsparkSession.createDataset(
-        pairs.rdd(), encoders.tuple(encoders.STRING(), encoders.STRING())
-    )
+    dataset = spark._jsparkSession.createDataset(pairs.rdd(), encoders.tuple(encoders.STRING(), encoders.STRING()))
     log.info("reading %s from %s through ES-Hadoop", resource, es.url)
     return DataFrame(dataset.toDF(), spark).withColumnsRenamed({"_1": "event_id", "_2": "source_json"})

@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 
 # Only the keys that decide landing; nested objects come back as their JSON text.
 _KEY_FIELDS = T.StructType(
-    [T.StructField(name, T.StringType()) for name in
-     ("timestamp", "workload_id", "client_id", "request", "response", "features")]
+    [
+        T.StructField(name, T.StringType())
+        for name in ("timestamp", "workload_id", "client_id", "request", "response", "features")
+    ]
 )
 _NUMERIC = r"^-?[0-9]+(\.[0-9]+)?$"
 LANDED, OUT_OF_WINDOW = "landed", "out_of_window"
@@ -113,8 +115,15 @@ def parse_hits(hits_df: DataFrame, window: IngestWindow, millis_threshold: float
             .otherwise(F.concat(F.lit("quarantined:"), F.col("reason"))),
         )
         .select(
-            "event_id", "source_json", "event_ts", "event_date", "record_kind", "reason", "status",
-            k["workload_id"].alias("workload_id"), k["client_id"].alias("client_id"),
+            "event_id",
+            "source_json",
+            "event_ts",
+            "event_date",
+            "record_kind",
+            "reason",
+            "status",
+            k["workload_id"].alias("workload_id"),
+            k["client_id"].alias("client_id"),
             k["timestamp"].alias("raw_timestamp"),
         )
     )
@@ -122,17 +131,32 @@ def parse_hits(hits_df: DataFrame, window: IngestWindow, millis_threshold: float
 
 def _bronze_rows(parsed_df: DataFrame, index: str, run: RunRecord) -> DataFrame:
     return parsed_df.filter(F.col("status") == LANDED).select(
-        "event_id", F.lit(index).alias("es_index"), "event_ts", "event_date", "workload_id",
-        "client_id", "record_kind", "source_json",
-        F.lit(run.run_id).alias("ingest_run_id"), F.lit(run.started_at).alias("ingested_at"),
+        "event_id",
+        F.lit(index).alias("es_index"),
+        "event_ts",
+        "event_date",
+        "workload_id",
+        "client_id",
+        "record_kind",
+        "source_json",
+        F.lit(run.run_id).alias("ingest_run_id"),
+        F.lit(run.started_at).alias("ingested_at"),
     )
 
 
 def _quarantine_rows(parsed_df: DataFrame, index: str, window: IngestWindow, run: RunRecord) -> DataFrame:
     return parsed_df.filter(F.col("status").startswith("quarantined:")).select(
-        "event_id", F.lit(index).alias("es_index"), "reason", "event_date", "workload_id", "raw_timestamp", "source_json",
-        F.lit(window.start).alias("window_start"), F.lit(window.end).alias("window_end"),
-        F.lit(run.run_id).alias("ingest_run_id"), F.lit(run.started_at).alias("ingested_at"),
+        "event_id",
+        F.lit(index).alias("es_index"),
+        "reason",
+        "event_date",
+        "workload_id",
+        "raw_timestamp",
+        "source_json",
+        F.lit(window.start).alias("window_start"),
+        F.lit(window.end).alias("window_end"),
+        F.lit(run.run_id).alias("ingest_run_id"),
+        F.lit(run.started_at).alias("ingested_at"),
     )
 
 
@@ -164,8 +188,9 @@ def _summarise(counts: list[Any]) -> dict[str, Any]:
     }
 
 
-def ingest_window(spark: SparkSession, settings: Settings, window: IngestWindow,
-                  run: RunRecord, index: str | None = None) -> RunRecord:
+def ingest_window(
+    spark: SparkSession, settings: Settings, window: IngestWindow, run: RunRecord, index: str | None = None
+) -> RunRecord:
     """Ingest ``window`` of ``index`` (default: the configured one); fills and returns ``run``.
 
     Raises :class:`IngestError` (or the connector's error) before any commit when the
@@ -188,22 +213,24 @@ def ingest_window(spark: SparkSession, settings: Settings, window: IngestWindow,
 
     phases: dict[str, float] = {}
     t0 = time.monotonic()
-    parsed_df = parse_hits(read_json_hits(spark, es, index, query), window,
-                           settings.ingest.numeric_millis_threshold)
+    parsed_df = parse_hits(read_json_hits(spark, es, index, query), window, settings.ingest.numeric_millis_threshold)
     parsed_df = parsed_df.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        counts = (
-            parsed_df.groupBy("event_date", "workload_id", "status").agg(F.count("*").alias("n")).collect()
-        )
+        counts = parsed_df.groupBy("event_date", "workload_id", "status").agg(F.count("*").alias("n")).collect()
         phases["read_parse_s"] = round(time.monotonic() - t0, 3)
         summary = _summarise(counts)
         run.read_count = sum(r["n"] for r in counts)
         run.landed_count, run.quarantined_count = summary["landed"], summary["quarantined"]
         run.out_of_window_count = summary["out_of_window"]
         run.details.update(summary)
-        log.info("read %d documents in %.1fs: %d to land, %d to quarantine, %d outside the window",
-                 run.read_count, phases["read_parse_s"], run.landed_count, run.quarantined_count,
-                 run.out_of_window_count)
+        log.info(
+            "read %d documents in %.1fs: %d to land, %d to quarantine, %d outside the window",
+            run.read_count,
+            phases["read_parse_s"],
+            run.landed_count,
+            run.quarantined_count,
+            run.out_of_window_count,
+        )
         if run.read_count != run.source_count:
             raise IngestError(
                 f"read {run.read_count} documents but Elasticsearch counts {run.source_count} for the "
@@ -213,7 +240,9 @@ def ingest_window(spark: SparkSession, settings: Settings, window: IngestWindow,
         t1 = time.monotonic()
         bronze_path = ensure_table(spark, settings, BRONZE_SERVING_LOGS)
         (
-            _bronze_rows(parsed_df, index, run).write.format("delta").mode("overwrite")
+            _bronze_rows(parsed_df, index, run)
+            .write.format("delta")
+            .mode("overwrite")
             .option("replaceWhere", _window_predicate(index, window))
             .save(bronze_path)
         )
@@ -234,13 +263,15 @@ def ingest_window(spark: SparkSession, settings: Settings, window: IngestWindow,
     return run
 
 
-def _merge_quarantine(spark: SparkSession, settings: Settings, rows_df: DataFrame, index: str,
-                      window: IngestWindow) -> None:
+def _merge_quarantine(
+    spark: SparkSession, settings: Settings, rows_df: DataFrame, index: str, window: IngestWindow
+) -> None:
     """Upsert on (index, ``_id``); dated rows of this window that the source no longer
     yields as malformed (fixed, or deleted) are removed. Undated rows are only upserted."""
     path = ensure_table(spark, settings, BRONZE_QUARANTINE)
     (
-        DeltaTable.forPath(spark, path).alias("t")
+        DeltaTable.forPath(spark, path)
+        .alias("t")
         .merge(rows_df.alias("s"), "t.es_index = s.es_index AND t.event_id = s.event_id")
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()

@@ -136,8 +136,13 @@ def test_tool_calling_shapes(default_records: list[GeneratedRecord]) -> None:
     assert set(arg_types) == {"str", "dict"}
     roles = {m["role"] for g in tool_recs for m in g.record["request"]["messages"]}
     assert {"system", "user", "assistant", "tool"} <= roles
-    contents = [m["content"] for g in default_records if g.kind == KIND_LLM
-                for m in g.record["request"]["messages"] if m["role"] == "user"]
+    contents = [
+        m["content"]
+        for g in default_records
+        if g.kind == KIND_LLM
+        for m in g.record["request"]["messages"]
+        if m["role"] == "user"
+    ]
     assert any(isinstance(c, list) and c[0]["type"] == "text" for c in contents)
     assert any(isinstance(c, str) for c in contents)
     finishes = Counter(g.record["response"]["choices"][0]["finish_reason"] for g in tool_recs)
@@ -146,8 +151,17 @@ def test_tool_calling_shapes(default_records: list[GeneratedRecord]) -> None:
 
 def test_prediction_records(default_records: list[GeneratedRecord]) -> None:
     preds = [g for g in default_records if g.kind == KIND_PREDICTION]
-    keys = {"event_id", "request_id", "timestamp", "client_id", "workload_id", "model",
-            "features", "outputs", "sampling_rate"}
+    keys = {
+        "event_id",
+        "request_id",
+        "timestamp",
+        "client_id",
+        "workload_id",
+        "model",
+        "features",
+        "outputs",
+        "sampling_rate",
+    }
     value_types: Counter[str] = Counter()
     for g in preds:
         rec = g.record
@@ -183,8 +197,14 @@ def test_timestamp_formats_and_record_instant(default_records: list[GeneratedRec
 
 def test_record_instant_edge_cases() -> None:
     want = datetime(2024, 11, 20, 12, 0, tzinfo=UTC)
-    for ts in (1732104000, 1732104000000, "2024-11-20T12:00:00Z", "2024-11-20T14:00:00+02:00",
-               "2024-11-20T07:00:00.000-05:00", 1732104000.0):
+    for ts in (
+        1732104000,
+        1732104000000,
+        "2024-11-20T12:00:00Z",
+        "2024-11-20T14:00:00+02:00",
+        "2024-11-20T07:00:00.000-05:00",
+        1732104000.0,
+    ):
         assert record_instant({"timestamp": ts}) == want, ts
     for ts in ("yesterday-ish", "2024-13-45T99:00:00Z", "", None, True, [1], 10**30):
         assert record_instant({"timestamp": ts}) is None, ts
@@ -244,8 +264,7 @@ def test_reasons_cycle_with_five_malformed() -> None:
 
 
 def test_no_llm_share_skips_incomplete_reason() -> None:
-    cfg = GeneratorConfig(days=1, records_per_day=100, llm_share=0.0, malformed_fraction=0.2,
-                          llm_workloads=())
+    cfg = GeneratorConfig(days=1, records_per_day=100, llm_share=0.0, malformed_fraction=0.2, llm_workloads=())
     recs = list(generate(cfg))
     assert {g.kind for g in recs} == {KIND_PREDICTION}
     reasons = Counter(g.expected_reason for g in recs if g.expected_reason)
@@ -288,7 +307,6 @@ def test_config_validation(kwargs: dict[str, Any], message: str) -> None:
 def test_config_allows_empty_workloads_when_share_is_zero() -> None:
     GeneratorConfig(llm_share=0.0, llm_workloads=())
     GeneratorConfig(llm_share=1.0, prediction_workloads=())
-    recs = list(generate(GeneratorConfig(days=1, records_per_day=10, llm_share=1.0,
-                                         prediction_workloads=())))
+    recs = list(generate(GeneratorConfig(days=1, records_per_day=10, llm_share=1.0, prediction_workloads=())))
     assert len(recs) == 10 and {g.kind for g in recs} == {KIND_LLM}
     assert list(generate(GeneratorConfig(days=1, records_per_day=0))) == []
