@@ -149,8 +149,15 @@ class Settings(_Model):
 
 
 def repo_root() -> Path:
-    """The checkout this package runs from (conf/ and .cache/ live there)."""
-    return Path(__file__).resolve().parent.parent
+    """The skewguard checkout (conf/, .cache/ and the default lakehouse live there).
+
+    ``$SKEWGUARD_HOME`` when set; else the folder holding this package; else — when the
+    code runs from a ``--py-files`` zip under spark-submit — the working directory.
+    """
+    if os.environ.get("SKEWGUARD_HOME"):
+        return Path(os.environ["SKEWGUARD_HOME"])
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "conf").is_dir() else Path.cwd()
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

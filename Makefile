@@ -1,0 +1,63 @@
+# skewguard — every command people and CI use. `make` alone lists them.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup venv jars es-start es-stop es-status es-start-secure es-stop-secure \
+        spark-cluster-start spark-cluster-stop submit-args demo test test-unit lint bench-ingest clean
+
+help: ## list the commands
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: venv jars es-start ## everything the demo and tests need: virtualenv, jars, Elasticsearch
+
+venv: ## create .venv and install skewguard with pinned dependencies
+	@bash scripts/setup_venv.sh
+
+jars: ## download the Delta and ES-Hadoop jars into .cache/jars
+	@bash scripts/fetch_jars.sh
+
+es-start: ## start the local Elasticsearch (http://127.0.0.1:9200, security off)
+	@bash scripts/es.sh start local
+
+es-stop: ## stop the local Elasticsearch
+	@bash scripts/es.sh stop local
+
+es-status: ## health of the local Elasticsearch
+	@bash scripts/es.sh status local
+
+es-start-secure: ## start the secured Elasticsearch (https://127.0.0.1:9201, user + CA)
+	@bash scripts/es.sh start secure
+
+es-stop-secure: ## stop the secured Elasticsearch
+	@bash scripts/es.sh stop secure
+
+spark-cluster-start: venv ## start a local Spark standalone master + worker (spark://127.0.0.1:7077)
+	@bash scripts/spark_cluster.sh start
+
+spark-cluster-stop: ## stop the local Spark standalone cluster
+	@bash scripts/spark_cluster.sh stop
+
+submit-args: venv jars ## print the spark-submit arguments (jars, Delta conf, --py-files)
+	@$(VENV)/bin/skewguard submit-args
+
+demo: setup ## set up, then generate → load → ingest 3 days of logs and print the bronze summary
+	@$(VENV)/bin/skewguard demo
+
+test: setup ## set up, then run the whole test suite (unit, Spark, Elasticsearch, cluster, notebooks)
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: venv ## only the tests that need neither Spark nor Elasticsearch
+	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: venv ## ruff (lint + format check) and mypy on transforms/ and schemas/
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
+
+bench-ingest: setup ## benchmark: 1M generated records, ingest vs bare connector read vs raw sliced scroll
+	@$(PY) -m benchmarks.ingest
+
+clean: ## stop servers and remove the local lakehouse (keeps downloads)
+	-@bash scripts/es.sh stop local; bash scripts/es.sh stop secure; bash scripts/spark_cluster.sh stop
+	rm -rf lakehouse spark-warehouse .cache/demo

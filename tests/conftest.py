@@ -1,0 +1,75 @@
+"""Shared fixtures: the real local Elasticsearch (started by the project's script), one
+local-mode Spark session with Delta, and a fresh index and lakehouse per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from skewguard.config import Settings, load_settings, repo_root
+
+ROOT = repo_root()
+os.environ["SKEWGUARD_PROFILE"] = "test"
+for var in ("ELASTICSEARCH_URL", "ES_COLLECTION_NAME", "ES_USERNAME", "ES_PASSWORD", "ES_API_KEY", "ES_CA_CERTS"):
+    os.environ.pop(var, None)
+
+
+def run_script(*args: str) -> str:
+    """Run a set-up script; fail the test run with its own message if it fails."""
+    proc = subprocess.run(["bash", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        pytest.fail(f"{' '.join(args)} failed: {proc.stderr.strip()[-2000:]}", pytrace=False)
+    return proc.stdout
+
+
+@pytest.fixture(scope="session")
+def local_es() -> str:
+    """URL of the local Elasticsearch, started (or reused) by scripts/es.sh."""
+    run_script("scripts/es.sh", "start", "local")
+    return "http://127.0.0.1:9200"
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from jobs.lib.session import get_session
+
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    settings = load_settings("test", env={})
+    spark = get_session(
+        settings.model_copy(
+            update={"spark": settings.spark.model_copy(update={"extra_conf": {"spark.sql.warehouse.dir": str(warehouse)}})}
+        ),
+        app_name="skewguard-tests",
+    )
+    yield spark
+    spark.stop()
+
+
+@pytest.fixture()
+def lakehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty lakehouse root for this test (SKEWGUARD_LAKEHOUSE)."""
+    root = tmp_path / "lakehouse"
+    monkeypatch.setenv("SKEWGUARD_LAKEHOUSE", str(root))
+    return root
+
+
+@pytest.fixture()
+def es_index(local_es: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh index name (ES_COLLECTION_NAME) on the local server; deleted afterwards."""
+    from elasticsearch import Elasticsearch
+
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("ES_COLLECTION_NAME", name)
+    yield name
+    with Elasticsearch(local_es) as client:
+        client.options(ignore_status=404).indices.delete(index=name)
+
+
+@pytest.fixture()
+def settings(es_index: str, lakehouse: Path) -> Settings:
+    return load_settings()

@@ -1,0 +1,34 @@
+"""Small helpers the tests share (no fakes: they drive the real loader and tables)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from skewguard.config import Settings
+from skewguard.es import connect
+from skewguard.loader import LoadResult, load_jsonl
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], path: Path) -> Path:
+    with path.open("w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(json.dumps(record) + "\n")
+    return path
+
+
+def load_records(settings: Settings, records: Iterable[dict[str, Any]], path: Path, **kwargs: Any) -> LoadResult:
+    """Index ``records`` into the configured index through the project's loader."""
+    client = connect(settings.elasticsearch)
+    try:
+        return load_jsonl(client, write_jsonl(records, path), settings.elasticsearch.index, **kwargs)
+    finally:
+        client.close()
+
+
+def table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
+    return spark.read.format("delta").load(settings.lakehouse.table_path(name))
