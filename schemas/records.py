@@ -142,7 +142,7 @@ FLYWHEEL_INDEX_MAPPING: dict[str, Any] = {
     },
 }
 
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][+-]?\d+)?$")
 
 
 def parse_timestamp(value: Any) -> dt.datetime | None:

@@ -110,15 +110,16 @@ class ElasticsearchSettings(_Model):
 
 
 class LakehouseSettings(_Model):
-    root: Path = Path("lakehouse")
-    """Root folder (or URI) of the Delta tables; relative paths are under the repository."""
+    root: str = "lakehouse"
+    """Root folder or URI (``s3a://…``, ``abfss://…``) of the Delta tables; a relative folder is
+    under the checkout (env ``SKEWGUARD_LAKEHOUSE``)."""
 
     def table_path(self, name: str) -> str:
         """Location of a table named ``layer.table`` (e.g. ``bronze.serving_logs``)."""
         layer, _, table = name.partition(".")
         if not table:
             raise ValueError(f"table name must be layer.table, got {name!r}")
-        return str(self.root / layer / table)
+        return f"{self.root.rstrip('/')}/{layer}/{table}"
 
 
 class SparkSettings(_Model):
@@ -194,11 +195,19 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: str) -> None:
     node[leaf] = value
 
 
-def _resolve_paths(data: dict[str, Any], root: Path) -> None:
-    for section, key in (("lakehouse", "root"), ("spark", "jars_manifest")):
-        value = data.get(section, {}).get(key)
-        if value and "://" not in str(value) and not Path(value).is_absolute():
-            data[section][key] = str(root / value)
+def _resolve_paths(settings: Settings, root: Path) -> Settings:
+    """Relative lakehouse and jar-list paths are relative to the checkout, not the cwd."""
+
+    lake = settings.lakehouse.root
+    if "://" not in lake and not Path(lake).is_absolute():
+        lake = str(root / lake)
+    jars = settings.spark.jars_manifest
+    return settings.model_copy(
+        update={
+            "lakehouse": settings.lakehouse.model_copy(update={"root": lake}),
+            "spark": settings.spark.model_copy(update={"jars_manifest": jars if jars.is_absolute() else root / jars}),
+        }
+    )
 
 
 def load_settings(
@@ -229,9 +238,8 @@ def load_settings(
         value = environ.get(var)
         if value not in (None, ""):
             _set_dotted(data, dotted, value)
-    _resolve_paths(data, root)
     try:
-        return Settings.model_validate(data)
+        return _resolve_paths(Settings.model_validate(data), root)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])

@@ -15,6 +15,7 @@ from skewguard.config import Settings, load_settings, repo_root
 
 ROOT = repo_root()
 os.environ["SKEWGUARD_PROFILE"] = "test"
+os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 for var in ("ELASTICSEARCH_URL", "ES_COLLECTION_NAME", "ES_USERNAME", "ES_PASSWORD", "ES_API_KEY", "ES_CA_CERTS"):
     os.environ.pop(var, None)
 
@@ -42,7 +43,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     settings = load_settings("test", env={})
     spark = get_session(
         settings.model_copy(
-            update={"spark": settings.spark.model_copy(update={"extra_conf": {"spark.sql.warehouse.dir": str(warehouse)}})}
+            update={
+                "spark": settings.spark.model_copy(update={"extra_conf": {"spark.sql.warehouse.dir": str(warehouse)}})
+            }
         ),
         app_name="skewguard-tests",
     )

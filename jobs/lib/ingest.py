@@ -44,7 +44,7 @@ _KEY_FIELDS = T.StructType(
         for name in ("timestamp", "workload_id", "client_id", "request", "response", "features")
     ]
 )
-_NUMERIC = r"^-?[0-9]+(\.[0-9]+)?$"
+_NUMERIC = r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$"  # Spark renders JSON floats as 1.7E9
 LANDED, OUT_OF_WINDOW = "landed", "out_of_window"
 
 

@@ -1,0 +1,75 @@
+"""The ingest job through spark-submit on a local standalone cluster (master + worker JVMs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from skewguard.config import load_settings, repo_root
+from skewguard.stack import submit_args
+from tests.conftest import run_script
+from tests.helpers import load_records, table
+
+pytestmark = [pytest.mark.es, pytest.mark.spark, pytest.mark.cluster]
+
+ROOT = repo_root()
+DAY = dt.date(2024, 11, 21)
+
+
+@pytest.fixture(scope="module")
+def spark_master() -> Iterator[str]:
+    was_running = "running" in run_script("scripts/spark_cluster.sh", "status")
+    run_script("scripts/spark_cluster.sh", "start")
+    yield run_script("scripts/spark_cluster.sh", "url").strip()
+    if not was_running:
+        run_script("scripts/spark_cluster.sh", "stop")
+
+
+def _app_dirs() -> set[str]:
+    work = ROOT / ".cache" / "spark-cluster" / "work"
+    return {p.name for p in work.glob("app-*")} if work.is_dir() else set()
+
+
+def test_ingest_job_runs_on_a_standalone_cluster(spark_master, settings, spark, tmp_path: Path):  # type: ignore[no-untyped-def]
+    noon = int(dt.datetime(2024, 11, 21, 12, tzinfo=dt.UTC).timestamp())
+    records = [
+        {"event_id": f"c{i}", "timestamp": noon + i, "workload_id": f"wl-{i % 3}", "features": {"f": i}}
+        for i in range(300)
+    ] + [{"event_id": "bad", "timestamp": "soon", "workload_id": "wl-0", "features": {}}]
+    assert load_records(settings, records, tmp_path / "c.jsonl").indexed == 301
+    apps_before = _app_dirs()
+
+    spark_submit = Path(sys.executable).parent / "spark-submit"  # pyspark's, in this virtualenv
+    cmd = [
+        str(spark_submit),
+        "--master", spark_master,
+        "--driver-memory", "1g",
+        "--executor-memory", "1g",
+        *submit_args(load_settings("cluster")),
+        str(ROOT / "jobs" / "ingest_logs.py"),
+        "--date", str(DAY),
+        "--profile", "cluster",
+    ]  # fmt: skip
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    env.pop("SKEWGUARD_PROFILE", None)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    new_apps = _app_dirs() - apps_before
+    assert len(new_apps) == 1, "the job did not run on the cluster's worker"
+    (app,) = new_apps
+    executor_logs = list((ROOT / ".cache" / "spark-cluster" / "work" / app).glob("*/stderr"))
+    assert executor_logs and any("Finished task" in p.read_text() for p in executor_logs)
+
+    bronze = table(spark, settings, "bronze.serving_logs")
+    counts = {r["workload_id"]: r["count"] for r in bronze.groupBy("workload_id").count().collect()}
+    assert counts == {"wl-0": 100, "wl-1": 100, "wl-2": 100}
+    assert [r["reason"] for r in table(spark, settings, "bronze.quarantine").collect()] == ["bad_timestamp"]
+    (run,) = table(spark, settings, "metrics.job_runs").collect()
+    assert (run["status"], run["source_count"], run["landed_count"]) == ("succeeded", 301, 300)

@@ -1,0 +1,69 @@
+"""Config: overlays, env overrides, secrets only from env, errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skewguard.config import ConfigError, load_settings, repo_root
+
+
+def _conf(tmp_path: Path, base: str, overlay: str = "") -> Path:
+    (tmp_path / "base.yaml").write_text(base)
+    (tmp_path / "local.yaml").write_text(overlay)
+    return tmp_path
+
+
+def test_defaults_overlay_and_env_overrides(tmp_path: Path) -> None:
+    conf = _conf(
+        tmp_path, "elasticsearch:\n  index: logs\n  scroll_size: 500\n", "elasticsearch:\n  scroll_size: 900\n"
+    )
+    settings = load_settings("local", conf, env={"ELASTICSEARCH_URL": "https://es.example:9243/", "ES_PASSWORD": "pw"})
+    es = settings.elasticsearch
+    assert (es.url, es.index, es.scroll_size) == ("https://es.example:9243", "logs", 900)
+    assert (es.host, es.port, es.use_tls) == ("es.example", 9243, True)
+    assert es.password is not None and es.password.get_secret_value() == "pw"
+    assert "pw" not in repr(settings) and "pw" not in settings.model_dump_json()
+    assert settings.lakehouse.root == str(repo_root() / "lakehouse")
+    s3 = load_settings("local", conf, env={"SKEWGUARD_LAKEHOUSE": "s3a://bucket/lake/"}).lakehouse
+    assert s3.table_path("bronze.serving_logs") == "s3a://bucket/lake/bronze/serving_logs"
+    assert load_settings("local", conf, env={"ES_COLLECTION_NAME": "other"}).elasticsearch.index == "other"
+
+
+def test_the_project_conf_loads_for_every_profile() -> None:
+    for profile in ("local", "cluster", "test"):
+        settings = load_settings(profile, env={})
+        assert settings.profile == profile and settings.elasticsearch.index == "flywheel"
+    assert load_settings("cluster", env={}).spark.master is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ELASTICSEARCH_URL": "localhost:9200"}, "elasticsearch.url (env ELASTICSEARCH_URL): Value error, must start"),
+        ({"ES_COLLECTION_NAME": "Bad Name"}, "elasticsearch.index (env ES_COLLECTION_NAME): Value error, not a valid"),
+        ({"ES_CA_CERTS": "/nonexistent/ca.crt"}, "elasticsearch.ca_certs (env ES_CA_CERTS): Value error, CA file"),
+    ],
+)
+def test_bad_env_values_name_the_key(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=None) as err:
+        load_settings("local", _conf(tmp_path, ""), env=env)
+    assert str(err.value).startswith(message)
+
+
+def test_bad_yaml_values_and_unknown_keys(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^elasticsearch\.scroll_size: Input should be less than or equal to 10000"):
+        load_settings("local", _conf(tmp_path, "elasticsearch:\n  scroll_size: 50000\n"), env={})
+    with pytest.raises(ConfigError, match=r"^spark\.mastr: Extra inputs are not permitted"):
+        load_settings("local", _conf(tmp_path, "spark:\n  mastr: local\n"), env={})
+    with pytest.raises(ConfigError, match=r"^profile: no overlay .*nope\.yaml \(known profiles: local\)"):
+        load_settings("nope", _conf(tmp_path, ""), env={})
+
+
+def test_secrets_in_yaml_are_refused_and_never_echoed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^elasticsearch\.password: secrets are read from the environment only"):
+        load_settings("local", _conf(tmp_path, "elasticsearch:\n  password: hunter22\n"), env={})
+    with pytest.raises(ConfigError) as err:
+        load_settings("local", _conf(tmp_path, ""), env={"ES_API_KEY": "k" * 5, "ELASTICSEARCH_URL": "ftp://x"})
+    assert "kkkkk" not in str(err.value)
