@@ -1,0 +1,50 @@
+"""What every benchmark result carries: the machine, the versions, the command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from skewguard.config import repo_root
+
+__all__ = ["machine", "write_result"]
+
+log = logging.getLogger(__name__)
+
+
+def machine() -> dict[str, Any]:
+    mem_kb = 0
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    versions = {}
+    for dist in ("pyspark", "delta-spark", "elasticsearch", "pyarrow"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    env = (repo_root() / "scripts" / "versions.env").read_text().split()
+    versions.update(dict(line.split("=", 1) for line in env if "=" in line and not line.startswith("#")))
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    path = repo_root() / "benchmarks" / "results" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {**result, "command": f"make bench-{name}", "argv": sys.argv[1:], "machine": machine()}
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    log.info("wrote %s", path)
+    return path
