@@ -69,7 +69,7 @@ class RecordKind:
         return [f.name for f in self.fields]
 
     def markdown(self) -> str:
-        lines = [f"### {self.kind}", "", self.doc, "", "| field | required | meaning |", "|---|---|---|"]
+        lines = [f"### {self.kind}", "", self.doc, "", "| field | needed to land | meaning |", "|---|---|---|"]
         lines += [f"| `{f.name}` | {'yes' if f.required else 'no'} | {f.doc} |" for f in self.fields]
         return "\n".join(lines) + "\n"
 
@@ -100,7 +100,7 @@ PREDICTION = RecordKind(
     kind="prediction",
     doc="One model prediction with the exact feature vector and outputs serving used.",
     fields=(
-        RecordField("event_id", _KEYWORD, "stable id of the prediction; also the document `_id`", True),
+        RecordField("event_id", _KEYWORD, "stable id of the prediction; the loader makes it the document `_id`"),
         RecordField("request_id", _KEYWORD, "id of the serving request; joins delayed labels"),
         RecordField(
             "model",
