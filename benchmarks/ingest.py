@@ -201,10 +201,10 @@ def main(argv: list[str] | None = None) -> int:
             "time_split_s": {
                 "connector_read_alone": best_connector["seconds"],
                 "read_parse_reconcile": phases.get("read_parse_s"),
-                "parse_and_cache_over_read": round(phases.get("read_parse_s", 0) - best_connector["seconds"], 3),
+                "parse_and_checkpoint_over_read": round(phases.get("read_parse_s", 0) - best_connector["seconds"], 3),
                 "write_bronze": phases.get("write_bronze_s"),
                 "quarantine_merge": phases.get("quarantine_s"),
-                "other (count, table set-up, verify)": round(best_ingest["seconds"] - sum(phases.values()), 3),
+                "other (ES count, table set-up, commit check)": round(best_ingest["seconds"] - sum(phases.values()), 3),
             },
         },
         "ingest_vs_connector_read_ratio": round(best_ingest["docs_per_s"] / best_connector["docs_per_s"], 3),

@@ -31,6 +31,8 @@ class Column:
     type: str
     doc: str
     nullable: bool = True
+    payload: bool = False
+    """Large opaque text (e.g. a whole JSON document): no min/max data-skipping statistics."""
 
     def __post_init__(self) -> None:
         if self.type not in _TYPES:
@@ -57,6 +59,11 @@ class TableSchema:
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    def table_properties(self) -> dict[str, str]:
+        """Delta properties: data-skipping statistics only on the non-payload data columns."""
+        stats = [c.name for c in self.columns if not c.payload and c.name not in self.partition_by]
+        return {"delta.dataSkippingStatsColumns": ",".join(stats)}
 
     def spark_schema(self) -> StructType:
         """The Spark ``StructType`` (pyspark is imported here only: serving never calls it)."""

@@ -41,8 +41,8 @@ QUARANTINE_REASONS: dict[str, str] = {
     "missing_timestamp": "no `timestamp` field (or null)",
     "bad_timestamp": "`timestamp` is neither epoch seconds/millis nor ISO-8601",
     "missing_workload_id": "no `workload_id`, or an empty one",
-    "unknown_record_kind": "neither `request`/`response` (LLM) nor `features` (prediction)",
-    "incomplete_llm_record": "an LLM record with `request` but no `response`, or the reverse",
+    "unknown_record_kind": "neither `request`/`response` (LLM) nor `features` (prediction) as JSON objects",
+    "incomplete_llm_record": "an LLM record with a `request` object but no `response` object, or the reverse",
 }
 
 
@@ -178,11 +178,12 @@ def classify_record(record: Any) -> tuple[str | None, str | None]:
     workload = record.get("workload_id")
     if workload is None or (isinstance(workload, str) and not workload.strip()):
         return None, "missing_workload_id"
-    has_request, has_response = record.get("request") is not None, record.get("response") is not None
+    # request, response and features count only as JSON objects
+    has_request, has_response = isinstance(record.get("request"), dict), isinstance(record.get("response"), dict)
     if has_request and has_response:
         return LLM_INTERACTION.kind, None
     if has_request or has_response:
         return None, "incomplete_llm_record"
-    if record.get("features") is not None:
+    if isinstance(record.get("features"), dict):
         return PREDICTION.kind, None
     return None, "unknown_record_kind"

@@ -25,7 +25,9 @@ BRONZE_SERVING_LOGS = TableSchema(
         Column("workload_id", "string", "the record's `workload_id`", False),
         Column("client_id", "string", "the record's `client_id` (null when absent)"),
         Column("record_kind", "string", "`llm_interaction` or `prediction`", False),
-        Column("source_json", "string", "the document `_source` exactly as Elasticsearch returned it", False),
+        Column(
+            "source_json", "string", "the document `_source` exactly as Elasticsearch returned it", False, payload=True
+        ),
         *_LINEAGE,
     ),
     partition_by=("event_date", "workload_id"),
@@ -45,7 +47,9 @@ BRONZE_QUARANTINE = TableSchema(
         Column("event_date", "date", "UTC day of the timestamp when it could be read, else null"),
         Column("workload_id", "string", "the `workload_id` when present"),
         Column("raw_timestamp", "string", "the `timestamp` value as written (null when missing)"),
-        Column("source_json", "string", "the document `_source` exactly as Elasticsearch returned it", False),
+        Column(
+            "source_json", "string", "the document `_source` exactly as Elasticsearch returned it", False, payload=True
+        ),
         Column("window_start", "date", "first day of the ingest window that found the record", False),
         Column("window_end", "date", "last day of that window", False),
         *_LINEAGE,

@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 from schemas.core import TableSchema
 from skewguard.config import Settings
 
-__all__ = ["ensure_table", "sql_date", "sql_string", "table_version"]
+__all__ = ["ensure_table", "last_commit", "sql_date", "sql_string", "table_version"]
 
 
 def sql_string(value: str) -> str:
@@ -28,13 +28,20 @@ def ensure_table(spark: SparkSession, settings: Settings, schema: TableSchema) -
     builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema.spark_schema()).comment(schema.doc)
     if schema.partition_by:
         builder = builder.partitionedBy(*schema.partition_by)
+    for key, value in schema.table_properties().items():
+        builder = builder.property(key, value)
     builder.execute()
     return path
 
 
-def table_version(spark: SparkSession, path: str) -> int:
-    """Current Delta version of the table at ``path``."""
-    row = DeltaTable.forPath(spark, path).history(1).select("version").first()
+def last_commit(spark: SparkSession, path: str) -> tuple[int, dict[str, str]]:
+    """Version and operation metrics (e.g. ``numOutputRows``) of the table's latest commit."""
+    row = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
     if row is None:
         raise RuntimeError(f"{path} has no Delta history")
-    return int(row["version"])
+    return int(row["version"]), dict(row["operationMetrics"] or {})
+
+
+def table_version(spark: SparkSession, path: str) -> int:
+    """Current Delta version of the table at ``path``."""
+    return last_commit(spark, path)[0]

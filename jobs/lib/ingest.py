@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from delta.tables import DeltaTable
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.lib.delta_io import ensure_table, sql_date, sql_string, table_version
+from jobs.lib.delta_io import ensure_table, last_commit, sql_date, sql_string
 from jobs.lib.es_reader import read_json_hits
 from jobs.lib.runs import RunRecord
 from schemas.records import LLM_INTERACTION, PREDICTION
@@ -37,12 +36,13 @@ __all__ = ["IngestError", "IngestWindow", "ingest_window", "parse_hits"]
 
 log = logging.getLogger(__name__)
 
-# Only the keys that decide landing; nested objects come back as their JSON text.
+# Only the keys that decide landing. The payload objects are read as empty structs: the
+# parser skips their content (no copy of request/response into strings) and a value that
+# is not a JSON object reads as null, i.e. absent.
+_PRESENT = T.StructType([])
 _KEY_FIELDS = T.StructType(
-    [
-        T.StructField(name, T.StringType())
-        for name in ("timestamp", "workload_id", "client_id", "request", "response", "features")
-    ]
+    [T.StructField(name, T.StringType()) for name in ("timestamp", "workload_id", "client_id")]
+    + [T.StructField(name, _PRESENT) for name in ("request", "response", "features")]
 )
 _NUMERIC = r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$"  # Spark renders JSON floats as 1.7E9
 LANDED, OUT_OF_WINDOW = "landed", "out_of_window"
@@ -214,7 +214,10 @@ def ingest_window(
     phases: dict[str, float] = {}
     t0 = time.monotonic()
     parsed_df = parse_hits(read_json_hits(spark, es, index, query), window, settings.ingest.numeric_millis_threshold)
-    parsed_df = parsed_df.persist(StorageLevel.MEMORY_AND_DISK)
+    # Materialise the parsed read once: the counts, bronze and quarantine all come from it, so
+    # Elasticsearch is read once. A local checkpoint (unlike a cache) never silently re-reads
+    # the index when a block is lost; the run fails instead and can be re-run.
+    parsed_df = parsed_df.localCheckpoint(eager=True)
     try:
         counts = parsed_df.groupBy("event_date", "workload_id", "status").agg(F.count("*").alias("n")).collect()
         phases["read_parse_s"] = round(time.monotonic() - t0, 3)
@@ -247,20 +250,33 @@ def ingest_window(
             .save(bronze_path)
         )
         phases["write_bronze_s"] = round(time.monotonic() - t1, 3)
-        run.output_version = table_version(spark, bronze_path)
+        run.output_version, metrics = last_commit(spark, bronze_path)
+        written = int(metrics.get("numOutputRows", -1))
+        if written != run.landed_count:
+            # A cached partition lost (e.g. with its executor) is read again from Elasticsearch,
+            # which may have changed since the reconciliation.
+            raise IngestError(
+                f"bronze commit {run.output_version} wrote {written} rows, expected {run.landed_count}; "
+                "re-run the window"
+            )
 
         t2 = time.monotonic()
         _merge_quarantine(spark, settings, _quarantine_rows(parsed_df, index, window, run), index, window)
         phases["quarantine_s"] = round(time.monotonic() - t2, 3)
     finally:
-        parsed_df.unpersist()
+        _release(parsed_df)
 
-    landed_now = spark.read.format("delta").load(bronze_path).where(_window_predicate(index, window)).count()
-    if landed_now != run.landed_count:
-        raise IngestError(f"bronze holds {landed_now} rows for the window after the write, expected {run.landed_count}")
     run.details["phases"] = phases
     run.status = "succeeded"
     return run
+
+
+def _release(checkpointed_df: DataFrame) -> None:
+    """Free the checkpoint's blocks now rather than when the driver's GC finds them."""
+    try:
+        checkpointed_df._jdf.queryExecution().analyzed().rdd().unpersist(False)
+    except Exception:  # best effort: Spark's cleaner frees them later anyway
+        log.debug("could not release the checkpointed read", exc_info=True)
 
 
 def _merge_quarantine(

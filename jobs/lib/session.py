@@ -38,6 +38,9 @@ def get_session(settings: Settings, app_name: str = "skewguard") -> SparkSession
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
         "spark.ui.showConsoleProgress": "false",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        # Cached ingest data is mostly unique JSON text, which the in-memory codecs cannot
+        # shrink: compressing it only costs CPU.
+        "spark.sql.inMemoryColumnarStorage.compressed": "false",
         **settings.spark.extra_conf,
     }
     if not launched_by_spark_submit():
