@@ -58,6 +58,9 @@ lint: venv ## ruff (lint + format check) and mypy on transforms/ and schemas/
 bench-ingest: setup ## benchmark: 1M generated records, ingest vs bare connector read vs raw sliced scroll
 	@$(PY) -m benchmarks.ingest
 
+docs: venv ## regenerate the README's reference section (record kinds, tables) from schemas/
+	@$(PY) -m schemas.docs
+
 clean: ## stop servers and remove the local lakehouse (keeps downloads)
 	-@bash scripts/es.sh stop local; bash scripts/es.sh stop secure; bash scripts/spark_cluster.sh stop
 	rm -rf lakehouse spark-warehouse .cache/demo
