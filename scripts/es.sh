@@ -12,17 +12,39 @@
 # to run as root, so as root the node runs as the unprivileged user `skewguard-es`.
 source "$(dirname "$0")/common.sh"
 
-ES_HOME="$CACHE/es/elasticsearch-$ES_SERVER_VERSION"
 ES_USER="${SKEWGUARD_ES_USER:-skewguard-es}"
 ES_HEAP="${SKEWGUARD_ES_HEAP:-1g}"
 
 cmd="${1:-}"; profile="${2:-local}"
+
+create_user() {
+  [[ "$(id -u)" -ne 0 ]] && return 0
+  id "$ES_USER" >/dev/null 2>&1 && return 0
+  log "creating unprivileged user $ES_USER to run Elasticsearch"
+  useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER" \
+    || die "could not create user $ES_USER (Elasticsearch refuses to run as root)"
+}
+
+reachable_by_es_user() {  # the nearest existing folder of $1 can be entered by the ES user
+  local d="$1"
+  while [[ ! -e "$d" ]]; do d="$(dirname "$d")"; done
+  runuser -u "$ES_USER" -- test -x "$d" 2>/dev/null
+}
+
+[[ "$cmd" == start ]] && create_user
+ES_BASE="$CACHE/es"
+# As root the node runs as $ES_USER, which must reach its files. A checkout inside a private
+# home (e.g. /root) is out of its reach, so the node's files then live under /var/tmp.
+if [[ "$(id -u)" -eq 0 ]] && id "$ES_USER" >/dev/null 2>&1 && ! reachable_by_es_user "$ES_BASE"; then
+  ES_BASE="/var/tmp/skewguard-es-$(printf %s "$ROOT" | sha1sum | cut -c1-12)"
+fi
+ES_HOME="$ES_BASE/elasticsearch-$ES_SERVER_VERSION"
 case "$profile" in
   local)  HTTP_PORT="${SKEWGUARD_ES_PORT:-9200}"; TRANSPORT_PORT=9300; SCHEME=http ;;
   secure) HTTP_PORT="${SKEWGUARD_ES_SECURE_PORT:-9201}"; TRANSPORT_PORT=9301; SCHEME=https ;;
   *) die "unknown profile '$profile' (use local or secure)" ;;
 esac
-PDIR="$CACHE/es/$profile"
+PDIR="$ES_BASE/$profile"
 PIDFILE="$PDIR/es.pid"
 URL="$SCHEME://127.0.0.1:$HTTP_PORT"
 CA="$PDIR/config/certs/ca/ca.crt"
@@ -31,7 +53,7 @@ CREDS="$PDIR/credentials.env"
 fetch_distribution() {
   [[ -x "$ES_HOME/bin/elasticsearch" ]] && return 0
   command -v mvn >/dev/null || die "mvn not found: needed to download Elasticsearch $ES_SERVER_VERSION"
-  local dl="$CACHE/downloads"; mkdir -p "$dl" "$CACHE/es"
+  local dl="$CACHE/downloads"; mkdir -p "$dl" "$ES_BASE"
   local zip="$dl/elasticsearch-$ES_SERVER_VERSION.zip"
   if [[ ! -s "$zip" ]]; then
     log "downloading Elasticsearch $ES_SERVER_VERSION (integ-test-zip)"
@@ -49,20 +71,10 @@ fetch_distribution() {
 
 ensure_user() {
   [[ "$(id -u)" -ne 0 ]] && return 0
-  if ! id "$ES_USER" >/dev/null 2>&1; then
-    log "creating unprivileged user $ES_USER to run Elasticsearch"
-    useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER" \
-      || die "could not create user $ES_USER (Elasticsearch refuses to run as root)"
-  fi
-  # The node must be able to reach its own folders through every parent directory.
+  create_user
   mkdir -p "$PDIR"
-  local d="$PDIR"
-  while [[ "$d" != "/" ]]; do
-    if ! runuser -u "$ES_USER" -- test -x "$d" 2>/dev/null; then
-      die "user $ES_USER cannot enter $d: make it world-executable (chmod o+x) or set SKEWGUARD_CACHE elsewhere"
-    fi
-    d="$(dirname "$d")"
-  done
+  runuser -u "$ES_USER" -- test -x "$PDIR" 2>/dev/null \
+    || die "user $ES_USER cannot enter $PDIR: make its parents world-executable (chmod o+x)"
 }
 
 as_es() {
