@@ -22,11 +22,9 @@ import logging
 import os
 import re
 import shutil
-import statistics
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import urllib3
@@ -191,8 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "data": data,
         "raw_sliced_scroll": {"runs": raw, "docs_per_s": best_raw["docs_per_s"], "slices": cores},
-        "connector_read": {"runs": connector, "docs_per_s": best_connector["docs_per_s"],
-                           "mb_per_s": round(mb / best_connector["seconds"], 1)},  # fmt: skip
+        "connector_read": {
+            "runs": connector,
+            "docs_per_s": best_connector["docs_per_s"],
+            "mb_per_s": round(mb / best_connector["seconds"], 1),
+        },  # fmt: skip
         "ingest": {
             "runs": ingest,
             "docs_per_s": best_ingest["docs_per_s"],
@@ -218,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_result("ingest", result)
     log.info(
-        "ingest %.0f docs/s (%.1f MB/s), connector %.0f docs/s, raw %.0f docs/s: ingest/connector %.2f, ingest/raw %.2f",
+        "ingest %.0f docs/s (%.1f MB/s), connector %.0f docs/s, raw %.0f docs/s: "
+        "ingest/connector %.2f, ingest/raw %.2f",
         best_ingest["docs_per_s"], ingest_mb_s, best_connector["docs_per_s"], best_raw["docs_per_s"],
         result["ingest_vs_connector_read_ratio"], result["ingest_vs_raw_ratio"],
     )  # fmt: skip

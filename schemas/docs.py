@@ -19,14 +19,25 @@ END = "<!-- end of generated section -->"
 
 
 def render_reference() -> str:
-    parts = ["## Log record formats", "",
-             "Both kinds are declared once in `schemas/records.py`, from which the index mappings and the",
-             "landing rules derive (the Spark parse applies the same rules; a test checks they agree).", ""]
+    parts = [
+        "## Log record formats",
+        "",
+        "Both kinds are declared once in `schemas/records.py`, from which the index mappings and the",
+        "landing rules derive (the Spark parse applies the same rules; a test checks they agree).",
+        "",
+    ]
     parts += [kind.markdown() for kind in RECORD_KINDS]
-    parts += ["## Tables", "",
-              "All tables live under the lakehouse root (`SKEWGUARD_LAKEHOUSE`), at `<root>/<layer>/<table>`,",
-              "and are created on first use from their declarations in `schemas/tables.py`.", "",
-              "### Quarantine reasons", "", "| reason | meaning |", "|---|---|"]
+    parts += [
+        "## Tables",
+        "",
+        "All tables live under the lakehouse root (`SKEWGUARD_LAKEHOUSE`), at `<root>/<layer>/<table>`,",
+        "and are created on first use from their declarations in `schemas/tables.py`.",
+        "",
+        "### Quarantine reasons",
+        "",
+        "| reason | meaning |",
+        "|---|---|",
+    ]
     parts += [f"| `{reason}` | {meaning} |" for reason, meaning in QUARANTINE_REASONS.items()]
     parts.append("")
     parts += [table.markdown() for table in TABLES]

@@ -32,7 +32,7 @@ from schemas.tables import BRONZE_QUARANTINE, BRONZE_SERVING_LOGS
 from skewguard.config import Settings
 from skewguard.es import connect, window_query
 
-__all__ = ["IngestError", "IngestWindow", "ingest_window", "parse_hits"]
+__all__ = ["IngestError", "IngestWindow", "MissingColumnsError", "ingest_window", "parse_hits"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,10 @@ LANDED, OUT_OF_WINDOW = "landed", "out_of_window"
 
 class IngestError(RuntimeError):
     """The run cannot complete; nothing of it was committed to bronze."""
+
+
+class MissingColumnsError(ValueError):
+    """A DataFrame given to a step lacks columns the step needs."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,9 @@ def parse_hits(hits_df: DataFrame, window: IngestWindow, millis_threshold: float
     another window owns it) or ``quarantined:<reason>``. A record whose time cannot be
     read belongs to every window that finds it; the quarantine upsert keeps it once.
     """
+    missing = {"event_id", "source_json"} - set(hits_df.columns)
+    if missing:
+        raise MissingColumnsError(f"parse_hits needs columns {sorted(missing)}; got {hits_df.columns}")
     k = F.col("k")
     event_ts = _event_ts(k["timestamp"], millis_threshold)
     in_window = F.col("event_date").between(F.lit(window.start), F.lit(window.end))

@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
-from jobs.lib.ingest import IngestWindow, parse_hits
+from jobs.lib.ingest import IngestWindow, MissingColumnsError, parse_hits
 from schemas.records import MILLIS_THRESHOLD, classify_record, parse_timestamp
 from skewguard.synth import GeneratorConfig, generate
 
@@ -75,3 +75,8 @@ def test_spark_and_python_rules_agree_on_the_generated_corpus(spark):  # type: i
             assert instant is not None
             assert parsed[key]["event_ts"] == instant.replace(tzinfo=None)
             assert parsed[key]["event_date"] == g.day
+
+
+def test_parse_hits_names_missing_columns(spark):  # type: ignore[no-untyped-def]
+    with pytest.raises(MissingColumnsError, match=r"needs columns \['source_json'\]"):
+        parse_hits(spark.createDataFrame([("a",)], "event_id string"), WINDOW, MILLIS_THRESHOLD)
