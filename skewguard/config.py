@@ -144,9 +144,13 @@ class Settings(_Model):
     profile: str = "local"
     """Name of the overlay that was applied (``conf/<profile>.yaml``)."""
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
+    """Where the serving logs are and how to read them."""
     lakehouse: LakehouseSettings = Field(default_factory=LakehouseSettings)
+    """Where the Delta tables live."""
     spark: SparkSettings = Field(default_factory=SparkSettings)
+    """How Python-started Spark sessions are built."""
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    """Rules of the ingest job."""
 
 
 def repo_root() -> Path:
