@@ -58,6 +58,9 @@ lint: venv ## ruff (lint + format check) and mypy on transforms/ and schemas/
 bench-ingest: setup ## benchmark: 1M generated records, ingest vs bare connector read vs raw sliced scroll
 	@$(PY) -m benchmarks.ingest
 
+bench-logger: setup ## benchmark: serving logger call latency and throughput vs parallel_bulk
+	@$(PY) -m benchmarks.logger
+
 docs: venv ## regenerate the README's reference section (record kinds, tables) from schemas/
 	@$(PY) -m schemas.docs
 

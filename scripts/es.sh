@@ -8,6 +8,7 @@
 #
 # Profiles: `local` — http://127.0.0.1:9200, security off (the default).
 #           `secure` — https://127.0.0.1:9201, file-realm user, TLS with a CA made offline.
+#           `aux` — http://127.0.0.1:9202, security off: a node tests may stop and restart.
 # Everything (distribution, config, data, logs) lives under .cache/es. Elasticsearch refuses
 # to run as root, so as root the node runs as the unprivileged user `skewguard-es`.
 source "$(dirname "$0")/common.sh"
@@ -42,7 +43,8 @@ ES_HOME="$ES_BASE/elasticsearch-$ES_SERVER_VERSION"
 case "$profile" in
   local)  HTTP_PORT="${SKEWGUARD_ES_PORT:-9200}"; TRANSPORT_PORT=9300; SCHEME=http ;;
   secure) HTTP_PORT="${SKEWGUARD_ES_SECURE_PORT:-9201}"; TRANSPORT_PORT=9301; SCHEME=https ;;
-  *) die "unknown profile '$profile' (use local or secure)" ;;
+  aux)    HTTP_PORT="${SKEWGUARD_ES_AUX_PORT:-9202}"; TRANSPORT_PORT=9302; SCHEME=http ;;
+  *) die "unknown profile '$profile' (use local, secure or aux)" ;;
 esac
 PDIR="$ES_BASE/$profile"
 PIDFILE="$PDIR/es.pid"
@@ -119,7 +121,7 @@ path.logs: $PDIR/logs
 action.destructive_requires_name: false
 cluster.routing.allocation.disk.threshold_enabled: false
 YML
-  if [[ "$profile" == local ]]; then
+  if [[ "$profile" != secure ]]; then
     echo "xpack.security.enabled: false" >>"$conf/elasticsearch.yml"
   else
     setup_security "$conf"
@@ -233,5 +235,5 @@ case "$cmd" in
     echo "ELASTICSEARCH_URL=$URL"
     if [[ "$profile" == secure ]]; then cat "$CREDS"; fi ;;
   fetch) ES_JAVA_HOME="$(java17_home)"; fetch_distribution ;;
-  *) die "usage: scripts/es.sh start|stop|status|env|fetch [local|secure]" ;;
+  *) die "usage: scripts/es.sh start|stop|status|env|fetch [local|secure|aux]" ;;
 esac

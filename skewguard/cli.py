@@ -67,7 +67,13 @@ def _load(args: argparse.Namespace) -> int:
     client = connect(settings.elasticsearch)
     try:
         result = load_jsonl(
-            client, args.path, index, mapping=args.mapping, workload_id=args.workload_id, client_id=args.client_id
+            client,
+            args.path,
+            index,
+            mapping=args.mapping,
+            workload_id=args.workload_id,
+            workload_from_tools=args.workload_from_tools,
+            client_id=args.client_id,
         )
     finally:
         client.close()
@@ -231,6 +237,11 @@ def _parser() -> argparse.ArgumentParser:
         help="mapping used when the index must be created (default skewguard)",
     )
     p.add_argument("--workload-id", help="set this workload_id on every record")
+    p.add_argument(
+        "--workload-from-tools",
+        action="store_true",
+        help="set each record's workload_id from the sorted tool names its request offers",
+    )
     p.add_argument("--client-id", help="set this client_id on every record")
     p.set_defaults(func=_load)
 

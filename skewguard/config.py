@@ -21,13 +21,14 @@ __all__ = [
     "ElasticsearchSettings",
     "IngestSettings",
     "LakehouseSettings",
+    "ServingSettings",
     "Settings",
     "SparkSettings",
     "load_settings",
     "repo_root",
 ]
 
-SECRET_KEYS = ("username", "password", "api_key")
+SECRET_KEYS = ("username", "password", "api_key", "pii_key")
 
 #: environment variable → dotted settings key
 ENV_OVERRIDES: dict[str, str] = {
@@ -39,6 +40,8 @@ ENV_OVERRIDES: dict[str, str] = {
     "ES_CA_CERTS": "elasticsearch.ca_certs",
     "SKEWGUARD_LAKEHOUSE": "lakehouse.root",
     "SKEWGUARD_SPARK_MASTER": "spark.master",
+    "SKEWGUARD_PII_KEY": "serving.pii_key",
+    "SKEWGUARD_SPOOL_DIR": "serving.spool_dir",
 }
 
 
@@ -140,6 +143,41 @@ class IngestSettings(_Model):
     """Numeric timestamps at or above this are epoch milliseconds, below it epoch seconds."""
 
 
+class ServingSettings(_Model):
+    default_sampling_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    """Share of requests logged for workloads without their own rate."""
+    sampling_rates: dict[str, float] = Field(default_factory=dict)
+    """Per-workload share of requests logged, e.g. ``{fraud-scoring: 0.05}``."""
+    queue_size: int = Field(default=100_000, ge=10)
+    """Records held in memory waiting for the sender; beyond it records go to the spool."""
+    batch_size: int = Field(default=1000, ge=1, le=10_000)
+    """Records per bulk request."""
+    flush_interval_s: float = Field(default=0.5, gt=0)
+    """Longest a record waits in memory before being sent."""
+    spool_dir: Path = Path(".cache/spool")
+    """Where batches wait on disk while Elasticsearch is slow or down (env ``SKEWGUARD_SPOOL_DIR``)."""
+    spool_max_bytes: int = Field(default=1 << 30, ge=1 << 16)
+    """Disk cap of the spool; only past it are records dropped (and logged loudly)."""
+    retry_max_s: float = Field(default=30.0, gt=0)
+    """Longest wait between attempts to reach a cluster that is down."""
+    pii_enabled: bool = True
+    """Redact PII before a record leaves the process."""
+    pii_patterns: tuple[str, ...] = ("email", "phone", "card", "national_id")
+    """Built-in detectors to apply to every string."""
+    pii_hash_fields: tuple[str, ...] = ()
+    """Field names (at any depth) whose values are replaced by a keyed hash."""
+    pii_key: SecretStr | None = None
+    """Key of that hash; environment only (``SKEWGUARD_PII_KEY``)."""
+
+    @field_validator("sampling_rates")
+    @classmethod
+    def _rates_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for workload, rate in value.items():
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"rate for {workload!r} must be within [0, 1], got {rate}")
+        return value
+
+
 class Settings(_Model):
     profile: str = "local"
     """Name of the overlay that was applied (``conf/<profile>.yaml``)."""
@@ -151,6 +189,8 @@ class Settings(_Model):
     """How Python-started Spark sessions are built."""
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     """Rules of the ingest job."""
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    """The serving-side logger (``serving/``)."""
 
 
 def repo_root() -> Path:
@@ -206,10 +246,14 @@ def _resolve_paths(settings: Settings, root: Path) -> Settings:
     if "://" not in lake and not Path(lake).is_absolute():
         lake = str(root / lake)
     jars = settings.spark.jars_manifest
+    spool = settings.serving.spool_dir
     return settings.model_copy(
         update={
             "lakehouse": settings.lakehouse.model_copy(update={"root": lake}),
             "spark": settings.spark.model_copy(update={"jars_manifest": jars if jars.is_absolute() else root / jars}),
+            "serving": settings.serving.model_copy(
+                update={"spool_dir": spool if spool.is_absolute() else root / spool}
+            ),
         }
     )
 

@@ -13,7 +13,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from skewguard.config import ElasticsearchSettings
 
-__all__ = ["ElasticsearchUnavailable", "connect", "ensure_index", "window_query", "window_ranges_ms"]
+__all__ = ["ElasticsearchUnavailable", "client_for", "connect", "ensure_index", "window_query", "window_ranges_ms"]
 
 log = logging.getLogger(__name__)
 _DAY_MS = 86_400_000
@@ -23,7 +23,8 @@ class ElasticsearchUnavailable(RuntimeError):
     """The cluster cannot be reached or refuses us; the message says which and why."""
 
 
-def _client(es: ElasticsearchSettings) -> Elasticsearch:
+def client_for(es: ElasticsearchSettings) -> Elasticsearch:
+    """A client for ``es`` (not connected yet: use :func:`connect` to wait for a healthy cluster)."""
     kwargs: dict[str, Any] = {"request_timeout": es.request_timeout_s, "retry_on_timeout": True}
     if es.api_key is not None:
         kwargs["api_key"] = es.api_key.get_secret_value()
@@ -54,7 +55,7 @@ def connect(es: ElasticsearchSettings, retries: int | None = None) -> Elasticsea
     Retries ``connect_retries`` times with exponential backoff (0.5 s doubling, capped at
     8 s); authentication and TLS-trust errors fail at once, since waiting cannot fix them.
     """
-    client = _client(es)
+    client = client_for(es)
     attempts = (es.connect_retries if retries is None else retries) + 1
     delay = 0.5
     for attempt in range(1, attempts + 1):

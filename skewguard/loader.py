@@ -20,6 +20,7 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 
 from schemas.records import FLYWHEEL_INDEX_MAPPING, SKEWGUARD_INDEX_MAPPING
+from serving.workload import workload_id_from_tools
 from skewguard.es import ensure_index
 
 __all__ = ["MAPPINGS", "LoadResult", "document_id", "load_jsonl"]
@@ -51,7 +52,12 @@ def document_id(record: dict[str, Any]) -> str:
 
 
 def _actions(
-    path: Path, index: str, result: LoadResult, overrides: dict[str, str], bad_lines: list[tuple[int, str]]
+    path: Path,
+    index: str,
+    result: LoadResult,
+    overrides: dict[str, str],
+    bad_lines: list[tuple[int, str]],
+    workload_from_tools: bool,
 ) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -67,6 +73,9 @@ def _actions(
                 bad_lines.append((lineno, "not a JSON object"))
                 continue
             record.update(overrides)
+            if workload_from_tools:
+                request = record.get("request")
+                record["workload_id"] = workload_id_from_tools(request if isinstance(request, dict) else {})
             yield {"_index": index, "_id": document_id(record), "_source": record}
 
 
@@ -77,6 +86,7 @@ def load_jsonl(
     *,
     mapping: str = "skewguard",
     workload_id: str | None = None,
+    workload_from_tools: bool = False,
     client_id: str | None = None,
     chunk_size: int = 1000,
     threads: int = 2,
@@ -84,7 +94,8 @@ def load_jsonl(
 ) -> LoadResult:
     """Index every record of ``path`` into ``index`` (created with ``mapping`` when missing).
 
-    ``workload_id``/``client_id`` override those fields in every record.
+    ``workload_id``/``client_id`` override those fields in every record; ``workload_from_tools``
+    sets ``workload_id`` from the sorted tool names of each record's request (AIVA style).
     """
     if mapping not in MAPPINGS:
         raise ValueError(f"unknown mapping {mapping!r} (known: {', '.join(MAPPINGS)})")
@@ -99,7 +110,7 @@ def load_jsonl(
     try:
         for ok, item in helpers.parallel_bulk(
             client,
-            _actions(path, index, result, overrides, bad_lines),
+            _actions(path, index, result, overrides, bad_lines, workload_from_tools),
             thread_count=threads,
             chunk_size=chunk_size,
             raise_on_error=False,

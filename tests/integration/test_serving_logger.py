@@ -1,0 +1,193 @@
+"""The serving logger against real Elasticsearch servers: fields intact, outages survived,
+PII never stored in clear."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from elasticsearch import Elasticsearch
+from pydantic import SecretStr
+
+from serving.logger import ServingLogger
+from skewguard.config import Settings, load_settings
+from tests.conftest import run_script
+
+pytestmark = pytest.mark.es
+
+AUX_URL = "http://127.0.0.1:9202"
+
+
+def _settings(tmp_path: Path, url: str, index: str, **serving: Any) -> Settings:
+    base = load_settings("test", env={})
+    return base.model_copy(
+        update={
+            "elasticsearch": base.elasticsearch.model_copy(update={"url": url, "index": index}),
+            "serving": base.serving.model_copy(
+                update={"spool_dir": tmp_path / "spool", "flush_interval_s": 0.05, "retry_max_s": 1.0, **serving}
+            ),
+        }
+    )
+
+
+def _all_docs(client: Elasticsearch, index: str) -> dict[str, dict[str, Any]]:
+    client.indices.refresh(index=index)
+    hits = client.search(index=index, size=10_000, query={"match_all": {}})["hits"]["hits"]
+    return {h["_id"]: h["_source"] for h in hits}
+
+
+def _completion(i: int, arguments: Any) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{i}",
+        "object": "chat.completion",
+        "created": 1732104000,
+        "model": "meta/llama-3.1-8b-instruct",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": f"call_{i}", "type": "function", "function": {"name": "lookup", "arguments": arguments}}
+                    ],
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
+    }
+
+
+class _SdkObject:
+    """Stands in for an OpenAI SDK pydantic object: all the logger uses is model_dump()."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def model_dump(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self._data))
+
+
+def test_records_are_found_with_every_field_intact(local_es, es_index, tmp_path):  # type: ignore[no-untyped-def]
+    request = {
+        "model": "meta/llama-3.1-8b-instruct",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "order 42?"}]}],
+        "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
+    }
+    with ServingLogger(_settings(tmp_path, local_es, es_index)) as logger:
+        chat_ids = [
+            logger.log_chat("support", request, _completion(0, '{"order": 42}'), client_id="web"),
+            logger.log_chat("support", _SdkObject(request), _SdkObject(_completion(1, {"order": 43})), client_id="ios"),
+        ]
+        pred_id = logger.log_prediction(
+            workload_id="fraud-scoring", request_id="req-1", features={"f001": 0.25, "f002": None, "f003": "FR"},
+            outputs={"score": 0.875}, model={"name": "fraud", "version": "7", "transform_hash": "ab12"},
+        )  # fmt: skip
+    assert logger.stats.sent == 3 and logger.stats.spooled == 0
+    with Elasticsearch(local_es) as client:
+        docs = _all_docs(client, es_index)
+    assert set(docs) == {*chat_ids, pred_id}
+    chat0, chat1 = docs[chat_ids[0]], docs[chat_ids[1]]
+    assert set(chat0) == {"request", "response", "timestamp", "client_id", "workload_id"}
+    assert chat0["request"] == request and chat1["request"] == request
+    assert chat0["response"] == _completion(0, '{"order": 42}')
+    assert chat1["response"]["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] == {"order": 43}
+    pred = docs[pred_id]
+    assert pred["features"] == {"f001": 0.25, "f002": None, "f003": "FR"}
+    assert pred["outputs"] == {"score": 0.875} and pred["model"]["transform_hash"] == "ab12"
+    assert (pred["event_id"], pred["request_id"], pred["sampling_rate"]) == (pred_id, "req-1", 1.0)
+
+
+@pytest.fixture()
+def aux_es() -> Iterator[str]:
+    """A node of its own (scripts/es.sh aux), which this test stops and starts."""
+    run_script("scripts/es.sh", "start", "aux")
+    yield AUX_URL
+    run_script("scripts/es.sh", "start", "aux")  # leave it running if a test stopped it
+    with Elasticsearch(AUX_URL) as client:
+        client.options(ignore_status=404).indices.delete(index="outage-*")
+    run_script("scripts/es.sh", "stop", "aux")
+
+
+def test_an_outage_loses_and_duplicates_nothing(aux_es, tmp_path):  # type: ignore[no-untyped-def]
+    index = f"outage-{int(time.time())}"
+    logger = ServingLogger(_settings(tmp_path, aux_es, index, batch_size=50))
+    ids: list[str | None] = []
+
+    def stream(n: int, start: int) -> None:
+        for i in range(start, start + n):
+            ids.append(
+                logger.log_prediction(
+                    workload_id="w",
+                    request_id=f"r{i}",
+                    features={"i": i},
+                    outputs={"s": i / 10},
+                    model={"name": "m", "version": "1", "transform_hash": "h"},
+                )  # fmt: skip
+            )
+            time.sleep(0.001)
+
+    stream(300, 0)
+    assert logger.flush(30)
+    run_script("scripts/es.sh", "stop", "aux")
+    stream(500, 300)  # Elasticsearch is down: these go to the spool
+    assert logger.flush(60)
+    assert logger.stats.spooled > 0
+    run_script("scripts/es.sh", "start", "aux")
+    stream(200, 800)
+    assert logger.close(timeout=120)
+
+    assert None not in ids and len(set(ids)) == 1000
+    stats = logger.stats
+    assert (stats.dropped, stats.rejected, stats.errors) == (0, 0, 0)
+    assert stats.sent + stats.replayed == 1000
+    with Elasticsearch(aux_es) as client:
+        docs = _all_docs(client, index)
+        assert client.count(index=index)["count"] == 1000
+    assert set(docs) == set(ids)
+    assert sorted(d["features"]["i"] for d in docs.values()) == list(range(1000))
+
+
+PII = [
+    "jane.doe@example.com",
+    "j.smith+orders@mail.example.org",
+    "+33 6 12 34 56 78",
+    "(555) 123-4567",
+    "+44 20 7946 0958",
+    "4111 1111 1111 1111",
+    "5500-0000-0000-0004",
+    "378282246310005",
+    "123-45-6789",
+    "QQ 12 34 56 C",
+    "1 84 12 76 451 089 46",
+]
+
+
+def test_pii_never_reaches_elasticsearch_in_clear(local_es, es_index, tmp_path):  # type: ignore[no-untyped-def]
+    settings = _settings(tmp_path, local_es, es_index, pii_hash_fields=("customer_id",))
+    settings = settings.model_copy(
+        update={"serving": settings.serving.model_copy(update={"pii_key": SecretStr("k3y-for-tests")})}
+    )
+    with ServingLogger(settings) as logger:
+        for i, pii in enumerate(PII):
+            request = {"messages": [{"role": "user", "content": f"Hi, reach me at {pii} about order {i}."}],
+                       "metadata": {"customer_id": f"cust-{i}"}}  # fmt: skip
+            response = {"id": f"c{i}", "choices": [{"message": {"role": "assistant", "content": f"Noted: {pii}"}}]}
+            logger.log_chat("support", request, response)
+            logger.log_prediction(
+                workload_id="fraud", request_id=f"p{i}", features={"email": pii, "f1": 0.5},
+                outputs={"score": 0.1}, model={"name": "m", "version": "1", "transform_hash": "h"},
+            )  # fmt: skip
+    with Elasticsearch(local_es) as client:
+        docs = _all_docs(client, es_index)
+    assert len(docs) == 2 * len(PII)
+    stored = json.dumps(list(docs.values()), ensure_ascii=False)
+    leaked = [p for p in PII if p in stored]
+    assert leaked == []
+    assert "cust-0" not in stored and "hmac-sha256:" in stored
+    assert "[REDACTED:email]" in stored and "[REDACTED:card]" in stored
