@@ -128,10 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     size = sum(len(str(r)) for r in records[:1000]) / 1000
     bulk = _run_parallel_bulk(settings, records, args.threads)
     ours = _run_logger(settings, records)
+    no_pii = settings.model_copy(update={"serving": settings.serving.model_copy(update={"pii_enabled": False})})
+    ours_no_pii = _run_logger(no_pii, records)
+    bulk_again = _run_parallel_bulk(settings, records, args.threads)
+    bulk = max(bulk, bulk_again, key=lambda r: r["records_per_s"])  # the limit: its better run
     result = {
         "data": {"records": args.records, "approx_record_bytes": round(size)},
         "logger": ours,
+        "logger_without_pii_redaction": ours_no_pii,
         "parallel_bulk": bulk,
+        "parallel_bulk_runs": [bulk_again, bulk] if bulk is not bulk_again else [bulk, bulk_again],
+        "throughput_without_pii_vs_parallel_bulk_ratio": round(ours_no_pii["records_per_s"] / bulk["records_per_s"], 3),
         "log_call_p50_us": ours["latency_us"]["p50"],
         "log_call_p99_us": ours["latency_us"]["p99"],
         "throughput_vs_parallel_bulk_ratio": round(ours["records_per_s"] / bulk["records_per_s"], 3),
@@ -141,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(
         f"log call p50 {result['log_call_p50_us']} µs, p99 {result['log_call_p99_us']} µs; "
         f"logger {ours['records_per_s']} rec/s vs parallel_bulk {bulk['records_per_s']} rec/s "
-        f"= {result['throughput_vs_parallel_bulk_ratio']}\n"
+        f"= {result['throughput_vs_parallel_bulk_ratio']} (without PII redaction: "
+        f"{ours_no_pii['records_per_s']} rec/s = {result['throughput_without_pii_vs_parallel_bulk_ratio']})\n"
     )
     return 0
 

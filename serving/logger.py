@@ -16,6 +16,7 @@ a batch to disk when the cluster fails and replays the spool, oldest first, once
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import json
 import logging
 import queue
@@ -94,6 +95,10 @@ class ServingLogger:
         self._retry_at = 0.0
         self._backoff = 0.5
         self._stopping = threading.Event()
+        self._pool = concurrent.futures.ThreadPoolExecutor(sv.sender_threads, thread_name_prefix="skewguard-bulk")
+        self._slots = threading.Semaphore(sv.sender_threads)
+        self._in_flight: set[concurrent.futures.Future[None]] = set()
+        self._in_flight_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="skewguard-log-sender", daemon=True)
         self._thread.start()
 
@@ -195,6 +200,7 @@ class ServingLogger:
         self.flush(timeout)
         self._stopping.set()
         self._thread.join(max(0.0, deadline - time.monotonic()))
+        self._pool.shutdown(wait=False)
         left = len(self._spool.pending())
         if left:
             log.warning("closing with %d batches (%d bytes) in the spool %s; they are replayed next time",
@@ -221,7 +227,10 @@ class ServingLogger:
                 self._drain_overflow()
                 if batch:
                     self._deliver(batch)
+                if markers or self._stopping.is_set():
+                    self._wait_in_flight()
                 if self._spool.pending() and time.monotonic() >= self._retry_at:
+                    self._wait_in_flight()
                     self._replay()
             except Exception:  # the sender must survive anything; the batch is in the spool
                 log.exception("log sender error")
@@ -253,7 +262,10 @@ class ServingLogger:
         return batch, markers
 
     def _action(self, doc_id: str, record: dict[str, Any]) -> dict[str, Any]:
-        return {"_id": doc_id, "_source": self.redactor.redact(record)}
+        # Serialise once; a record with nothing to redact is sent as that very text.
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        source: Any = text if self.redactor.is_clean_json(text) else self.redactor.redact(record)
+        return {"_id": doc_id, "_source": source}
 
     def _drain_overflow(self) -> None:
         items = []
@@ -276,10 +288,33 @@ class ServingLogger:
         if self._spool.pending() or time.monotonic() < self._retry_at:
             self._to_spool(actions)  # older records wait on disk: keep the order
             return
+        # Up to `sender_threads` bulk requests in flight: the next batch is redacted and
+        # serialised while Elasticsearch indexes the previous one.
+        self._slots.acquire()
+        future = self._pool.submit(self._send_batch, actions)
+        with self._in_flight_lock:
+            self._in_flight.add(future)
+        future.add_done_callback(self._batch_done)
+
+    def _batch_done(self, future: concurrent.futures.Future[None]) -> None:
+        with self._in_flight_lock:
+            self._in_flight.discard(future)
+        self._slots.release()
+
+    def _wait_in_flight(self) -> None:
+        with self._in_flight_lock:
+            pending = list(self._in_flight)
+        concurrent.futures.wait(pending)
+
+    def _send_batch(self, actions: list[dict[str, Any]]) -> None:
         try:
             retry = self._send(actions)
         except _Unavailable as exc:
             self._mark_down(exc)
+            self._to_spool(actions)
+            return
+        except Exception:  # e.g. a serialisation error: keep the batch rather than lose it
+            log.exception("unexpected error sending %d log records; spooling them", len(actions))
             self._to_spool(actions)
             return
         self._count("sent", len(actions) - len(retry))

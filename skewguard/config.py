@@ -154,6 +154,8 @@ class ServingSettings(_Model):
     """Records per bulk request."""
     flush_interval_s: float = Field(default=0.5, gt=0)
     """Longest a record waits in memory before being sent."""
+    sender_threads: int = Field(default=2, ge=1, le=16)
+    """Bulk requests in flight at once."""
     spool_dir: Path = Path(".cache/spool")
     """Where batches wait on disk while Elasticsearch is slow or down (env ``SKEWGUARD_SPOOL_DIR``)."""
     spool_max_bytes: int = Field(default=1 << 30, ge=1 << 16)

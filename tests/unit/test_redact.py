@@ -182,3 +182,16 @@ def test_disabled_returns_equal_new_structure() -> None:
 def test_pattern_subset_only_runs_selected_detectors() -> None:
     redactor = Redactor(RedactionConfig(patterns=("email",)))
     assert redactor.redact_text("a@b.co 555-123-4567") == "[REDACTED:email] 555-123-4567"
+
+
+def test_is_clean_json_only_passes_text_with_nothing_to_redact() -> None:
+    redactor = Redactor(RedactionConfig())
+    clean = {"event_id": "550e8400-e29b-41d4-a716-446655440000", "timestamp": 1732104000123,
+             "features": {"f001": 0.123456789, "f002": 1732104000, "f003": "FR"}, "model": {"version": "3.1.0"}}  # fmt: skip
+    assert redactor.is_clean_json(json.dumps(clean))
+    for dirty in ({"note": "mail jane@example.com"}, {"card": "4111 1111 1111 1111"}, {"ssn": "123-45-6789"},
+                  {"phone": "+33 6 12 34 56 78"}, {"text": "line\\nbreak"}):  # fmt: skip
+        assert not redactor.is_clean_json(json.dumps(dirty)), dirty
+    keyed = Redactor(RedactionConfig(hash_fields=("customer_id",), key=b"k"))
+    assert not keyed.is_clean_json(json.dumps(clean))
+    assert Redactor(RedactionConfig(enabled=False)).is_clean_json(json.dumps({"note": "jane@example.com"}))
