@@ -186,8 +186,12 @@ def test_pattern_subset_only_runs_selected_detectors() -> None:
 
 def test_is_clean_json_only_passes_text_with_nothing_to_redact() -> None:
     redactor = Redactor(RedactionConfig())
-    clean = {"event_id": "550e8400-e29b-41d4-a716-446655440000", "timestamp": 1732104000123,
-             "features": {"f001": 0.123456789, "f002": 1732104000, "f003": "FR"}, "model": {"version": "3.1.0"}}  # fmt: skip
+    clean = {
+        "event_id": "550e8400-e29b-41d4-a716-446655440000",
+        "timestamp": 1732104000123,
+        "features": {"f001": 0.123456789, "f002": 1732104000, "f003": "FR"},
+        "model": {"version": "3.1.0"},
+    }
     assert redactor.is_clean_json(json.dumps(clean))
     for dirty in ({"note": "mail jane@example.com"}, {"card": "4111 1111 1111 1111"}, {"ssn": "123-45-6789"},
                   {"phone": "+33 6 12 34 56 78"}, {"text": "line\\nbreak"}):  # fmt: skip
