@@ -43,6 +43,10 @@ __all__ = ["LoggerStats", "ServingLogger"]
 log = logging.getLogger(__name__)
 _RETRYABLE = {429, 502, 503, 504}
 _FLUSH = object()
+# Fields the logger fills in (ids, time, model identity, routing): never PII, never scanned.
+_ENVELOPE_FIELDS = frozenset(
+    {"event_id", "request_id", "timestamp", "client_id", "workload_id", "model", "sampling_rate"}
+)
 
 
 class _Unavailable(Exception):
@@ -262,10 +266,13 @@ class ServingLogger:
         return batch, markers
 
     def _action(self, doc_id: str, record: dict[str, Any]) -> dict[str, Any]:
-        # Serialise once; a record with nothing to redact is sent as that very text.
-        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-        source: Any = text if self.redactor.is_clean_json(text) else self.redactor.redact(record)
-        return {"_id": doc_id, "_source": source}
+        # Only what the application passed in is scanned for PII, not the ids, times and model
+        # identity the logger fills in itself. A record with nothing to redact is sent as the
+        # JSON text made here, so it is serialised once.
+        content = {k: v for k, v in record.items() if k not in _ENVELOPE_FIELDS}
+        if self.redactor.is_clean_json(json.dumps(content, ensure_ascii=False, separators=(",", ":"))):
+            return {"_id": doc_id, "_source": json.dumps(record, ensure_ascii=False, separators=(",", ":"))}
+        return {"_id": doc_id, "_source": {**record, **self.redactor.redact(content)}}
 
     def _drain_overflow(self) -> None:
         items = []

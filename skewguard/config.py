@@ -150,11 +150,11 @@ class ServingSettings(_Model):
     """Per-workload share of requests logged, e.g. ``{fraud-scoring: 0.05}``."""
     queue_size: int = Field(default=100_000, ge=10)
     """Records held in memory waiting for the sender; beyond it records go to the spool."""
-    batch_size: int = Field(default=1000, ge=1, le=10_000)
+    batch_size: int = Field(default=2000, ge=1, le=10_000)
     """Records per bulk request."""
     flush_interval_s: float = Field(default=0.5, gt=0)
     """Longest a record waits in memory before being sent."""
-    sender_threads: int = Field(default=2, ge=1, le=16)
+    sender_threads: int = Field(default=4, ge=1, le=16)
     """Bulk requests in flight at once."""
     spool_dir: Path = Path(".cache/spool")
     """Where batches wait on disk while Elasticsearch is slow or down (env ``SKEWGUARD_SPOOL_DIR``)."""

@@ -199,3 +199,9 @@ def test_is_clean_json_only_passes_text_with_nothing_to_redact() -> None:
     keyed = Redactor(RedactionConfig(hash_fields=("customer_id",), key=b"k"))
     assert not keyed.is_clean_json(json.dumps(clean))
     assert Redactor(RedactionConfig(enabled=False)).is_clean_json(json.dumps({"note": "jane@example.com"}))
+
+
+def test_every_pii_string_of_the_corpus_defeats_the_clean_json_shortcut() -> None:
+    redactor = Redactor(RedactionConfig())
+    for text, _, _ in PII_CORPUS:
+        assert not redactor.is_clean_json(json.dumps({"x": {"y": [f"see {text} now"]}})), text
