@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from serving.logger import ServingLogger
 from skewguard.config import Settings, load_settings
 from tests.conftest import run_script
+from tests.helpers import load_records
 
 pytestmark = pytest.mark.es
 
@@ -191,3 +192,26 @@ def test_pii_never_reaches_elasticsearch_in_clear(local_es, es_index, tmp_path):
     assert leaked == []
     assert "cust-0" not in stored and "hmac-sha256:" in stored
     assert "[REDACTED:email]" in stored and "[REDACTED:card]" in stored
+
+
+def test_loader_derives_workload_ids_from_tool_names(local_es, es_index, tmp_path):  # type: ignore[no-untyped-def]
+    def tool(name: str) -> dict[str, Any]:
+        return {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
+
+    records = [
+        {
+            "request": {"tools": [tool("search"), tool("book")]},
+            "response": {"id": "a"},
+            "timestamp": 1,
+            "workload_id": "x",
+        },
+        {"request": {"tools": [tool("book"), tool("search"), tool("book")]}, "response": {"id": "b"}, "timestamp": 2},
+        {"request": {"messages": []}, "response": {"id": "c"}, "timestamp": 3, "workload_id": "x"},
+    ]
+    settings = load_settings()
+    result = load_records(settings, records, tmp_path / "aiva.jsonl", workload_from_tools=True)
+    assert (result.indexed, result.rejected) == (3, 0)
+    with Elasticsearch(local_es) as client:
+        docs = _all_docs(client, es_index)
+    by_response = {d["response"]["id"]: d["workload_id"] for d in docs.values()}
+    assert by_response == {"a": "tools-book+search", "b": "tools-book+search", "c": "generic"}
