@@ -43,6 +43,12 @@ __all__ = ["LoggerStats", "ServingLogger"]
 log = logging.getLogger(__name__)
 _RETRYABLE = {429, 502, 503, 504}
 _FLUSH = object()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 # Fields the logger fills in (ids, time, model identity, routing): never PII, never scanned.
 _ENVELOPE_FIELDS = frozenset(
     {"event_id", "request_id", "timestamp", "client_id", "workload_id", "model", "sampling_rate"}
@@ -267,12 +273,18 @@ class ServingLogger:
 
     def _action(self, doc_id: str, record: dict[str, Any]) -> dict[str, Any]:
         # Only what the application passed in is scanned for PII, not the ids, times and model
-        # identity the logger fills in itself. A record with nothing to redact is sent as the
-        # JSON text made here, so it is serialised once.
+        # identity the logger fills in itself. A record with nothing to redact is sent as JSON
+        # text spliced from the two parts, so each part is serialised once.
+        envelope = {k: v for k, v in record.items() if k in _ENVELOPE_FIELDS}
         content = {k: v for k, v in record.items() if k not in _ENVELOPE_FIELDS}
-        if self.redactor.is_clean_json(json.dumps(content, ensure_ascii=False, separators=(",", ":"))):
-            return {"_id": doc_id, "_source": json.dumps(record, ensure_ascii=False, separators=(",", ":"))}
-        return {"_id": doc_id, "_source": {**record, **self.redactor.redact(content)}}
+        content_text = _dumps(content)
+        if not self.redactor.is_clean_json(content_text):
+            return {"_id": doc_id, "_source": {**record, **self.redactor.redact(content)}}
+        envelope_text = _dumps(envelope)
+        if not content:
+            return {"_id": doc_id, "_source": envelope_text}
+        joiner = "," if envelope else ""
+        return {"_id": doc_id, "_source": envelope_text[:-1] + joiner + content_text[1:]}
 
     def _drain_overflow(self) -> None:
         items = []
