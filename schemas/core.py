@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -83,6 +83,3 @@ class TableSchema:
         for c in self.columns:
             lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.doc} |")
         return "\n".join(lines) + "\n"
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "columns": self.column_names, "partition_by": list(self.partition_by)}

@@ -19,7 +19,6 @@ __all__ = [
     "ENV_OVERRIDES",
     "ConfigError",
     "ElasticsearchSettings",
-    "IngestSettings",
     "LakehouseSettings",
     "ServingSettings",
     "Settings",
@@ -138,11 +137,6 @@ class SparkSettings(_Model):
     """Further Spark settings, applied as given."""
 
 
-class IngestSettings(_Model):
-    numeric_millis_threshold: float = 1e11
-    """Numeric timestamps at or above this are epoch milliseconds, below it epoch seconds."""
-
-
 class ServingSettings(_Model):
     default_sampling_rate: float = Field(default=1.0, ge=0.0, le=1.0)
     """Share of requests logged for workloads without their own rate."""
@@ -189,8 +183,6 @@ class Settings(_Model):
     """Where the Delta tables live."""
     spark: SparkSettings = Field(default_factory=SparkSettings)
     """How Python-started Spark sessions are built."""
-    ingest: IngestSettings = Field(default_factory=IngestSettings)
-    """Rules of the ingest job."""
     serving: ServingSettings = Field(default_factory=ServingSettings)
     """The serving-side logger (``serving/``)."""
 

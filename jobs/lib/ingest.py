@@ -27,7 +27,7 @@ from pyspark.sql import types as T
 from jobs.lib.delta_io import ensure_table, last_commit, sql_date, sql_string
 from jobs.lib.es_reader import read_json_hits
 from jobs.lib.runs import RunRecord
-from schemas.records import LLM_INTERACTION, PREDICTION
+from schemas.records import LLM_INTERACTION, MILLIS_THRESHOLD, PREDICTION
 from schemas.tables import BRONZE_QUARANTINE, BRONZE_SERVING_LOGS
 from skewguard.config import Settings
 from skewguard.es import connect, window_query
@@ -93,7 +93,7 @@ def _reason(k: Column, event_ts: Column) -> Column:
     )
 
 
-def parse_hits(hits_df: DataFrame, window: IngestWindow, millis_threshold: float) -> DataFrame:
+def parse_hits(hits_df: DataFrame, window: IngestWindow, millis_threshold: float = MILLIS_THRESHOLD) -> DataFrame:
     """Typed key columns, ``reason`` (null when landable) and ``status`` for each hit.
 
     ``status`` is ``landed``, ``out_of_window`` (its own time is outside the window, so
@@ -220,7 +220,7 @@ def ingest_window(
 
     phases: dict[str, float] = {}
     t0 = time.monotonic()
-    parsed_df = parse_hits(read_json_hits(spark, es, index, query), window, settings.ingest.numeric_millis_threshold)
+    parsed_df = parse_hits(read_json_hits(spark, es, index, query), window)
     # Materialise the parsed read once: the counts, bronze and quarantine all come from it, so
     # Elasticsearch is read once. A local checkpoint (unlike a cache) never silently re-reads
     # the index when a block is lost; the run fails instead and can be re-run.
