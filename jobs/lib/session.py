@@ -37,6 +37,7 @@ def get_session(settings: Settings, app_name: str = "skewguard") -> SparkSession
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
         "spark.ui.showConsoleProgress": "false",
+        "spark.sql.debug.maxToStringFields": "200",  # Delta's plans are wide; avoid a warning per write
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         # Cached ingest data is mostly unique JSON text, which the in-memory codecs cannot
         # shrink: compressing it only costs CPU.
