@@ -215,3 +215,42 @@ def test_loader_derives_workload_ids_from_tool_names(local_es, es_index, tmp_pat
         docs = _all_docs(client, es_index)
     by_response = {d["response"]["id"]: d["workload_id"] for d in docs.values()}
     assert by_response == {"a": "tools-book+search", "b": "tools-book+search", "c": "generic"}
+
+
+def _log_many(logger: ServingLogger, n: int, prefix: str) -> list[str | None]:
+    return [
+        logger.log_prediction(
+            workload_id="w",
+            request_id=f"{prefix}{i}",
+            features={"i": i, "pad": "x" * 500},
+            outputs={"s": 0.5},
+            model={"name": "m", "version": "1", "transform_hash": "h"},
+        )  # fmt: skip
+        for i in range(n)
+    ]
+
+
+def test_a_spool_left_behind_is_replayed_by_the_next_logger(local_es, es_index, tmp_path):  # type: ignore[no-untyped-def]
+    down = ServingLogger(_settings(tmp_path, "http://127.0.0.1:9299", es_index, batch_size=20))
+    ids = _log_many(down, 100, "left-")
+    assert not down.close(timeout=3)  # nothing reachable: it all stays on disk
+    assert (down.stats.spooled, down.stats.sent, down.stats.dropped) == (100, 0, 0)
+
+    with ServingLogger(_settings(tmp_path, local_es, es_index)) as up:
+        pass
+    assert up.stats.replayed == 100
+    with Elasticsearch(local_es) as client:
+        assert set(_all_docs(client, es_index)) == set(ids)
+
+
+def test_records_are_dropped_only_past_the_spool_cap_and_loudly(tmp_path, caplog):  # type: ignore[no-untyped-def]
+    settings = _settings(tmp_path, "http://127.0.0.1:9299", "nowhere", batch_size=10, spool_max_bytes=1 << 16)
+    logger = ServingLogger(settings)
+    with caplog.at_level("ERROR", logger="serving.logger"):
+        _log_many(logger, 400, "cap-")
+        logger.close(timeout=3)
+    stats = logger.stats
+    assert stats.accepted == 400 and stats.spooled + stats.dropped == 400
+    assert stats.spooled > 0 and stats.dropped > 0
+    assert sum(len(logger._spool.read(p)) for p in logger._spool.pending()) == stats.spooled
+    assert any("DROPPED" in r.getMessage() and "cap" in r.getMessage() for r in caplog.records)
