@@ -11,6 +11,11 @@ _LINEAGE = (
     Column("ingested_at", "timestamp", "when that run started (UTC)", False),
 )
 
+_ES_INDEX = Column("es_index", "string", "the index (or alias) the record was read from", False)
+_SOURCE_JSON = Column(
+    "source_json", "string", "the document `_source` exactly as Elasticsearch returned it", False, payload=True
+)
+
 BRONZE_SERVING_LOGS = TableSchema(
     name="bronze.serving_logs",
     doc=(
@@ -19,15 +24,13 @@ BRONZE_SERVING_LOGS = TableSchema(
     ),
     columns=(
         Column("event_id", "string", "the Elasticsearch `_id` (the record's `event_id` when it has one)", False),
-        Column("es_index", "string", "the index (or alias) the record was read from", False),
+        _ES_INDEX,
         Column("event_ts", "timestamp", "the record's `timestamp` as a UTC instant", False),
         Column("event_date", "date", "UTC day of `event_ts`", False),
         Column("workload_id", "string", "the record's `workload_id`", False),
         Column("client_id", "string", "the record's `client_id` (null when absent)"),
         Column("record_kind", "string", "`llm_interaction` or `prediction`", False),
-        Column(
-            "source_json", "string", "the document `_source` exactly as Elasticsearch returned it", False, payload=True
-        ),
+        _SOURCE_JSON,
         *_LINEAGE,
     ),
     partition_by=("event_date", "workload_id"),
@@ -42,14 +45,12 @@ BRONZE_QUARANTINE = TableSchema(
     ),
     columns=(
         Column("event_id", "string", "the Elasticsearch `_id`", False),
-        Column("es_index", "string", "the index (or alias) the record was read from", False),
+        _ES_INDEX,
         Column("reason", "string", "why it was not landed (a reason code)", False),
         Column("event_date", "date", "UTC day of the timestamp when it could be read, else null"),
         Column("workload_id", "string", "the `workload_id` when present"),
         Column("raw_timestamp", "string", "the `timestamp` value as written (null when missing)"),
-        Column(
-            "source_json", "string", "the document `_source` exactly as Elasticsearch returned it", False, payload=True
-        ),
+        _SOURCE_JSON,
         Column("window_start", "date", "first day of the ingest window that found the record", False),
         Column("window_end", "date", "last day of that window", False),
         *_LINEAGE,

@@ -72,8 +72,8 @@ def test_window_ranges_cover_every_reading_of_a_number() -> None:
     lo_ms = 1732060800000
     hi_ms = lo_ms + 86_400_000
     assert window_ranges_ms(day, day) == [(lo_ms // 1000, hi_ms // 1000), (lo_ms, hi_ms), (lo_ms * 1000, hi_ms * 1000)]
-    seconds_value = 1732104000  # noon in seconds, indexed as millis under the default format
-    assert any(lo <= seconds_value < hi for lo, hi in window_ranges_ms(day, day))
+    noon_epoch_s = 1732104000  # indexed as millis under the default date format
+    assert any(lo <= noon_epoch_s < hi for lo, hi in window_ranges_ms(day, day))
     with pytest.raises(ValueError, match="before its start"):
         window_ranges_ms(day, day - dt.timedelta(days=1))
 
