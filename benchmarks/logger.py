@@ -29,7 +29,7 @@ from benchmarks.common import write_result
 from schemas.records import SKEWGUARD_INDEX_MAPPING
 from serving.logger import ServingLogger
 from skewguard.config import Settings, load_settings, repo_root
-from skewguard.es import connect
+from skewguard.es import connect, ensure_index
 from skewguard.logs import setup_logging
 from skewguard.synth import GeneratorConfig, generate
 
@@ -45,7 +45,7 @@ def _fresh_index(settings: Settings, index: str) -> None:
     client = connect(settings.elasticsearch)
     try:
         client.options(ignore_status=404).indices.delete(index=index)
-        client.indices.create(index=index, mappings=SKEWGUARD_INDEX_MAPPING, settings={"number_of_replicas": 0})
+        ensure_index(client, index, SKEWGUARD_INDEX_MAPPING)  # the mapping the logger itself creates
     finally:
         client.close()
 

@@ -98,6 +98,7 @@ def _submit_args(args: argparse.Namespace) -> int:
 
 def bronze_summary(settings: Settings) -> dict[str, Any]:
     """Rows per day × workload × kind in bronze, quarantine per reason, and table locations."""
+    from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
     from jobs.lib.session import get_session
@@ -106,7 +107,6 @@ def bronze_summary(settings: Settings) -> dict[str, Any]:
     spark = get_session(settings, app_name="skewguard-summary")
     paths = {t.name: settings.lakehouse.table_path(t.name) for t in TABLES}
     out: dict[str, Any] = {"tables": paths, "bronze": [], "quarantine": {}}
-    from delta.tables import DeltaTable
 
     if DeltaTable.isDeltaTable(spark, paths["bronze.serving_logs"]):
         rows = (

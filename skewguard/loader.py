@@ -107,6 +107,15 @@ def load_jsonl(
     rejected_path = path.with_suffix(".rejected.jsonl")
     rejected_path.unlink(missing_ok=True)
     reject_file = None
+
+    def reject(reason: str, entry: dict[str, Any]) -> None:
+        nonlocal reject_file
+        result.rejected += 1
+        result.reject_reasons[reason] = result.reject_reasons.get(reason, 0) + 1
+        if reject_file is None:
+            reject_file = rejected_path.open("w", encoding="utf-8")
+        reject_file.write(json.dumps({**entry, "reason": reason}) + "\n")
+
     try:
         for ok, item in helpers.parallel_bulk(
             client,
@@ -121,19 +130,12 @@ def load_jsonl(
                 continue
             info = item.get("index", {})
             error = info.get("error", {})
-            reason = error.get("type", "unknown") if isinstance(error, dict) else str(error)
-            result.rejected += 1
-            result.reject_reasons[reason] = result.reject_reasons.get(reason, 0) + 1
-            if reject_file is None:
-                reject_file = rejected_path.open("w", encoding="utf-8")
-            detail = error.get("reason") if isinstance(error, dict) else str(error)
-            reject_file.write(json.dumps({"_id": info.get("_id"), "reason": reason, "detail": detail}) + "\n")
-        for lineno, reason in bad_lines:
-            result.rejected += 1
-            result.reject_reasons["unparseable_line"] = result.reject_reasons.get("unparseable_line", 0) + 1
-            if reject_file is None:
-                reject_file = rejected_path.open("w", encoding="utf-8")
-            reject_file.write(json.dumps({"line": lineno, "reason": "unparseable_line", "detail": reason}) + "\n")
+            if isinstance(error, dict):
+                reject(error.get("type", "unknown"), {"_id": info.get("_id"), "detail": error.get("reason")})
+            else:
+                reject(str(error), {"_id": info.get("_id"), "detail": str(error)})
+        for lineno, detail in bad_lines:
+            reject("unparseable_line", {"line": lineno, "detail": detail})
     finally:
         if reject_file is not None:
             reject_file.close()

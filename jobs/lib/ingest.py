@@ -27,6 +27,7 @@ from pyspark.sql import types as T
 from jobs.lib.delta_io import ensure_table, last_commit, sql_date, sql_string
 from jobs.lib.es_reader import read_json_hits
 from jobs.lib.runs import RunRecord
+from schemas.core import TableSchema
 from schemas.records import LLM_INTERACTION, MILLIS_THRESHOLD, PREDICTION
 from schemas.tables import BRONZE_QUARANTINE, BRONZE_SERVING_LOGS
 from skewguard.config import Settings
@@ -136,35 +137,24 @@ def parse_hits(hits_df: DataFrame, window: IngestWindow, millis_threshold: float
     )
 
 
+def _table_rows(parsed_df: DataFrame, schema: TableSchema, **constants: Any) -> DataFrame:
+    """The parsed rows as ``schema``'s columns, in its declared order, with run constants added."""
+    return parsed_df.withColumns({name: F.lit(value) for name, value in constants.items()}).select(*schema.column_names)
+
+
 def _bronze_rows(parsed_df: DataFrame, index: str, run: RunRecord) -> DataFrame:
-    return parsed_df.filter(F.col("status") == LANDED).select(
-        "event_id",
-        F.lit(index).alias("es_index"),
-        "event_ts",
-        "event_date",
-        "workload_id",
-        "client_id",
-        "record_kind",
-        "source_json",
-        F.lit(run.run_id).alias("ingest_run_id"),
-        F.lit(run.started_at).alias("ingested_at"),
+    landed_df = parsed_df.filter(F.col("status") == LANDED)
+    return _table_rows(
+        landed_df, BRONZE_SERVING_LOGS, es_index=index, ingest_run_id=run.run_id, ingested_at=run.started_at
     )
 
 
 def _quarantine_rows(parsed_df: DataFrame, index: str, window: IngestWindow, run: RunRecord) -> DataFrame:
-    return parsed_df.filter(F.col("status").startswith("quarantined:")).select(
-        "event_id",
-        F.lit(index).alias("es_index"),
-        "reason",
-        "event_date",
-        "workload_id",
-        "raw_timestamp",
-        "source_json",
-        F.lit(window.start).alias("window_start"),
-        F.lit(window.end).alias("window_end"),
-        F.lit(run.run_id).alias("ingest_run_id"),
-        F.lit(run.started_at).alias("ingested_at"),
-    )
+    quarantined_df = parsed_df.filter(F.col("status").startswith("quarantined:"))
+    return _table_rows(
+        quarantined_df, BRONZE_QUARANTINE, es_index=index, window_start=window.start, window_end=window.end,
+        ingest_run_id=run.run_id, ingested_at=run.started_at,
+    )  # fmt: skip
 
 
 def _window_predicate(index: str, window: IngestWindow, prefix: str = "") -> str:
