@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -12,15 +12,39 @@ if TYPE_CHECKING:
 
 __all__ = ["Column", "TableSchema"]
 
-# logical type -> (pyspark.sql.types class name, Arrow type)
-_TYPES: dict[str, tuple[str, pa.DataType]] = {
-    "string": ("StringType", pa.string()),
-    "long": ("LongType", pa.int64()),
-    "double": ("DoubleType", pa.float64()),
-    "boolean": ("BooleanType", pa.bool_()),
-    "date": ("DateType", pa.date32()),
-    "timestamp": ("TimestampType", pa.timestamp("us", tz="UTC")),
+# logical type -> Arrow type; the Spark type is derived in ``_spark_type``
+_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "long": pa.int64(),
+    "double": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "map<string,string>": pa.map_(pa.string(), pa.string()),
+    "map<string,double>": pa.map_(pa.string(), pa.float64()),
+    "array<double>": pa.list_(pa.float64()),
+    "array<string>": pa.list_(pa.string()),
 }
+_SPARK_SCALARS = {
+    "string": "StringType",
+    "long": "LongType",
+    "double": "DoubleType",
+    "boolean": "BooleanType",
+    "date": "DateType",
+    "timestamp": "TimestampType",
+}
+
+
+def _spark_type(logical: str) -> Any:
+    from pyspark.sql import types as T
+
+    if logical in _SPARK_SCALARS:
+        return getattr(T, _SPARK_SCALARS[logical])()
+    inner = logical[logical.index("<") + 1 : -1]
+    if logical.startswith("map<"):
+        key, value = inner.split(",")
+        return T.MapType(_spark_type(key), _spark_type(value), valueContainsNull=True)
+    return T.ArrayType(_spark_type(inner), containsNull=True)
 
 
 @dataclass(frozen=True)
@@ -62,17 +86,21 @@ class TableSchema:
 
     def table_properties(self) -> dict[str, str]:
         """Delta properties: data-skipping statistics only on the non-payload data columns."""
-        stats = [c.name for c in self.columns if not c.payload and c.name not in self.partition_by]
+        stats = [
+            c.name
+            for c in self.columns
+            if not c.payload and c.name not in self.partition_by and c.type in _SPARK_SCALARS
+        ]
         return {"delta.dataSkippingStatsColumns": ",".join(stats)}
 
     def spark_schema(self) -> StructType:
         """The Spark ``StructType`` (pyspark is imported here only: serving never calls it)."""
         from pyspark.sql import types as T
 
-        return T.StructType([T.StructField(c.name, getattr(T, _TYPES[c.type][0])(), c.nullable) for c in self.columns])
+        return T.StructType([T.StructField(c.name, _spark_type(c.type), c.nullable) for c in self.columns])
 
     def arrow_schema(self) -> pa.Schema:
-        return pa.schema([pa.field(c.name, _TYPES[c.type][1], nullable=c.nullable) for c in self.columns])
+        return pa.schema([pa.field(c.name, _TYPES[c.type], nullable=c.nullable) for c in self.columns])
 
     def markdown(self) -> str:
         """A Markdown section documenting the table (used for the README)."""

@@ -23,6 +23,7 @@ __all__ = [
     "ServingSettings",
     "Settings",
     "SparkSettings",
+    "TrainingSettings",
     "load_settings",
     "repo_root",
 ]
@@ -174,6 +175,30 @@ class ServingSettings(_Model):
         return value
 
 
+class TrainingSettings(_Model):
+    label_window_days: float = Field(default=7.0, gt=0)
+    """A label counts for a prediction only when it arrives within this many days of it."""
+    validation_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    """Share of examples in the validation split (by a hash of ``event_id``)."""
+    eval_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    """Share of examples in the held-out evaluation split; the rest is ``train``."""
+    split_seed: int = 0
+    """Seed of the split hash; change it only to draw a different split on purpose."""
+    quantile_accuracy: int = Field(default=10_000, ge=100)
+    """Accuracy of Spark's ``percentile_approx`` when fitting quantile edges: an edge's rank
+    is within ``n / quantile_accuracy`` of the exact one."""
+    artifacts_dir: str = "artifacts"
+    """Where fitted pipelines, training-set manifests and model bundles are written; relative
+    to the lakehouse root unless absolute."""
+
+    @field_validator("eval_fraction")
+    @classmethod
+    def _fractions_leave_train(cls, value: float, info: Any) -> float:
+        if value + info.data.get("validation_fraction", 0.0) >= 1.0:
+            raise ValueError("validation_fraction + eval_fraction must leave some examples for train")
+        return value
+
+
 class Settings(_Model):
     profile: str = "local"
     """Name of the overlay that was applied (``conf/<profile>.yaml``)."""
@@ -185,6 +210,8 @@ class Settings(_Model):
     """How Python-started Spark sessions are built."""
     serving: ServingSettings = Field(default_factory=ServingSettings)
     """The serving-side logger (``serving/``)."""
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    """Labels, training sets, transform fitting and model bundles."""
 
 
 def repo_root() -> Path:
