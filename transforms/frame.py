@@ -1,0 +1,117 @@
+"""Column conversions shared by every stage: the dtype contract of a pipeline's inputs.
+
+Inside a pipeline, numeric columns are float64 numpy arrays in which NaN means missing,
+categorical columns are Arrow string arrays (null means missing) and time columns are
+Arrow timestamps. A request as serving receives it (a JSON object per example) becomes the
+same columns through :func:`records_to_batch`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+__all__ = ["DTYPES", "Frame", "as_float", "as_strings", "coerce", "records_to_batch", "to_batch"]
+
+#: contract dtype -> Arrow type of the input column
+DTYPES: dict[str, pa.DataType] = {
+    "double": pa.float64(),
+    "string": pa.string(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+
+Frame = dict[str, Any]
+"""Column name -> float64 ndarray (numeric) or Arrow array (strings, timestamps, pass-through)."""
+
+
+def as_float(column: Any) -> NDArray[Any]:
+    """A float64 array with NaN for missing values."""
+    if isinstance(column, np.ndarray):
+        return column.astype(np.float64, copy=False)
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    arr = pc.cast(column, pa.float64())
+    return np.asarray(arr.fill_null(np.nan).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def as_strings(column: Any) -> pa.Array:
+    """An Arrow string array (null for missing)."""
+    if isinstance(column, np.ndarray):
+        raise TypeError("a numeric column cannot be used where a string column is expected")
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return pc.cast(column, pa.string())
+
+
+def coerce(batch: pa.RecordBatch | pa.Table, contract: Mapping[str, str]) -> Frame:
+    """The batch's columns typed by ``contract`` (other columns pass through unchanged)."""
+    missing = [name for name in contract if name not in batch.schema.names]
+    if missing:
+        raise KeyError(f"input columns missing from the batch: {missing}")
+    frame: Frame = {}
+    for name in batch.schema.names:
+        column = batch.column(name)
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        dtype = contract.get(name)
+        if dtype == "double":
+            frame[name] = as_float(column)
+        elif dtype == "string":
+            frame[name] = as_strings(column)
+        elif dtype == "timestamp":
+            frame[name] = pc.cast(column, DTYPES["timestamp"])
+        else:
+            frame[name] = column
+    return frame
+
+
+def to_batch(frame: Frame, names: Sequence[str] | None = None) -> pa.RecordBatch:
+    """A record batch of ``names`` (default: all) from a frame."""
+    names = list(frame) if names is None else list(names)
+    arrays = [pa.array(frame[n], type=pa.float64()) if isinstance(frame[n], np.ndarray) else frame[n] for n in names]
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _to_instant(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if abs(value) >= 100_000_000_000 else value
+        return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+    if isinstance(value, str):
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    raise TypeError(f"not a timestamp: {value!r}")
+
+
+def _scalar(value: Any, dtype: str, name: str) -> Any:
+    if value is None:
+        return None
+    if dtype == "double":
+        if isinstance(value, str):
+            return float(value)
+        if not isinstance(value, int | float):
+            raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
+        return float(value)
+    if dtype == "string":
+        return value if isinstance(value, str) else str(value)
+    return _to_instant(value)
+
+
+def records_to_batch(records: Sequence[Mapping[str, Any]], contract: Mapping[str, str]) -> pa.RecordBatch:
+    """Examples as serving receives them (one mapping per example; absent keys are missing)
+    converted to the contract's columns."""
+    arrays = []
+    for name, dtype in contract.items():
+        if dtype not in DTYPES:
+            raise ValueError(f"{name}: unknown dtype {dtype!r} (known: {sorted(DTYPES)})")
+        arrays.append(pa.array([_scalar(r.get(name), dtype, name) for r in records], type=DTYPES[dtype]))
+    return pa.RecordBatch.from_arrays(arrays, names=list(contract))
