@@ -20,12 +20,15 @@ from typing import Any
 
 __all__ = [
     "FLYWHEEL_INDEX_MAPPING",
+    "LABEL_RECORD_FIELDS",
     "LLM_INTERACTION",
     "MILLIS_THRESHOLD",
     "PREDICTION",
     "QUARANTINE_REASONS",
     "RECORD_KINDS",
+    "SILVER_QUARANTINE_REASONS",
     "SKEWGUARD_INDEX_MAPPING",
+    "UNLABELED_CAUSES",
     "RecordField",
     "RecordKind",
     "classify_record",
@@ -43,6 +46,37 @@ QUARANTINE_REASONS: dict[str, str] = {
     "missing_workload_id": "no `workload_id`, or an empty one",
     "unknown_record_kind": "neither `request`/`response` (LLM) nor `features` (prediction) as JSON objects",
     "incomplete_llm_record": "an LLM record with a `request` object but no `response` object, or the reverse",
+}
+
+#: reason code -> meaning for records that are in bronze but cannot be parsed into silver
+#: (``silver.quarantine``); checked in this order, the first that applies is the reason.
+SILVER_QUARANTINE_REASONS: dict[str, str] = {
+    "invalid_model": "prediction: `model` is missing, is not an object of scalar values, or lacks a non-blank "
+    "`name` or `version`",
+    "invalid_features": "prediction: `features` is not an object whose values are all scalars (number, string, "
+    "boolean or null), or repeats a feature id",
+    "invalid_outputs": "prediction: `outputs` is missing, empty, not an object, or holds a value that is not a "
+    "finite JSON number",
+    "invalid_sampling_rate": "prediction: `sampling_rate` is missing, not a JSON number, or outside (0, 1]",
+}
+
+#: The fields of a delayed label (JSONL line or Delta row) that `join_labels` reads.
+LABEL_RECORD_FIELDS: dict[str, str] = {
+    "request_id": "the serving request the label belongs to (a prediction's `request_id`)",
+    "label": "the observed outcome, a number (e.g. 0 or 1)",
+    "label_ts": "when the outcome was observed: ISO-8601 (offset or `Z`; naive is UTC) or epoch seconds "
+    "(numbers ≥ 1e11 are epoch milliseconds, as for log timestamps)",
+}
+
+#: Why a prediction of the window got no label in `silver.labeled_examples` (counted per run).
+#: A label is a candidate when it shares the prediction's `request_id` and
+#: `event_ts ≤ label_ts ≤ event_ts + label window`; the newest candidate wins.
+UNLABELED_CAUSES: dict[str, str] = {
+    "no_request_id": "the prediction has no `request_id`, so no label can name it",
+    "no_label": "no label carries its `request_id`",
+    "only_late": "every label for it is dated after the label window closed",
+    "only_before_event": "every label for it is dated before the prediction (invalid)",
+    "outside_window": "its labels are all outside the window, some late and some before the prediction",
 }
 
 

@@ -1,10 +1,18 @@
-"""The Delta tables written by the ingest job, each declared once."""
+"""The Delta tables written by the jobs, each declared once."""
 
 from __future__ import annotations
 
 from schemas.core import Column, TableSchema
 
-__all__ = ["BRONZE_QUARANTINE", "BRONZE_SERVING_LOGS", "JOB_RUNS", "TABLES"]
+__all__ = [
+    "BRONZE_QUARANTINE",
+    "BRONZE_SERVING_LOGS",
+    "JOB_RUNS",
+    "SILVER_LABELED_EXAMPLES",
+    "SILVER_PREDICTIONS",
+    "SILVER_QUARANTINE",
+    "TABLES",
+]
 
 _LINEAGE = (
     Column("ingest_run_id", "string", "id of the ingest run that wrote the row (see `metrics.job_runs`)", False),
@@ -58,6 +66,87 @@ BRONZE_QUARANTINE = TableSchema(
     partition_by=(),
 )
 
+_PARSE_LINEAGE = (
+    Column("parse_run_id", "string", "id of the `parse_logs` run that wrote the row (see `metrics.job_runs`)", False),
+    Column("parsed_at", "timestamp", "when that run started (UTC)", False),
+)
+
+_PREDICTION_DATA = (
+    Column("event_id", "string", "the prediction's id (its bronze `event_id`)", False),
+    Column("event_ts", "timestamp", "when the prediction was made (UTC)", False),
+    Column("event_date", "date", "UTC day of `event_ts`", False),
+    Column("workload_id", "string", "the workload that served it", False),
+    Column("client_id", "string", "the calling application (null when absent)"),
+    Column("request_id", "string", "id of the serving request; delayed labels join on it (null when absent)"),
+    Column("model_name", "string", "`model.name`", False),
+    Column("model_version", "string", "`model.version`", False),
+    Column(
+        "transform_hash", "string", "`model.transform_hash`: hash of the feature transforms served (null when absent)"
+    ),
+    Column(
+        "features",
+        "map<string,string>",
+        "feature id → value as logged: JSON numbers as Spark's JSON reader renders them (`7`, `0.25`, `1e3` → "
+        "`1000.0`), strings as they are, booleans `true`/`false`, JSON null → null; typed later by the model "
+        "bundle's feature contract",
+        False,
+    ),
+    Column("outputs", "map<string,double>", "output name → value as returned (e.g. `score`, `label`)", False),
+    Column("sampling_rate", "double", "share of the workload's requests that were logged, in (0, 1]", False),
+)
+
+SILVER_PREDICTIONS = TableSchema(
+    name="silver.predictions",
+    doc=(
+        "Every bronze prediction record that parses, typed: model identity, the feature vector exactly as "
+        "served and the outputs. Written by `parse_logs`; re-parsing a window replaces exactly that window."
+    ),
+    columns=(*_PREDICTION_DATA, *_PARSE_LINEAGE),
+    partition_by=("event_date", "workload_id"),
+)
+
+SILVER_QUARANTINE = TableSchema(
+    name="silver.quarantine",
+    doc=(
+        'Bronze records that could not be parsed into silver, each with one reason code ("Silver quarantine '
+        "reasons\") and its exact source. Re-parsing a window replaces exactly that window's rows of the "
+        "record kind parsed."
+    ),
+    columns=(
+        Column("event_id", "string", "the record's bronze `event_id`", False),
+        Column("record_kind", "string", "bronze `record_kind` of the record (`prediction`, `llm_interaction`)", False),
+        Column("reason", "string", "why it was not parsed (a silver quarantine reason code)", False),
+        Column("event_date", "date", "UTC day of the record's timestamp", False),
+        Column("workload_id", "string", "the record's `workload_id`", False),
+        _SOURCE_JSON,
+        *_PARSE_LINEAGE,
+    ),
+    partition_by=("event_date",),
+)
+
+SILVER_LABELED_EXAMPLES = TableSchema(
+    name="silver.labeled_examples",
+    doc=(
+        "Predictions joined with their delayed label: among the labels that share the prediction's `request_id` "
+        "and are dated within `[event_ts, event_ts + label window]`, the newest (ties: the larger label). "
+        "Predictions without such a label are not written; `metrics.job_runs` counts them by cause. Written by "
+        "`join_labels`; re-joining a window replaces exactly that window."
+    ),
+    columns=(
+        *_PREDICTION_DATA,
+        Column("label", "double", "the winning label's value", False),
+        Column("label_ts", "timestamp", "when the winning label was observed (UTC)", False),
+        Column("label_delay_s", "double", "`label_ts − event_ts` in seconds (≥ 0)", False),
+        Column(
+            "parse_run_id", "string", "the `parse_logs` run that wrote the prediction to `silver.predictions`", False
+        ),
+        Column("join_run_id", "string", "id of the `join_labels` run that wrote the row", False),
+        Column("joined_at", "timestamp", "when that run started (UTC)", False),
+        Column("predictions_version", "long", "Delta version of `silver.predictions` that run read", False),
+    ),
+    partition_by=("event_date", "workload_id"),
+)
+
 JOB_RUNS = TableSchema(
     name="metrics.job_runs",
     doc="One row per job run (succeeded or failed): its window, counts and outcome.",
@@ -84,4 +173,11 @@ JOB_RUNS = TableSchema(
     partition_by=(),
 )
 
-TABLES = (BRONZE_SERVING_LOGS, BRONZE_QUARANTINE, JOB_RUNS)
+TABLES = (
+    BRONZE_SERVING_LOGS,
+    BRONZE_QUARANTINE,
+    SILVER_PREDICTIONS,
+    SILVER_QUARANTINE,
+    SILVER_LABELED_EXAMPLES,
+    JOB_RUNS,
+)
