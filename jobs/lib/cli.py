@@ -7,10 +7,21 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from jobs.lib.window import DayWindow
 from skewguard.config import ConfigError, Settings, load_settings
 from skewguard.logs import setup_logging
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "add_common_args", "iso_date", "one_line", "run_job"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "add_common_args",
+    "add_window_args",
+    "iso_date",
+    "one_line",
+    "run_job",
+    "window_from_args",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("skewguard")
@@ -33,6 +44,27 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="logging verbosity (default INFO)",
     )
+
+
+def add_window_args(parser: argparse.ArgumentParser) -> None:
+    """``--date`` | ``--start``/``--end`` and ``--workload``; read them back with :func:`window_from_args`."""
+    when = parser.add_mutually_exclusive_group(required=True)
+    when.add_argument("--date", type=iso_date, help="one UTC day, YYYY-MM-DD")
+    when.add_argument("--start", type=iso_date, help="first UTC day of the window (with --end)")
+    parser.add_argument("--end", type=iso_date, help="last UTC day of the window, inclusive")
+    parser.add_argument("--workload", help="only this workload_id (default: all workloads)")
+
+
+def window_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> DayWindow:
+    """The window the arguments name; a usage error (exit 2) when they are inconsistent."""
+    if args.start and not args.end:
+        parser.error("--start needs --end")
+    if args.end and not args.start:
+        parser.error("--end needs --start")
+    start, end = (args.date, args.date) if args.date else (args.start, args.end)
+    if end < start:
+        parser.error(f"--end {end} is before --start {start}")
+    return DayWindow(start, end, args.workload)
 
 
 def one_line(exc: BaseException) -> str:

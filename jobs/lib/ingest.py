@@ -12,11 +12,9 @@ fields in Spark SQL, then:
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 from delta.tables import DeltaTable
@@ -27,7 +25,8 @@ from pyspark.sql import types as T
 from jobs.lib.delta_io import ensure_table, last_commit, sql_date, sql_string
 from jobs.lib.es_reader import read_json_hits
 from jobs.lib.runs import RunRecord
-from schemas.core import TableSchema
+from jobs.lib.steps import MissingColumnsError, release, require_columns, table_rows
+from jobs.lib.window import DayWindow
 from schemas.records import LLM_INTERACTION, MILLIS_THRESHOLD, PREDICTION
 from schemas.tables import BRONZE_QUARANTINE, BRONZE_SERVING_LOGS
 from skewguard.config import Settings
@@ -53,25 +52,7 @@ class IngestError(RuntimeError):
     """The run cannot complete; nothing of it was committed to bronze."""
 
 
-class MissingColumnsError(ValueError):
-    """A DataFrame given to a step lacks columns the step needs."""
-
-
-@dataclass(frozen=True)
-class IngestWindow:
-    """Whole UTC days ``start``..``end`` (inclusive), optionally one workload."""
-
-    start: dt.date
-    end: dt.date
-    workload_id: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.end < self.start:
-            raise ValueError(f"window end {self.end} is before its start {self.start}")
-
-    def __str__(self) -> str:
-        days = str(self.start) if self.start == self.end else f"{self.start}..{self.end}"
-        return days + (f" workload={self.workload_id}" if self.workload_id else "")
+IngestWindow = DayWindow  # the ingest window is the shared day window
 
 
 def _event_ts(raw: Column, millis_threshold: float) -> Column:
@@ -101,9 +82,7 @@ def parse_hits(hits_df: DataFrame, window: IngestWindow, millis_threshold: float
     another window owns it) or ``quarantined:<reason>``. A record whose time cannot be
     read belongs to every window that finds it; the quarantine upsert keeps it once.
     """
-    missing = {"event_id", "source_json"} - set(hits_df.columns)
-    if missing:
-        raise MissingColumnsError(f"parse_hits needs columns {sorted(missing)}; got {hits_df.columns}")
+    require_columns(hits_df, ("event_id", "source_json"), "parse_hits")
     k = F.col("k")
     event_ts = _event_ts(k["timestamp"], millis_threshold)
     in_window = F.col("event_date").between(F.lit(window.start), F.lit(window.end))
@@ -137,21 +116,16 @@ def parse_hits(hits_df: DataFrame, window: IngestWindow, millis_threshold: float
     )
 
 
-def _table_rows(parsed_df: DataFrame, schema: TableSchema, **constants: Any) -> DataFrame:
-    """The parsed rows as ``schema``'s columns, in its declared order, with run constants added."""
-    return parsed_df.withColumns({name: F.lit(value) for name, value in constants.items()}).select(*schema.column_names)
-
-
 def _bronze_rows(parsed_df: DataFrame, index: str, run: RunRecord) -> DataFrame:
     landed_df = parsed_df.filter(F.col("status") == LANDED)
-    return _table_rows(
+    return table_rows(
         landed_df, BRONZE_SERVING_LOGS, es_index=index, ingest_run_id=run.run_id, ingested_at=run.started_at
     )
 
 
 def _quarantine_rows(parsed_df: DataFrame, index: str, window: IngestWindow, run: RunRecord) -> DataFrame:
     quarantined_df = parsed_df.filter(F.col("status").startswith("quarantined:"))
-    return _table_rows(
+    return table_rows(
         quarantined_df, BRONZE_QUARANTINE, es_index=index, window_start=window.start, window_end=window.end,
         ingest_run_id=run.run_id, ingested_at=run.started_at,
     )  # fmt: skip
@@ -261,19 +235,11 @@ def ingest_window(
         _merge_quarantine(spark, settings, _quarantine_rows(parsed_df, index, window, run), index, window)
         phases["quarantine_s"] = round(time.monotonic() - t2, 3)
     finally:
-        _release(parsed_df)
+        release(parsed_df)
 
     run.details["phases"] = phases
     run.status = "succeeded"
     return run
-
-
-def _release(checkpointed_df: DataFrame) -> None:
-    """Free the checkpoint's blocks now rather than when the driver's GC finds them."""
-    try:
-        checkpointed_df._jdf.queryExecution().analyzed().rdd().unpersist(False)
-    except Exception:  # best effort: Spark's cleaner frees them later anyway
-        log.debug("could not release the checkpointed read", exc_info=True)
 
 
 def _merge_quarantine(
