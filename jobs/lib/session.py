@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -50,6 +51,8 @@ def get_session(settings: Settings, app_name: str = "skewguard") -> SparkSession
         conf["spark.jars"] = ",".join(jar_paths(settings))
         conf["spark.driver.memory"] = settings.spark.driver_memory
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python workers (Arrow batches of the shared transforms) use this interpreter's packages.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
