@@ -213,6 +213,18 @@ class Settings(_Model):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     """Labels, training sets, transform fitting and model bundles."""
 
+    def artifacts_path(self) -> Path:
+        """Local folder of fitted pipelines, training-set manifests, models and bundles."""
+        configured = Path(self.training.artifacts_dir)
+        if configured.is_absolute():
+            return configured
+        if "://" in self.lakehouse.root:
+            raise ConfigError(
+                "training.artifacts_dir: must be an absolute local path when lakehouse.root is a URI "
+                f"({self.lakehouse.root})"
+            )
+        return Path(self.lakehouse.root) / configured
+
 
 def repo_root() -> Path:
     """The skewguard checkout (conf/, .cache/ and the default lakehouse live there).

@@ -12,10 +12,12 @@ from .frame import DTYPES, as_float, as_strings, coerce, records_to_batch, to_ba
 from .hashing import murmur3_32, murmur3_32_array
 from .pipeline import FittedPipeline, Pipeline, canonical_json, default_pipeline, source_hash
 from .stages import STAGES, Stage, stage_from_spec
+from .split import SPLITS, assign_split, split_of
 from .stats import Need, TopK, local_stats, quantile_edges, top_k_of
 
 __all__ = [
     "DTYPES",
+    "SPLITS",
     "STAGES",
     "FittedPipeline",
     "Moments",
@@ -25,6 +27,7 @@ __all__ = [
     "TopK",
     "as_float",
     "as_strings",
+    "assign_split",
     "canonical_json",
     "coerce",
     "default_pipeline",
@@ -36,6 +39,7 @@ __all__ = [
     "quantile_edges",
     "records_to_batch",
     "source_hash",
+    "split_of",
     "stage_from_spec",
     "to_batch",
     "top_k_of",

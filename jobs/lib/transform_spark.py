@@ -20,23 +20,14 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 from pyspark.sql.types import StructType
 
+from jobs.lib.steps import require_columns
 from transforms import FittedPipeline, Moments, Need, Pipeline, TopK, coerce
 
-__all__ = ["MissingColumnsError", "apply_pipeline", "fit_pipeline", "spark_stats", "with_feature_vector"]
+__all__ = ["apply_pipeline", "fit_pipeline", "spark_stats", "with_feature_vector"]
 
 log = logging.getLogger("skewguard.transforms")
 
 _MOMENTS_SCHEMA = "column string, count long, missing long, sum_scaled string, sumsq_scaled string"
-
-
-class MissingColumnsError(KeyError):
-    """A step needs columns the DataFrame does not have."""
-
-
-def _require(df: DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise MissingColumnsError(f"{what} needs columns {missing}; the data has {df.columns}")
 
 
 def _output_schema(df_schema: StructType, fitted: FittedPipeline, keep: Sequence[str], names: Sequence[str]) -> Any:
@@ -52,7 +43,7 @@ def apply_pipeline(
 ) -> DataFrame:
     """``keep`` columns as they are plus the pipeline's ``outputs`` (default: the feature
     vector's columns), computed batch by batch through Arrow."""
-    _require(df, [*fitted.pipeline.inputs, *keep], f"pipeline {fitted.pipeline.name!r}")
+    require_columns(df, [*fitted.pipeline.inputs, *keep], f"pipeline {fitted.pipeline.name!r}")
     names = list(fitted.output_names() if outputs is None else outputs)
     clash = sorted(set(keep) & set(names))
     if clash:
@@ -139,7 +130,7 @@ def _top_k(df: DataFrame, needs: list[Need]) -> dict[Need, TopK]:
 
 def spark_stats(df: DataFrame, needs: Sequence[Need], accuracy: int) -> dict[Need, Any]:
     """Every needed statistic, with at most three Spark jobs (moments, quantiles, top-K)."""
-    _require(df, sorted({n.column for n in needs}), "fitting")
+    require_columns(df, sorted({n.column for n in needs}), "fitting")
     out: dict[Need, Any] = {}
     moment_cols = sorted({n.column for n in needs if n.kind == "moments"})
     if moment_cols:
@@ -162,7 +153,7 @@ def spark_stats(df: DataFrame, needs: Sequence[Need], accuracy: int) -> dict[Nee
 def fit_pipeline(df: DataFrame, pipeline: Pipeline, accuracy: int = 10_000) -> FittedPipeline:
     """Fit ``pipeline`` on ``df`` (inputs typed per the contract) with Spark aggregations:
     one pass per group of independent stages (``Pipeline.fit_groups``)."""
-    _require(df, list(pipeline.inputs), f"pipeline {pipeline.name!r}")
+    require_columns(df, list(pipeline.inputs), f"pipeline {pipeline.name!r}")
     base = df.select(*pipeline.inputs)
     params: list[dict[str, Any]] = []
     for group in pipeline.fit_groups():

@@ -95,7 +95,8 @@ def test_quantile_edges_within_documented_rank_error(spark) -> None:  # type: ig
 
 
 def test_apply_refuses_kept_columns_the_pipeline_rewrites(spark) -> None:  # type: ignore[no-untyped-def]
-    from jobs.lib.transform_spark import MissingColumnsError, apply_pipeline
+    from jobs.lib.steps import MissingColumnsError
+    from jobs.lib.transform_spark import apply_pipeline
 
     table = _data(50)
     fitted = Pipeline.from_spec(SPEC).fit(table)
