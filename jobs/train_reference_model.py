@@ -1,0 +1,84 @@
+"""spark-submit job: train the reference logistic regression on a built training set.
+
+    skewguard-train-model --training-set fraud-scoring_20241120_20241122
+
+Exit codes: 0 succeeded, 1 failed (one-line cause on stderr), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+
+from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, one_line, run_job
+from skewguard.config import Settings
+
+__all__ = ["main"]
+
+JOB = "train_reference_model"
+log = logging.getLogger(f"skewguard.{JOB}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skewguard-train-model",
+        description=(
+            "Train a logistic regression (Spark MLlib) on the train split of a training set read at the exact "
+            "Delta version its manifest names; report ROC AUC on the validation and eval splits; save weights "
+            "and metrics to <artifacts>/models/<name>/<version>/model.json for `skewguard bundle build`."
+        ),
+    )
+    parser.add_argument("--training-set", required=True, help="name of a built training set")
+    parser.add_argument("--name", help="model name (default: <workload>-model)")
+    parser.add_argument("--version", help="model version (default: v<UTC time of the run>)")
+    parser.add_argument("--reg-param", type=float, default=0.01, help="L2 regularisation strength (default 0.01)")
+    parser.add_argument("--max-iter", type=int, default=100, help="optimiser iterations (default 100)")
+    add_common_args(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.reg_param < 0 or args.max_iter < 1:
+        parser.error("--reg-param must be >= 0 and --max-iter >= 1")
+
+    def body(settings: Settings) -> int:
+        from jobs.lib.model import ModelRequest, train_reference_model
+        from jobs.lib.runs import RunRecord, record_run
+        from jobs.lib.session import get_session
+        from jobs.lib.training import load_manifest
+
+        run = RunRecord(job=JOB)
+        spark = None
+        try:
+            manifest = load_manifest(settings, args.training_set)
+            run.workload_id = manifest["window"]["workload_id"]
+            name = args.name or f"{run.workload_id}-model"
+            version = args.version or f"v{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
+            spark = get_session(settings, app_name=f"skewguard-{JOB}")
+            request = ModelRequest(args.training_set, name, version, args.reg_param, args.max_iter)
+            model = train_reference_model(spark, settings, request, run)
+        except Exception as exc:
+            run.status, run.error = "failed", one_line(exc)
+            log.error("%s failed: %s", JOB, run.error)
+            log.debug("full error", exc_info=True)
+        if spark is not None:
+            try:
+                record_run(spark, settings, run)
+            except Exception as exc:
+                log.error("could not record the run in metrics.job_runs: %s", one_line(exc))
+        if run.status != "succeeded":
+            return EXIT_FAILED
+        log.info(
+            "model %s %s: validation AUC %.4f", model["name"], model["version"], model["metrics"]["validation_auc"] or 0
+        )
+        return EXIT_OK
+
+    return run_job(JOB, args, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Model-bundle runtime: load a bundle and predict, with no Spark anywhere.
+
+A bundle is a folder: ``manifest.json`` (name, version, dtype contract, stage list, model,
+hashes), ``pipeline.json`` (the fitted transforms), ``model.json`` and ``transforms/`` — a
+copy of the transform source that built the training set. The transforms are imported
+from that copy (under a package name of their own), after checking its content hash, so
+serving runs byte-identical code to training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Bundle", "BundleError", "source_files_hash"]
+
+BUNDLE_FORMAT = 1
+
+
+class BundleError(RuntimeError):
+    """The bundle is incomplete, altered, or of an unknown format."""
+
+
+def source_files_hash(folder: Path) -> str:
+    """SHA-256 over ``*.py`` (name and bytes, in name order): the same rule as
+    ``transforms.source_hash``, restated here so a bundle is checked before any of its code runs."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _import_transforms(folder: Path, content_hash: str) -> ModuleType:
+    name = f"_skewguard_bundle_transforms_{content_hash[:16]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(
+        name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    if spec is None or spec.loader is None:
+        raise BundleError(f"cannot import the bundled transforms from {folder}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules[name]
+        raise
+    return module
+
+
+class Bundle:
+    """A loaded bundle: ``predict`` for one request, ``predict_batch`` for many."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], transforms: ModuleType, fitted: Any) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.transforms = transforms
+        self.fitted = fitted
+        model = manifest["model"]
+        self.weights = np.asarray(model["coefficients"], dtype=np.float64)
+        self.intercept = float(model["intercept"])
+        self.threshold = float(model["threshold"])
+
+    @classmethod
+    def load(cls, path: str | Path) -> Bundle:
+        root = Path(path)
+        try:
+            manifest = json.loads((root / "manifest.json").read_text())
+            pipeline_text = (root / "pipeline.json").read_text()
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"{root}: not a readable model bundle ({exc})") from exc
+        if manifest.get("format") != BUNDLE_FORMAT:
+            raise BundleError(f"{root}: bundle format {manifest.get('format')!r}, expected {BUNDLE_FORMAT}")
+        expected = manifest["transform_source"]["content_hash"]
+        actual = source_files_hash(root / "transforms")
+        if actual != expected:
+            raise BundleError(f"{root}: bundled transform source hash {actual[:12]} != manifest {expected[:12]}")
+        transforms = _import_transforms(root / "transforms", expected)
+        fitted = transforms.FittedPipeline.loads(pipeline_text)
+        if fitted.params_hash() != manifest["pipeline_hash"]:
+            raise BundleError(f"{root}: pipeline.json does not match the manifest's pipeline_hash")
+        names = fitted.output_names()
+        if names != manifest["model"]["feature_names"]:
+            raise BundleError(f"{root}: the model's feature names differ from the pipeline's outputs")
+        return cls(root, manifest, transforms, fitted)
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    @property
+    def transform_hash(self) -> str:
+        return str(self.manifest["transform_source"]["content_hash"])
+
+    @property
+    def inputs(self) -> dict[str, str]:
+        """The dtype contract: input name → ``double`` | ``string`` | ``timestamp``."""
+        return dict(self.fitted.pipeline.inputs)
+
+    def model_identity(self) -> dict[str, str]:
+        """What a prediction log's ``model`` field should say."""
+        return {"name": self.name, "version": self.version, "transform_hash": self.transform_hash}
+
+    def features(self, examples: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Transformed feature vectors (float64, one row per example)."""
+        matrix: np.ndarray = self.fitted.matrix_from_records(examples)
+        return matrix
+
+    def scores(self, matrix: np.ndarray) -> np.ndarray:
+        # a row-wise sum, not a BLAS product: each row's result is independent of the batch
+        z = (matrix * self.weights).sum(axis=1) + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def predict_batch(self, examples: Sequence[Mapping[str, Any]]) -> list[dict[str, float | int]]:
+        """Outputs of many examples given as serving receives them (absent keys are missing)."""
+        scores = self.scores(self.features(examples))
+        return [{"score": float(s), "label": int(s >= self.threshold)} for s in scores]
+
+    def predict(self, example: Mapping[str, Any]) -> dict[str, float | int]:
+        """Outputs of one example."""
+        return self.predict_batch([example])[0]

@@ -1,0 +1,87 @@
+"""``skewguard bundle build``: package a trained model with its fitted transforms and a copy
+of the transform source into a folder that serving loads (``serving.bundle.Bundle``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from serving.bundle import BUNDLE_FORMAT, Bundle, source_files_hash
+from skewguard.config import Settings
+from transforms import FittedPipeline
+
+__all__ = ["build_bundle", "bundle_dir"]
+
+log = logging.getLogger("skewguard.bundle")
+
+TRANSFORMS_SOURCE = Path(__file__).resolve().parent.parent / "transforms"
+
+
+def bundle_dir(settings: Settings, name: str, version: str) -> Path:
+    return settings.artifacts_path() / "bundles" / f"{name}-{version}"
+
+
+def build_bundle(model_dir: Path, training_set_dir: Path, out: Path) -> Bundle:
+    """Write the bundle to ``out`` (replacing it) and return it loaded back, as serving will."""
+    model = json.loads((model_dir / "model.json").read_text())
+    manifest_ts = json.loads((training_set_dir / "manifest.json").read_text())
+    pipeline_text = (training_set_dir / "pipeline.json").read_text()
+    fitted = FittedPipeline.loads(pipeline_text)
+    if fitted.params_hash() != model["training_set"]["pipeline_hash"]:
+        raise ValueError("the training set's pipeline.json is not the one the model was trained with")
+    if fitted.output_names() != model["feature_names"]:
+        raise ValueError("the model's feature names differ from the fitted pipeline's outputs")
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "transforms").mkdir(parents=True)
+    for path in sorted(TRANSFORMS_SOURCE.glob("*.py")):
+        shutil.copy2(path, out / "transforms" / path.name)
+    content_hash = source_files_hash(out / "transforms")
+    if content_hash != manifest_ts["transform_source_hash"]:
+        log.warning(
+            "transforms/ changed since training set %s was built (%s → %s): the bundle carries today's source",
+            manifest_ts["name"],
+            manifest_ts["transform_source_hash"][:12],
+            content_hash[:12],
+        )
+    manifest: dict[str, Any] = {
+        "format": BUNDLE_FORMAT,
+        "name": model["name"],
+        "version": model["version"],
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "inputs": dict(fitted.pipeline.inputs),
+        "stages": [
+            {**stage.spec(), "params": params}
+            for stage, params in zip(fitted.pipeline.stages, fitted.params, strict=True)
+        ],
+        "pipeline_hash": fitted.params_hash(),
+        "model": {k: model[k] for k in ("type", "feature_names", "coefficients", "intercept", "threshold", "outputs")},
+        "metrics": model["metrics"],
+        "training_set": {
+            "name": manifest_ts["name"],
+            "table": manifest_ts["table"],
+            "version": manifest_ts["version"],
+            "window": manifest_ts["window"],
+        },
+        "transform_source": {
+            "path": "transforms/",
+            "files": {p.name: _sha256(p) for p in sorted((out / "transforms").glob("*.py"))},
+            "content_hash": content_hash,
+            "built_training_set_with": manifest_ts["transform_source_hash"],
+        },
+    }
+    (out / "pipeline.json").write_text(pipeline_text)
+    (out / "model.json").write_text(json.dumps(model, indent=2, sort_keys=True) + "\n")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    log.info("bundle %s %s written to %s (transforms %s)", model["name"], model["version"], out, content_hash[:12])
+    return Bundle.load(out)
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
