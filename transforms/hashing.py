@@ -18,7 +18,8 @@ __all__ = ["murmur3_32", "murmur3_32_array"]
 
 _C1, _C2 = 0xCC9E2D51, 0x1B873593
 _M32 = 0xFFFFFFFF
-_ROWS_PER_CHUNK = 4096  # bounds the padded byte matrix when a batch holds long strings
+_ROWS_PER_CHUNK = 4096
+_CHUNK_BYTES = 1 << 22  # bounds the padded byte matrix (and its int64 index) when strings are long
 
 
 def _rotl(x: int, r: int) -> int:
@@ -100,9 +101,16 @@ def murmur3_32_array(values: pa.Array | pa.ChunkedArray, seed: int = 0) -> tuple
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
     starts, lengths = offsets[:-1], np.diff(offsets)
     hashes = np.empty(len(dictionary), dtype=np.uint32)
-    for i in range(0, len(dictionary), _ROWS_PER_CHUNK):
-        sl = slice(i, i + _ROWS_PER_CHUNK)
-        hashes[sl] = _hash_rows(data, starts[sl], lengths[sl], seed)
+    # rows of similar length together, so that one long string does not widen a whole chunk
+    order = np.argsort(lengths, kind="stable")
+    i = 0
+    while i < order.size:
+        end = min(order.size, i + _ROWS_PER_CHUNK)
+        while end - i > 1 and (end - i) * (int(lengths[order[end - 1]]) + 8) > _CHUNK_BYTES:
+            end = i + (end - i) // 2
+        rows = order[i:end]
+        hashes[rows] = _hash_rows(data, starts[rows], lengths[rows], seed)
+        i = end
     is_null = encoded.indices.is_null().to_numpy(zero_copy_only=False)
     indices = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
     out = hashes[indices] if len(dictionary) else np.zeros(len(values), dtype=np.uint32)
