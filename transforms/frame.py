@@ -81,15 +81,16 @@ def to_batch(frame: Frame, names: Sequence[str] | None = None) -> pa.RecordBatch
 def _to_instant(value: Any) -> dt.datetime | None:
     if value is None:
         return None
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = value / 1000 if abs(value) >= 100_000_000_000 else value
         return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
     if isinstance(value, str):
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-    raise TypeError(f"not a timestamp: {value!r}")
+        value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, dt.datetime):
+        raise TypeError(f"not a timestamp: {value!r}")
+    # in UTC: with PYARROW_IGNORE_TIMEZONE set (as for pandas-on-Spark), pyarrow keeps the
+    # wall-clock fields of an aware datetime and drops its offset
+    return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _scalar(value: Any, dtype: str, name: str) -> Any:
