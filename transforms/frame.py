@@ -36,7 +36,9 @@ def as_float(column: Any) -> NDArray[Any]:
         return column.astype(np.float64, copy=False)
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    arr = pc.cast(column, pa.float64())
+    # integers beyond 2**53 round to the nearest double, as float(int) does for a request's
+    # numbers (a safe cast would refuse them)
+    arr = pc.cast(column, pa.float64(), safe=not pa.types.is_integer(column.type))
     return np.asarray(arr.fill_null(np.nan).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
