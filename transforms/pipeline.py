@@ -76,11 +76,13 @@ class Pipeline:
 
     def fit_groups(self) -> list[list[int]]:
         """Consecutive stages that can be fitted in one pass over the data: none reads a
-        column written by an earlier stage of the same group."""
+        column written by an earlier stage of the same group. A column that is not an input
+        was added by an earlier stage (one-hot, time features), whose new names are only known
+        once fitted: a stage reading one starts a group."""
         groups: list[list[int]] = []
         written: set[str] = set()
         for i, stage in enumerate(self.stages):
-            if not groups or written & set(stage.columns):
+            if not groups or written & set(stage.columns) or not set(stage.columns) <= set(self.inputs):
                 groups.append([])
                 written = set()
             groups[-1].append(i)
