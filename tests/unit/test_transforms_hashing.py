@@ -202,3 +202,13 @@ def test_a_few_long_strings_do_not_widen_the_chunks_of_short_ones(monkeypatch: p
     hashes, _ = murmur3_32_array(pa.array(strings), 5)
     assert hashes.tolist() == [murmur3_32(s, 5) for s in strings]
     assert sum(rows for rows, _ in widths) == len(strings)
+
+
+def test_dictionary_encoded_input() -> None:
+    strings = ["zz", "a", "b", None, "a", "été"]
+    encoded = pa.array(strings, pa.string()).dictionary_encode()
+    for arr, want in [(encoded, strings), (encoded.slice(1), strings[1:])]:
+        hashes, is_null = murmur3_32_array(arr, 2)
+        assert is_null.tolist() == [s is None for s in want]
+        got = [None if n else int(h) for h, n in zip(hashes, is_null, strict=True)]
+        assert got == [None if s is None else murmur3_32(s, 2) for s in want]
