@@ -529,3 +529,13 @@ def test_source_hash_is_stable_and_follows_the_sources(tmp_path: Path) -> None:
     assert source_hash(copy) == here
     target.rename(copy / "stages2.py")  # same bytes, another name
     assert source_hash(copy) != here
+
+
+def test_source_hash_rule_is_the_one_bundles_check(tmp_path: Path) -> None:
+    from serving.bundle import source_files_hash
+
+    package = Path(transforms.__file__).resolve().parent
+    assert source_files_hash(package) == source_hash(package)
+    (tmp_path / "a.py").write_bytes(b"x = 1\n")
+    (tmp_path / "b.py").write_bytes(b"")
+    assert source_files_hash(tmp_path) == source_hash(tmp_path)
