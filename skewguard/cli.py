@@ -2,6 +2,7 @@
 
 skewguard generate --out logs.jsonl --days 3 --records-per-day 2000
 skewguard load logs.jsonl [--index flywheel] [--workload-id W] [--client-id C]
+skewguard labels --input logs.jsonl --out labels.jsonl   (synthetic delayed labels for the predictions)
 skewguard ingest --date 2024-11-20            (same as skewguard-ingest)
 skewguard summary                             (rows per day × workload, quarantine)
 skewguard submit-args                         (--jars/--conf/--py-files for spark-submit)
@@ -55,6 +56,29 @@ def _generate(args: argparse.Namespace) -> int:
         args.out,
         summary_path,
     )
+    return EXIT_OK
+
+
+def _labels(args: argparse.Namespace) -> int:
+    from skewguard.labels import LabelConfig, read_records, write_labels
+
+    window_days = args.window_days
+    if window_days is None:
+        window_days = _settings(args).training.label_window_days
+    else:
+        setup_logging(args.log_level)
+    config = LabelConfig(
+        seed=args.seed,
+        window_days=window_days,
+        missing_share=args.missing_share,
+        late_share=args.late_share,
+        duplicate_share=args.duplicate_share,
+        before_event_share=args.before_event_share,
+    )
+    summary = write_labels(read_records(args.input), args.out, config)
+    summary_path = args.out.with_suffix(".summary.json")
+    summary_path.write_text(json.dumps(summary.to_json(), indent=2, sort_keys=True))
+    log.info("wrote %d labels to %s; expected join counts in %s", summary.label_rows, args.out, summary_path)
     return EXIT_OK
 
 
@@ -227,6 +251,31 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--malformed-fraction", type=float, default=0.0, help="share of damaged records (0..1)")
     p.set_defaults(func=_generate)
 
+    p = sub.add_parser(
+        "labels",
+        help="write synthetic delayed labels (JSONL) for the prediction records of a generated log file",
+        description="Draw each prediction's outcome from a hidden model of its features and give it a label "
+        "on time, late, twice, before the event or never, with the shares below. Writes "
+        '{"request_id", "label", "label_ts"} lines and, next to them, <out>.summary.json with the counts a '
+        "correct label join reproduces.",
+    )
+    p.add_argument("--input", type=Path, required=True, help="JSONL log records (e.g. from skewguard generate)")
+    p.add_argument("--out", type=Path, required=True, help="JSONL file of labels to write")
+    p.add_argument("--seed", type=int, default=7, help="random seed (same seed and input, same bytes)")
+    p.add_argument(
+        "--window-days",
+        type=float,
+        help="label window in days: on-time labels fall inside it, late ones after it "
+        "(default: conf training.label_window_days)",
+    )
+    p.add_argument("--missing-share", type=float, default=0.1, help="share of predictions with no label")
+    p.add_argument("--late-share", type=float, default=0.05, help="share labelled only after the window")
+    p.add_argument(
+        "--duplicate-share", type=float, default=0.05, help="share labelled twice (the newer in-window wins)"
+    )
+    p.add_argument("--before-event-share", type=float, default=0.01, help="share labelled before the prediction")
+    p.set_defaults(func=_labels)
+
     p = sub.add_parser("load", help="index a JSONL file of log records into Elasticsearch")
     p.add_argument("path", type=Path, help="JSONL file, one record a line")
     p.add_argument("--index", help="target index (default: conf / ES_COLLECTION_NAME)")
@@ -267,7 +316,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--records-per-day", type=int, default=2000)
     p.set_defaults(func=_demo)
 
-    for name in ("generate", "load", "summary", "submit-args", "demo"):
+    for name in ("generate", "labels", "load", "summary", "submit-args", "demo"):
         add_common_args(sub.choices[name])
     return parser
 

@@ -34,6 +34,7 @@ __all__ = [
     "GeneratedRecord",
     "GenerationSummary",
     "GeneratorConfig",
+    "feature_schema",
     "generate",
     "record_instant",
     "write_jsonl",
@@ -278,7 +279,7 @@ class _Builder:
     def __init__(self, config: GeneratorConfig, rng: random.Random) -> None:
         self.rng = rng
         self.tool_names = tuple(_TOOLS)
-        self.schemas = {w: _feature_schema(w) for w in config.prediction_workloads}
+        self.schemas = {w: feature_schema(w) for w in config.prediction_workloads}
         self.models: dict[str, tuple[tuple[str, str, str], ...]] = {}
         self.rates: dict[str, float] = {}
         for w in config.prediction_workloads:
@@ -403,8 +404,12 @@ class _Builder:
         }
 
 
-def _feature_schema(workload: str) -> list[tuple[str, int, Any, float]]:
-    """Seed-independent schema rows ``(id, kind 0=float/1=int/2=categorical, param, null rate)``."""
+def feature_schema(workload: str) -> list[tuple[str, int, Any, float]]:
+    """Seed-independent schema rows ``(id, kind 0=float/1=int/2=categorical, param, null rate)``.
+
+    ``param`` is the scale of a float (values in ``[0, scale)``, 4 decimals), the bound of an
+    int (values in ``[0, bound)``) or the tuple of a categorical feature's values.
+    """
     srng = random.Random(zlib.crc32(workload.encode("utf-8")))
     n = 30 - srng.randrange(0, 5)
     rows: list[tuple[str, int, Any, float]] = []
