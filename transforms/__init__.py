@@ -11,8 +11,8 @@ from .exact import Moments, exact_sum, exact_sum_of_squares
 from .frame import DTYPES, as_float, as_strings, coerce, records_to_batch, to_batch
 from .hashing import murmur3_32, murmur3_32_array
 from .pipeline import FittedPipeline, Pipeline, canonical_json, default_pipeline, source_hash
-from .stages import STAGES, Stage, stage_from_spec
 from .split import SPLITS, assign_split, split_of
+from .stages import STAGES, Stage, stage_from_spec
 from .stats import Need, TopK, local_stats, quantile_edges, top_k_of
 
 __all__ = [

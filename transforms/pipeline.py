@@ -168,42 +168,38 @@ def default_pipeline(name: str, inputs: Mapping[str, str], time_column: str | No
     an optional timestamp → UTC hour and day-of-week on a circle."""
     numeric = tuple(c for c, t in inputs.items() if t == "double")
     categorical = tuple(c for c, t in inputs.items() if t == "string")
-    stages: list[Stage] = []
-    outputs: list[str] = []
+    # interleaved so that independent stages share a fitting pass (see Pipeline.fit_groups)
+    specs: list[dict[str, Any]] = []
     if numeric:
-        stages += [
-            stage_from_spec({"kind": "impute", "name": "impute_numeric", "columns": numeric}),
-            stage_from_spec(
-                {"kind": "clip", "name": "clip_tails", "columns": numeric, "options": {"quantiles": [0.005, 0.995]}}
-            ),
-            stage_from_spec({"kind": "standardize", "name": "standardize", "columns": numeric}),
-        ]
-        outputs += numeric
+        specs.append({"kind": "impute", "name": "impute_numeric", "columns": numeric})
     if categorical:
-        stages += [
-            stage_from_spec({"kind": "impute_category", "name": "impute_categorical", "columns": categorical}),
-            stage_from_spec(
-                {
-                    "kind": "vocabulary",
-                    "name": "vocabulary",
-                    "columns": categorical,
-                    "options": {"max_size": 50, "one_hot": True},
-                }
-            ),
-        ]
-        outputs += categorical
+        specs.append({"kind": "impute_category", "name": "impute_categorical", "columns": categorical})
+    if numeric:
+        specs.append(
+            {"kind": "clip", "name": "clip_tails", "columns": numeric, "options": {"quantiles": [0.005, 0.995]}}
+        )
+    if categorical:
+        specs.append(
+            {
+                "kind": "vocabulary",
+                "name": "vocabulary",
+                "columns": categorical,
+                "options": {"max_size": 50, "one_hot": True},
+            }
+        )
+    if numeric:
+        specs.append({"kind": "standardize", "name": "standardize", "columns": numeric})
     if time_column is not None:
         if inputs.get(time_column) != "timestamp":
             raise ValueError(f"time column {time_column!r} must be a timestamp input")
-        stages.append(
-            stage_from_spec(
-                {
-                    "kind": "time_features",
-                    "name": "time_features",
-                    "columns": [time_column],
-                    "options": {"features": ["hour_sin", "hour_cos", "day_of_week"]},
-                }
-            )
+        specs.append(
+            {
+                "kind": "time_features",
+                "name": "time_features",
+                "columns": [time_column],
+                "options": {"features": ["hour_sin", "hour_cos", "day_of_week"]},
+            }
         )
-        outputs.append(time_column)
+    stages = [stage_from_spec(spec) for spec in specs]
+    outputs = [*numeric, *categorical, *([time_column] if time_column is not None else [])]
     return Pipeline(name=name, inputs=dict(inputs), stages=tuple(stages), outputs=tuple(outputs))

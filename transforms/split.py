@@ -14,7 +14,7 @@ SPLITS = ("train", "validation", "eval")
 
 
 def _bounds(validation_fraction: float, eval_fraction: float) -> tuple[float, float]:
-    if not (0 <= validation_fraction and 0 <= eval_fraction and validation_fraction + eval_fraction < 1):
+    if not (validation_fraction >= 0 and eval_fraction >= 0 and validation_fraction + eval_fraction < 1):
         raise ValueError("validation and eval fractions must be >= 0 and leave some examples for train")
     return eval_fraction, eval_fraction + validation_fraction
 

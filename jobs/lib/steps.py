@@ -30,7 +30,9 @@ def require_columns(df: DataFrame, needed: Iterable[str], step: str) -> None:
 
 def table_rows(df: DataFrame, schema: TableSchema, **constants: Any) -> DataFrame:
     """``df``'s rows as ``schema``'s columns, in its declared order, with run constants added."""
-    return df.withColumns({name: F.lit(value) for name, value in constants.items()}).select(*schema.column_names)
+    types = {f.name: f.dataType for f in schema.spark_schema().fields}
+    added = {name: F.lit(value).cast(types[name]) if name in types else F.lit(value) for name, value in constants.items()}
+    return df.withColumns(added).select(*schema.column_names)
 
 
 def release(materialised_df: DataFrame) -> None:
