@@ -6,7 +6,9 @@ skewguard labels --input logs.jsonl --out labels.jsonl   (synthetic delayed labe
 skewguard ingest --date 2024-11-20            (same as skewguard-ingest)
 skewguard summary                             (rows per day × workload, quarantine)
 skewguard submit-args                         (--jars/--conf/--py-files for spark-submit)
-skewguard demo                                (generate → load → ingest → summary)
+skewguard bundle build --model M --version V --training-set T   (package a trained model for serving)
+skewguard bundle predict BUNDLE requests.jsonl                   (outputs of a bundle, one JSON a line)
+skewguard demo                                (generate → load → ingest → … → bundle → serve → ingest)
 """
 
 from __future__ import annotations
@@ -235,6 +237,53 @@ def _demo(args: argparse.Namespace) -> int:
     if code != EXIT_OK:
         return code
     sys.stdout.write("\n" + format_summary(bronze_summary(settings)) + "\n")
+    if args.no_loop:
+        return EXIT_OK
+    from skewguard.loop import close_the_loop, format_loop
+
+    common = ("--log-level", args.log_level, *(("--profile", args.profile) if args.profile else ()))
+    result = close_the_loop(
+        settings,
+        log_file=out,
+        start=args.start_date,
+        end=end,
+        workload=config.prediction_workloads[0],
+        serve_requests=args.serve_requests,
+        seed=args.seed,
+        common=common,
+    )
+    sys.stdout.write("\n" + format_loop(result) + "\n")
+    return EXIT_OK
+
+
+def _bundle_build(args: argparse.Namespace) -> int:
+    from jobs.lib.model import model_dir
+    from jobs.lib.training import training_set_dir
+    from skewguard.bundle import build_bundle, bundle_dir
+
+    settings = _settings(args)
+    folder = model_dir(settings, args.model, args.version)
+    if not (folder / "model.json").exists():
+        raise FileNotFoundError(f"no trained model at {folder}; run skewguard-train-model first")
+    if args.training_set:
+        ts_name = args.training_set
+    else:
+        ts_name = json.loads((folder / "model.json").read_text())["training_set"]["name"]
+    out = args.out or bundle_dir(settings, args.model, args.version)
+    bundle = build_bundle(folder, training_set_dir(settings, ts_name), out)
+    sys.stdout.write(f"{bundle.path}\n")
+    return EXIT_OK
+
+
+def _bundle_predict(args: argparse.Namespace) -> int:
+    from serving.bundle import Bundle
+
+    setup_logging(args.log_level)
+    bundle = Bundle.load(args.bundle)
+    with args.requests.open() as fh:
+        for line in fh:
+            if line.strip():
+                sys.stdout.write(json.dumps(bundle.predict(json.loads(line))) + "\n")
     return EXIT_OK
 
 
@@ -309,15 +358,47 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_submit_args)
 
-    p = sub.add_parser("demo", help="generate → load → ingest → summary on the local default")
+    p = sub.add_parser(
+        "demo",
+        help="the closed loop on the local default: generate → load → ingest → parse → labels → training "
+        "set → model → bundle → serve with logging → ingest",
+    )
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--start-date", type=iso_date, default=dt.date(2024, 11, 20))
     p.add_argument("--days", type=int, default=3)
     p.add_argument("--records-per-day", type=int, default=2000)
+    p.add_argument("--serve-requests", type=int, default=500, help="requests served with the new bundle")
+    p.add_argument("--no-loop", action="store_true", help="stop after ingest (no training, bundle or serving)")
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("bundle", help="build a model bundle, or predict with one")
+    bundle_sub = p.add_subparsers(dest="bundle_command", required=True, metavar="ACTION")
+    b = bundle_sub.add_parser(
+        "build",
+        help="package a trained model, its fitted transforms and the transform source",
+        description="Write <artifacts>/bundles/<model>-<version>/: manifest.json (name, version, dtype "
+        "contract, stages with params, model weights, hashes), pipeline.json, model.json and a copy of "
+        "transforms/ whose content hash the manifest records. Prints the bundle's path.",
+    )
+    b.add_argument("--model", required=True, help="model name (as given to skewguard-train-model)")
+    b.add_argument("--version", required=True, help="model version")
+    b.add_argument("--training-set", help="training set whose fitted pipeline to bundle (default: the model's)")
+    b.add_argument("--out", type=Path, help="bundle folder (default: <artifacts>/bundles/<model>-<version>)")
+    b.set_defaults(func=_bundle_build)
+    b = bundle_sub.add_parser(
+        "predict",
+        help="outputs of a bundle for requests in a JSONL file",
+        description="Load the bundle as serving does (no Spark) and print one JSON line of outputs per request "
+        "line ({feature id: value, ..., event_ts: time}).",
+    )
+    b.add_argument("bundle", type=Path, help="bundle folder")
+    b.add_argument("requests", type=Path, help="JSONL file, one request a line")
+    b.set_defaults(func=_bundle_predict)
 
     for name in ("generate", "labels", "load", "summary", "submit-args", "demo"):
         add_common_args(sub.choices[name])
+    for action in bundle_sub.choices.values():
+        add_common_args(action)
     return parser
 
 

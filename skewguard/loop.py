@@ -1,0 +1,148 @@
+"""The closed loop on the embedded default, as the demo runs it: bronze logs → silver
+predictions → delayed labels → labeled examples → training set → reference model → bundle
+→ serving (predicting with the bundle, logging with the SDK) → Elasticsearch → bronze.
+
+Each step is the real job (``main(argv)``), so a failure stops the loop with that job's
+one-line cause.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skewguard.config import Settings
+
+__all__ = ["LoopResult", "LoopStepFailed", "close_the_loop", "format_loop"]
+
+log = logging.getLogger("skewguard.loop")
+
+
+class LoopStepFailed(RuntimeError):
+    """A job of the loop exited non-zero (its own log line says why)."""
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    training_set: dict[str, Any]
+    model: dict[str, Any]
+    bundle_path: Path
+    served: int
+    logged: int
+    landed: int
+    serve_day: dt.date
+
+
+def _run(name: str, main: Any, argv: list[str]) -> None:
+    log.info("loop: %s %s", name, " ".join(argv))
+    code = main(argv)
+    if code != 0:
+        raise LoopStepFailed(f"{name} exited {code}")
+
+
+def close_the_loop(
+    settings: Settings,
+    *,
+    log_file: Path,
+    start: dt.date,
+    end: dt.date,
+    workload: str,
+    serve_requests: int = 500,
+    seed: int = 7,
+    common: tuple[str, ...] = (),
+) -> LoopResult:
+    """Run every step after ingest for ``start..end`` and one prediction workload, then serve
+    the day after ``end`` with the new bundle and land what serving logged."""
+    from jobs import build_training_set, ingest_logs, join_labels, parse_logs, train_reference_model
+    from jobs.lib.model import model_dir
+    from jobs.lib.session import get_session
+    from jobs.lib.training import load_manifest, training_set_dir
+    from serving.bundle import Bundle
+    from serving.logger import ServingLogger
+    from skewguard.bundle import build_bundle, bundle_dir
+    from skewguard.labels import LabelConfig, read_records, write_labels
+    from skewguard.synth import GeneratorConfig, generate
+
+    window = ["--start", str(start), "--end", str(end), *common]
+    _run("parse_logs", parse_logs.main, window)
+    labels_path = log_file.with_name("labels.jsonl")
+    labels = write_labels(
+        read_records(log_file), labels_path, LabelConfig(seed=seed, window_days=settings.training.label_window_days)
+    )
+    log.info("loop: %d labels written to %s", labels.label_rows, labels_path)
+    _run("join_labels", join_labels.main, [*window, "--labels", str(labels_path)])
+    name = f"{workload}_{start:%Y%m%d}_{end:%Y%m%d}"
+    _run("build_training_set", build_training_set.main, [*window, "--workload", workload, "--name", name])
+    version = f"v{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
+    model_name = f"{workload}-model"
+    _run(
+        "train_reference_model",
+        train_reference_model.main,
+        ["--training-set", name, "--name", model_name, "--version", version, *common],
+    )
+    bundle: Bundle = build_bundle(
+        model_dir(settings, model_name, version),
+        training_set_dir(settings, name),
+        bundle_dir(settings, model_name, version),
+    )
+
+    serve_day = end + dt.timedelta(days=1)
+    config = GeneratorConfig(
+        seed=seed + 1,
+        start_date=serve_day,
+        days=1,
+        records_per_day=serve_requests,
+        llm_share=0.0,
+        prediction_workloads=(workload,),
+    )
+    logger = ServingLogger(settings)
+    logged = 0
+    try:
+        for generated in generate(config):
+            request = generated.record
+            outputs = bundle.predict({**request["features"], "event_ts": request["timestamp"]})
+            event_id = logger.log_prediction(
+                workload_id=workload,
+                features=request["features"],
+                outputs=outputs,
+                model=bundle.model_identity(),
+                request_id=request["request_id"],
+                event_id=request["event_id"],
+                client_id=request["client_id"],
+                timestamp=request["timestamp"],
+            )
+            logged += event_id is not None
+    finally:
+        delivered = logger.close()
+    if not delivered:
+        raise LoopStepFailed(f"the serving logger could not deliver every record: {logger.stats}")
+    day = ["--date", str(serve_day), "--workload", workload, *common]
+    _run("ingest_logs", ingest_logs.main, day)
+    _run("parse_logs", parse_logs.main, day)
+    spark = get_session(settings)
+    landed = (
+        spark.read.format("delta")
+        .load(settings.lakehouse.table_path("silver.predictions"))
+        .where(f"event_date = DATE'{serve_day}' AND workload_id = '{workload}' AND model_version = '{version}'")
+        .count()
+    )
+    model = bundle.manifest
+    return LoopResult(load_manifest(settings, name), model, bundle.path, serve_requests, logged, landed, serve_day)
+
+
+def format_loop(result: LoopResult) -> str:
+    ts, model = result.training_set, result.model
+    auc = model["metrics"].get("validation_auc")
+    lines = [
+        f"training set {ts['name']} (gold.training_set v{ts['version']}):",
+        *[f"  {split:<10} {n:>8}" for split, n in ts["split_counts"].items()],
+        f"reference model {model['name']} {model['version']}: validation AUC "
+        + ("n/a" if auc is None else f"{auc:.4f}"),
+        f"bundle: {result.bundle_path}",
+        f"served {result.served} requests on {result.serve_day} with the bundle; logged {result.logged}; "
+        f"landed in silver.predictions with model version {model['version']}: {result.landed}",
+    ]
+    return "\n".join(lines)
