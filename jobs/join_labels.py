@@ -1,0 +1,91 @@
+"""spark-submit job: join delayed labels to a window of silver.predictions.
+
+    skewguard-join-labels --date 2024-11-20 --labels /data/labels.jsonl
+    skewguard-join-labels --start 2024-11-18 --end 2024-11-20 --labels lakehouse/raw/labels --label-window-days 3
+    spark-submit $(skewguard submit-args) jobs/join_labels.py --date 2024-11-20 --labels s3a://… --profile cluster
+
+Exit codes: 0 succeeded, 1 failed (one-line cause on stderr; silver.labeled_examples
+untouched), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, one_line, run_job, window_from_args
+from skewguard.config import Settings
+
+__all__ = ["main"]
+
+JOB = "join_labels"
+log = logging.getLogger(f"skewguard.{JOB}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skewguard-join-labels",
+        description=(
+            "Give each prediction of one window of whole UTC days (silver.predictions) its delayed label and "
+            "write the labeled ones to silver.labeled_examples. A label counts when it carries the prediction's "
+            "request_id and is dated no earlier than the prediction and at most --label-window-days after it; "
+            "when several do, the newest wins. Predictions left without a label are counted by cause in "
+            "metrics.job_runs. Re-running a window replaces exactly that window (and picks up labels that "
+            "arrived since)."
+        ),
+    )
+    add_window_args(parser)
+    parser.add_argument(
+        "--labels",
+        required=True,
+        help="where the labels are: a Delta table (directory with _delta_log) or JSONL (a file or a directory) "
+        "of {request_id, label, label_ts}; label_ts is ISO-8601 or epoch seconds",
+    )
+    parser.add_argument(
+        "--label-window-days",
+        type=float,
+        help="how long after a prediction its label may arrive (default: conf training.label_window_days)",
+    )
+    add_common_args(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    window = window_from_args(parser, args)
+    if args.label_window_days is not None and args.label_window_days <= 0:
+        parser.error(f"--label-window-days must be positive, got {args.label_window_days}")
+
+    def body(settings: Settings) -> int:
+        from jobs.lib.labels import join_window
+        from jobs.lib.runs import RunRecord, record_run
+        from jobs.lib.session import get_session
+
+        spark = get_session(settings, app_name=f"skewguard-{JOB}")
+        window_days = args.label_window_days or settings.training.label_window_days
+        run = RunRecord(job=JOB)
+        try:
+            join_window(spark, settings, window, run, args.labels, window_days)
+        except Exception as exc:  # any failure: record it, one line out, non-zero exit
+            run.status, run.error = "failed", one_line(exc)
+            log.error("%s failed: %s", JOB, run.error)
+            log.debug("full error", exc_info=True)
+        try:
+            record_run(spark, settings, run)
+        except Exception as exc:
+            log.error("could not record the run in metrics.job_runs: %s", one_line(exc))
+        if run.status != "succeeded":
+            return EXIT_FAILED
+        log.info(
+            "%s succeeded: run %s labeled %d of %d predictions (silver.labeled_examples version %s)",
+            JOB, run.run_id, run.landed_count, run.source_count, run.output_version,
+        )  # fmt: skip
+        return EXIT_OK
+
+    return run_job(JOB, args, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
