@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from schemas.docs import BEGIN, END, render_reference
+from schemas.records import LABEL_RECORD_FIELDS, SILVER_QUARANTINE_REASONS, UNLABELED_CAUSES
 from skewguard.config import repo_root
 
 README = (repo_root() / "README.md").read_text()
@@ -20,6 +21,10 @@ def test_reference_covers_every_table_column_and_reason() -> None:
         assert f"| `{column}` |" in reference
     for reason in ("missing_timestamp", "bad_timestamp", "missing_workload_id", "unknown_record_kind"):
         assert f"| `{reason}` |" in reference
+    for name in ("silver.predictions", "silver.quarantine", "silver.labeled_examples"):
+        assert f"### `{name}`" in reference
+    for code in (*SILVER_QUARANTINE_REASONS, *UNLABELED_CAUSES, *LABEL_RECORD_FIELDS, "label_delay_s", "features"):
+        assert f"| `{code}` |" in reference
 
 
 def test_both_commands_are_documented() -> None:
