@@ -31,7 +31,9 @@ def require_columns(df: DataFrame, needed: Iterable[str], step: str) -> None:
 def table_rows(df: DataFrame, schema: TableSchema, **constants: Any) -> DataFrame:
     """``df``'s rows as ``schema``'s columns, in its declared order, with run constants added."""
     types = {f.name: f.dataType for f in schema.spark_schema().fields}
-    added = {name: F.lit(value).cast(types[name]) if name in types else F.lit(value) for name, value in constants.items()}
+    added = {
+        name: F.lit(value).cast(types[name]) if name in types else F.lit(value) for name, value in constants.items()
+    }
     return df.withColumns(added).select(*schema.column_names)
 
 
