@@ -100,7 +100,9 @@ def is_flat_json_object(text: Column) -> Column:
     """True when ``text`` is the JSON text of an object whose values are all scalars.
 
     ``text`` must be Spark's own rendering of a parsed value (compact): with the string
-    literals removed, such an object has no bracket but its outer braces.
+    literals removed, such an object has no bracket but its outer braces. (A field read as
+    text cannot tell an object from a JSON string holding that object's text; bronze has
+    already checked that ``features`` is an object.)
     """
     return F.regexp_replace(text, _JSON_STRING, '""').rlike(_FLAT_OBJECT)
 

@@ -17,7 +17,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from jobs import parse_logs
 from jobs.lib.delta_io import ensure_table, table_version
-from jobs.lib.parse import PREDICTIONS, ParseError, parse_predictions, parse_window
+from jobs.lib.parse import KINDS, PREDICTIONS, ParseError, parse_predictions, parse_window
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import MissingColumnsError
 from jobs.lib.window import DayWindow
@@ -282,3 +282,7 @@ def test_usage_errors_exit_2(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         parse_logs.main(argv)
     assert exc.value.code == 2
+
+
+def test_the_job_offers_exactly_the_implemented_kinds() -> None:
+    assert set(parse_logs.IMPLEMENTED) == set(KINDS)
