@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup venv jars es-start es-stop es-status es-start-secure es-stop-secure \
-        spark-cluster-start spark-cluster-stop submit-args demo test test-unit lint bench-ingest clean
+        spark-cluster-start spark-cluster-stop submit-args demo test test-unit lint bench-ingest bench-transforms clean
 
 help: ## list the commands
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,7 +43,7 @@ spark-cluster-stop: ## stop the local Spark standalone cluster
 submit-args: venv jars ## print the spark-submit arguments (jars, Delta conf, --py-files)
 	@$(VENV)/bin/skewguard submit-args
 
-demo: setup ## set up, then generate → load → ingest 3 days of logs and print the bronze summary
+demo: setup ## set up, then the closed loop: logs → bronze → silver → labels → training set → model → bundle → serving → logs
 	@$(VENV)/bin/skewguard demo
 
 test: setup ## set up, then run the whole test suite (unit, Spark, Elasticsearch, cluster, notebooks)
@@ -60,6 +60,9 @@ bench-ingest: setup ## benchmark: 1M generated records, ingest vs bare connector
 
 bench-logger: setup ## benchmark: serving logger call latency and throughput vs parallel_bulk
 	@$(PY) -m benchmarks.logger
+
+bench-transforms: venv jars ## benchmark: shared pipeline through Arrow vs the same transforms as native Spark, 10M rows
+	@$(PY) -m benchmarks.transforms
 
 docs: venv ## regenerate the README's reference section (record kinds, tables) from schemas/
 	@$(PY) -m schemas.docs

@@ -211,7 +211,7 @@ start() {
   rm -f "$PIDFILE"
   # The JVM's GC log path (logs/gc.log) is relative to the working directory.
   cd "$PDIR"
-  as_es env ES_JAVA_HOME="$ES_JAVA_HOME" ES_PATH_CONF="$PDIR/config" ES_TMPDIR="$PDIR/tmp" \
+  as_es setsid env ES_JAVA_HOME="$ES_JAVA_HOME" ES_PATH_CONF="$PDIR/config" ES_TMPDIR="$PDIR/tmp" \
     "$ES_HOME/bin/elasticsearch" -d -p "$PIDFILE" >"$PDIR/logs/console.log" 2>&1 \
     || die "Elasticsearch failed to start: $(tail -n 5 "$PDIR/logs/console.log")"
   wait_health

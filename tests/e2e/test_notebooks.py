@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from jobs import ingest_logs
-from skewguard.config import repo_root
+from jobs import ingest_logs, join_labels, parse_logs
+from skewguard.config import load_settings, repo_root
+from skewguard.labels import LabelConfig, write_labels
 from skewguard.synth import GeneratorConfig, generate
 from tests.helpers import load_records
 
@@ -19,18 +21,42 @@ pytestmark = [pytest.mark.es, pytest.mark.spark]
 NOTEBOOKS = sorted((repo_root() / "notebooks").glob("*.ipynb"))
 
 
-@pytest.fixture()
-def small_lakehouse(settings, spark, tmp_path: Path):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def small_lakehouse(local_es, spark, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """What ``make demo`` leaves behind, small: bronze, silver predictions, labeled examples
+    (built once for every notebook; the kernels inherit the environment set here)."""
+    from elasticsearch import Elasticsearch
+
+    tmp = tmp_path_factory.mktemp("notebooks")
+    index = f"test-nb-{uuid.uuid4().hex[:8]}"
     config = GeneratorConfig(
         seed=2, start_date=dt.date(2024, 11, 20), days=2, records_per_day=100, malformed_fraction=0.05
     )
-    load_records(settings, (g.record for g in generate(config)), tmp_path / "nb.jsonl")
-    assert ingest_logs.main(["--start", "2024-11-20", "--end", "2024-11-21"]) == 0
-    return settings.lakehouse.root
+    records = [g.record for g in generate(config)]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SKEWGUARD_LAKEHOUSE", str(tmp / "lakehouse"))
+        mp.setenv("ES_COLLECTION_NAME", index)
+        settings = load_settings()
+        load_records(settings, iter(records), tmp / "nb.jsonl")
+        window = ["--start", "2024-11-20", "--end", "2024-11-21"]
+        assert ingest_logs.main(window) == 0
+        assert parse_logs.main(window) == 0
+        write_labels(iter(records), tmp / "labels.jsonl", LabelConfig(seed=2))
+        assert join_labels.main([*window, "--labels", str(tmp / "labels.jsonl")]) == 0
+        yield settings.lakehouse.root
+    with Elasticsearch(local_es) as client:
+        client.options(ignore_status=404).indices.delete(index=index)
+
+
+#: text each notebook's outputs must contain (beyond the lakehouse path and no traceback)
+EXPECTED = {
+    "01_getting_started.ipynb": ["bronze.serving_logs"],
+    "02_training_sets_and_bundles.ipynb": ["same params: True", "validation AUC", "logged_score"],
+}
 
 
 def test_there_are_notebooks() -> None:
-    assert any(p.name == "01_getting_started.ipynb" for p in NOTEBOOKS)
+    assert sorted(p.name for p in NOTEBOOKS) == sorted(EXPECTED)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -40,5 +66,6 @@ def test_notebook_executes(path: Path, small_lakehouse: Path) -> None:
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(repo_root())}}
     ).execute()
     outputs = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert str(small_lakehouse) in outputs
-    assert "bronze.serving_logs" in outputs and "Traceback" not in outputs
+    assert str(small_lakehouse) in outputs and "Traceback" not in outputs
+    for text in EXPECTED[path.name]:
+        assert text in outputs, text
