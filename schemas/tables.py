@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from schemas.core import Column, TableSchema
+from schemas.gold import GOLD_TRAINING_SET
 
 __all__ = [
     "BRONZE_QUARANTINE",
@@ -179,5 +180,6 @@ TABLES = (
     SILVER_PREDICTIONS,
     SILVER_QUARANTINE,
     SILVER_LABELED_EXAMPLES,
+    GOLD_TRAINING_SET,
     JOB_RUNS,
 )

@@ -192,7 +192,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"landed {lr['landed_count']}, quarantined {lr['quarantined_count']}"
         )
     lines.append("tables:")
-    lines += [f"  {name:<22}{path}" for name, path in summary["tables"].items()]
+    width = max(map(len, summary["tables"]), default=0) + 2
+    lines += [f"  {name:<{width}}{path}" for name, path in summary["tables"].items()]
     return "\n".join(lines)
 
 

@@ -138,7 +138,7 @@ def format_loop(result: LoopResult) -> str:
     auc = model["metrics"].get("validation_auc")
     lines = [
         f"training set {ts['name']} (gold.training_set v{ts['version']}):",
-        *[f"  {split:<10} {n:>8}" for split, n in ts["split_counts"].items()],
+        *[f"  {split:<10} {ts['split_counts'].get(split, 0):>8}" for split in ("train", "validation", "eval")],
         f"reference model {model['name']} {model['version']}: validation AUC "
         + ("n/a" if auc is None else f"{auc:.4f}"),
         f"bundle: {result.bundle_path}",
