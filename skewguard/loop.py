@@ -63,6 +63,7 @@ def close_the_loop(
     from serving.bundle import Bundle
     from serving.logger import ServingLogger
     from skewguard.bundle import build_bundle, bundle_dir
+    from skewguard.es import connect
     from skewguard.labels import LabelConfig, read_records, write_labels
     from skewguard.synth import GeneratorConfig, generate
 
@@ -119,6 +120,13 @@ def close_the_loop(
         delivered = logger.close()
     if not delivered:
         raise LoopStepFailed(f"the serving logger could not deliver every record: {logger.stats}")
+    # Indexed documents become searchable at the next refresh (1 s by default); the loop
+    # ingests the served day right away, so it asks for one.
+    client = connect(settings.elasticsearch)
+    try:
+        client.indices.refresh(index=settings.elasticsearch.index)
+    finally:
+        client.close()
     day = ["--date", str(serve_day), "--workload", workload, *common]
     _run("ingest_logs", ingest_logs.main, day)
     _run("parse_logs", parse_logs.main, day)
