@@ -13,10 +13,20 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, one_line, run_job, window_from_args
+from jobs.lib.cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_common_args,
+    add_window_args,
+    one_line,
+    run_job,
+    window_from_args,
+)
 from skewguard.config import Settings
 
 __all__ = ["main"]
@@ -58,31 +68,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--workload is required: a training set is built for one workload")
 
     def body(settings: Settings) -> int:
-        from jobs.lib.runs import RunRecord, record_run
+        from jobs.lib.runs import recorded_run
         from jobs.lib.session import get_session
         from jobs.lib.training import TrainingSetRequest, build_training_set, default_name
         from transforms import FittedPipeline, Pipeline
 
-        run = RunRecord(job=JOB)
-        spark = None
         try:
-            pipeline = fitted = None
-            if args.pipeline is not None:
-                pipeline = Pipeline.from_spec(yaml.safe_load(args.pipeline.read_text()))
-            if args.fitted is not None:
-                fitted = FittedPipeline.from_json(json.loads(args.fitted.read_text()))
-            spark = get_session(settings, app_name=f"skewguard-{JOB}")
-            request = TrainingSetRequest(window, args.name or default_name(window), pipeline, fitted)
-            manifest = build_training_set(spark, settings, request, run)
-        except Exception as exc:  # any failure: record it, one line out, non-zero exit
-            run.status, run.error = "failed", one_line(exc)
-            log.error("%s failed: %s", JOB, run.error)
-            log.debug("full error", exc_info=True)
-        if spark is not None:
-            try:
-                record_run(spark, settings, run)
-            except Exception as exc:
-                log.error("could not record the run in metrics.job_runs: %s", one_line(exc))
+            pipeline = Pipeline.from_spec(yaml.safe_load(args.pipeline.read_text())) if args.pipeline else None
+            fitted = FittedPipeline.from_json(json.loads(args.fitted.read_text())) if args.fitted else None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("%s: cannot read the pipeline: %s", JOB, one_line(exc))
+            return EXIT_USAGE
+        request = TrainingSetRequest(window, args.name or default_name(window), pipeline, fitted)
+        spark = get_session(settings, app_name=f"skewguard-{JOB}")
+        manifest: dict[str, Any] = {}
+        run = recorded_run(
+            spark, settings, JOB, lambda run: manifest.update(build_training_set(spark, settings, request, run))
+        )
         if run.status != "succeeded":
             return EXIT_FAILED
         counts = ", ".join(f"{k} {v}" for k, v in manifest["split_counts"].items())

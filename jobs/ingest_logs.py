@@ -13,7 +13,7 @@ import argparse
 import logging
 import sys
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, iso_date, one_line, run_job
+from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, iso_date, run_job
 from skewguard.config import Settings
 
 __all__ = ["main"]
@@ -56,21 +56,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(settings: Settings) -> int:
         from jobs.lib.ingest import IngestWindow, ingest_window
-        from jobs.lib.runs import RunRecord, record_run
+        from jobs.lib.runs import recorded_run
         from jobs.lib.session import get_session
 
         spark = get_session(settings, app_name=f"skewguard-{JOB}")
-        run = RunRecord(job=JOB)
-        try:
-            ingest_window(spark, settings, IngestWindow(start, end, args.workload), run, args.index)
-        except Exception as exc:  # any failure: record it, one line out, non-zero exit
-            run.status, run.error = "failed", one_line(exc)
-            log.error("%s failed: %s", JOB, run.error)
-            log.debug("full error", exc_info=True)
-        try:
-            record_run(spark, settings, run)
-        except Exception as exc:
-            log.error("could not record the run in metrics.job_runs: %s", one_line(exc))
+        window = IngestWindow(start, end, args.workload)
+        run = recorded_run(spark, settings, JOB, lambda run: ingest_window(spark, settings, window, run, args.index))
         if run.status != "succeeded":
             return EXIT_FAILED
         log.info(

@@ -14,7 +14,7 @@ import argparse
 import logging
 import sys
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, one_line, run_job, window_from_args
+from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
 from skewguard.config import Settings
 
 __all__ = ["main"]
@@ -60,22 +60,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(settings: Settings) -> int:
         from jobs.lib.labels import join_window
-        from jobs.lib.runs import RunRecord, record_run
+        from jobs.lib.runs import recorded_run
         from jobs.lib.session import get_session
 
         spark = get_session(settings, app_name=f"skewguard-{JOB}")
         window_days = args.label_window_days or settings.training.label_window_days
-        run = RunRecord(job=JOB)
-        try:
-            join_window(spark, settings, window, run, args.labels, window_days)
-        except Exception as exc:  # any failure: record it, one line out, non-zero exit
-            run.status, run.error = "failed", one_line(exc)
-            log.error("%s failed: %s", JOB, run.error)
-            log.debug("full error", exc_info=True)
-        try:
-            record_run(spark, settings, run)
-        except Exception as exc:
-            log.error("could not record the run in metrics.job_runs: %s", one_line(exc))
+        run = recorded_run(
+            spark, settings, JOB, lambda run: join_window(spark, settings, window, run, args.labels, window_days)
+        )
         if run.status != "succeeded":
             return EXIT_FAILED
         log.info(

@@ -14,7 +14,7 @@ import argparse
 import logging
 import sys
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, one_line, run_job, window_from_args
+from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
 from skewguard.config import Settings
 
 __all__ = ["main"]
@@ -58,23 +58,19 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(settings: Settings) -> int:
         from jobs.lib.parse import KINDS, parse_window
-        from jobs.lib.runs import RunRecord, record_run
+        from jobs.lib.runs import recorded_run
         from jobs.lib.session import get_session
 
         spark = get_session(settings, app_name=f"skewguard-{JOB}")
         code = EXIT_OK
         for name in names:
-            run = RunRecord(job=JOB)
-            try:
-                parse_window(spark, settings, window, run, KINDS[name])
-            except Exception as exc:  # any failure: record it, one line out, non-zero exit
-                run.status, run.error = "failed", one_line(exc)
-                log.error("%s (%s) failed: %s", JOB, name, run.error)
-                log.debug("full error", exc_info=True)
-            try:
-                record_run(spark, settings, run)
-            except Exception as exc:
-                log.error("could not record the run in metrics.job_runs: %s", one_line(exc))
+            run = recorded_run(
+                spark,
+                settings,
+                JOB,
+                lambda run, kind=KINDS[name]: parse_window(spark, settings, window, run, kind),
+                label=name,
+            )
             if run.status != "succeeded":
                 code = EXIT_FAILED
                 continue

@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import logging
 import sys
+from typing import Any
 
 from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, one_line, run_job
 from skewguard.config import Settings
@@ -47,29 +48,26 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(settings: Settings) -> int:
         from jobs.lib.model import ModelRequest, train_reference_model
-        from jobs.lib.runs import RunRecord, record_run
+        from jobs.lib.runs import RunRecord, recorded_run
         from jobs.lib.session import get_session
         from jobs.lib.training import load_manifest
 
-        run = RunRecord(job=JOB)
-        spark = None
         try:
-            manifest = load_manifest(settings, args.training_set)
-            run.workload_id = manifest["window"]["workload_id"]
-            name = args.name or f"{run.workload_id}-model"
-            version = args.version or f"v{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
-            spark = get_session(settings, app_name=f"skewguard-{JOB}")
-            request = ModelRequest(args.training_set, name, version, args.reg_param, args.max_iter)
-            model = train_reference_model(spark, settings, request, run)
-        except Exception as exc:
-            run.status, run.error = "failed", one_line(exc)
-            log.error("%s failed: %s", JOB, run.error)
-            log.debug("full error", exc_info=True)
-        if spark is not None:
-            try:
-                record_run(spark, settings, run)
-            except Exception as exc:
-                log.error("could not record the run in metrics.job_runs: %s", one_line(exc))
+            workload = load_manifest(settings, args.training_set)["window"]["workload_id"]
+        except (OSError, ValueError, KeyError) as exc:
+            log.error("%s failed: %s", JOB, one_line(exc))
+            return EXIT_FAILED
+        name = args.name or f"{workload}-model"
+        version = args.version or f"v{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
+        request = ModelRequest(args.training_set, name, version, args.reg_param, args.max_iter)
+        spark = get_session(settings, app_name=f"skewguard-{JOB}")
+        model: dict[str, Any] = {}
+
+        def work(run: RunRecord) -> None:
+            run.workload_id = workload
+            model.update(train_reference_model(spark, settings, request, run))
+
+        run = recorded_run(spark, settings, JOB, work)
         if run.status != "succeeded":
             return EXIT_FAILED
         log.info(

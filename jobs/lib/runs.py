@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import SparkSession
 
+from jobs.lib.cli import one_line
 from jobs.lib.delta_io import ensure_table
 from schemas.tables import JOB_RUNS
 from skewguard.config import Settings
 
-__all__ = ["RunRecord", "new_run_id", "record_run"]
+__all__ = ["RunRecord", "new_run_id", "record_run", "recorded_run"]
 
 
 def new_run_id(job: str) -> str:
@@ -64,3 +67,25 @@ def record_run(spark: SparkSession, settings: Settings, run: RunRecord) -> None:
     row = run.row()
     df = spark.createDataFrame([tuple(row[c] for c in JOB_RUNS.column_names)], JOB_RUNS.spark_schema())
     df.write.format("delta").mode("append").save(path)
+
+
+def recorded_run(
+    spark: SparkSession, settings: Settings, job: str, work: Callable[[RunRecord], None], label: str | None = None
+) -> RunRecord:
+    """Run ``work`` on a fresh :class:`RunRecord` and append the run to ``metrics.job_runs``,
+    whether it succeeded or failed. A failure is logged as one line a person can act on (the
+    trace at DEBUG) and leaves ``run.status == "failed"``; it is not raised."""
+    log = logging.getLogger(f"skewguard.{job}")
+    run = RunRecord(job=job)
+    name = f"{job} ({label})" if label else job
+    try:
+        work(run)
+    except Exception as exc:
+        run.status, run.error = "failed", one_line(exc)
+        log.error("%s failed: %s", name, run.error)
+        log.debug("full error", exc_info=True)
+    try:
+        record_run(spark, settings, run)
+    except Exception as exc:
+        log.error("could not record the run in metrics.job_runs: %s", one_line(exc))
+    return run
