@@ -281,6 +281,12 @@ class HashBucket(Stage):
             frame[c] = np.where(is_null, float(n), (hashes % np.uint32(n)).astype(np.float64))
 
 
+# 24 values from the C library, looked up rather than computed per row with numpy's SIMD
+# kernels, whose last bit can differ between CPUs: serving and training get the same floats.
+_HOUR_SIN = np.array([math.sin(h * (2 * math.pi / 24)) for h in range(24)], dtype=np.float64)
+_HOUR_COS = np.array([math.cos(h * (2 * math.pi / 24)) for h in range(24)], dtype=np.float64)
+
+
 class TimeFeatures(Stage):
     """Calendar features of a timestamp, always in UTC: ``<col>_hour`` (0–23),
     ``<col>_day_of_week`` (Monday 0), ``<col>_hour_sin``/``_hour_cos`` (hour on a circle)."""
@@ -297,13 +303,13 @@ class TimeFeatures(Stage):
             micros = pc.cast(pc.cast(ts, pa.timestamp("us", tz="UTC")), pa.int64())
             missing = micros.is_null().to_numpy(zero_copy_only=False)
             us = np.asarray(micros.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
-            hour = (np.floor_divide(us, 3_600_000_000) % 24).astype(np.float64)
+            hour = np.floor_divide(us, 3_600_000_000) % 24
             dow = ((np.floor_divide(us, 86_400_000_000) + 3) % 7).astype(np.float64)  # 1970-01-01: Thu
             values = {
-                "hour": hour,
+                "hour": hour.astype(np.float64),
                 "day_of_week": dow,
-                "hour_sin": np.sin(hour * (2 * math.pi / 24)),
-                "hour_cos": np.cos(hour * (2 * math.pi / 24)),
+                "hour_sin": _HOUR_SIN[hour],
+                "hour_cos": _HOUR_COS[hour],
             }
             for feat, name in zip(self.opt("features"), self.output_names(params)[c], strict=True):
                 if feat not in self._known:
