@@ -40,12 +40,12 @@ def _chunk_sum(v: NDArray[Any]) -> int:
         return 0
     mant, expo = np.frexp(v)
     m = (mant * 9007199254740992.0).astype(np.int64)  # mant * 2**53: exact
-    shifts, group = np.unique(expo.astype(np.int64) - 53 + SCALE_BITS, return_inverse=True)
-    hi = np.bincount(group, weights=(m >> 26).astype(np.float64), minlength=shifts.size)
-    lo = np.bincount(group, weights=(m & 0x3FFFFFF).astype(np.float64), minlength=shifts.size)
+    shift = expo.astype(np.int64) + (SCALE_BITS - 53)  # 0 .. 2097: a small, dense range to bin by
+    hi = np.bincount(shift, weights=(m >> 26).astype(np.float64))
+    lo = np.bincount(shift, weights=(m & 0x3FFFFFF).astype(np.float64))
     total = 0
-    for shift, h, low in zip(shifts.tolist(), hi.tolist(), lo.tolist(), strict=True):
-        total += ((int(h) << 26) + int(low)) << shift
+    for s in np.flatnonzero(np.bincount(shift)).tolist():
+        total += ((int(hi[s]) << 26) + int(lo[s])) << s
     return total
 
 
