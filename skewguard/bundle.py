@@ -14,7 +14,7 @@ from serving.bundle import BUNDLE_FORMAT, Bundle, source_files_hash
 from skewguard.config import Settings
 from transforms import FittedPipeline
 
-__all__ = ["build_bundle", "bundle_dir"]
+__all__ = ["build_bundle", "build_named_bundle", "bundle_dir"]
 
 log = logging.getLogger("skewguard.bundle")
 
@@ -79,6 +79,21 @@ def build_bundle(model_dir: Path, training_set_dir: Path, out: Path) -> Bundle:
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     log.info("bundle %s %s written to %s (transforms %s)", model["name"], model["version"], out, content_hash[:12])
     return Bundle.load(out)
+
+
+def build_named_bundle(
+    settings: Settings, model: str, version: str, training_set: str | None = None, out: Path | None = None
+) -> Bundle:
+    """Bundle the trained model ``model``/``version`` (with its own training set's pipeline
+    unless ``training_set`` names another) into ``out`` (default: :func:`bundle_dir`)."""
+    from jobs.lib.model import model_dir
+    from jobs.lib.training import training_set_dir
+
+    folder = model_dir(settings, model, version)
+    if not (folder / "model.json").exists():
+        raise FileNotFoundError(f"no trained model at {folder}; run skewguard-train-model first")
+    name = training_set or json.loads((folder / "model.json").read_text())["training_set"]["name"]
+    return build_bundle(folder, training_set_dir(settings, name), out or bundle_dir(settings, model, version))
 
 
 def _sha256(path: Path) -> str:

@@ -19,11 +19,11 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, iso_date, one_line
 from skewguard.config import ConfigError, Settings, load_settings, repo_root
 from skewguard.logs import setup_logging
+from skewguard.summary import bronze_summary, format_summary
 
 __all__ = ["main"]
 
@@ -122,81 +122,6 @@ def _submit_args(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def bronze_summary(settings: Settings) -> dict[str, Any]:
-    """Rows per day × workload × kind in bronze, quarantine per reason, and table locations."""
-    from delta.tables import DeltaTable
-    from pyspark.sql import functions as F
-
-    from jobs.lib.session import get_session
-    from schemas.tables import TABLES
-
-    spark = get_session(settings, app_name="skewguard-summary")
-    paths = {t.name: settings.lakehouse.table_path(t.name) for t in TABLES}
-    out: dict[str, Any] = {"tables": paths, "bronze": [], "quarantine": {}}
-
-    if DeltaTable.isDeltaTable(spark, paths["bronze.serving_logs"]):
-        rows = (
-            spark.read.format("delta")
-            .load(paths["bronze.serving_logs"])
-            .groupBy("event_date", "workload_id", "record_kind")
-            .count()
-            .orderBy("event_date", "workload_id")
-            .collect()
-        )
-        out["bronze"] = [
-            {
-                "event_date": str(r["event_date"]),
-                "workload_id": r["workload_id"],
-                "record_kind": r["record_kind"],
-                "rows": r["count"],
-            }
-            for r in rows
-        ]
-    if DeltaTable.isDeltaTable(spark, paths["bronze.quarantine"]):
-        rows = spark.read.format("delta").load(paths["bronze.quarantine"]).groupBy("reason").count().collect()
-        out["quarantine"] = {r["reason"]: r["count"] for r in sorted(rows, key=lambda r: r["reason"])}
-    if DeltaTable.isDeltaTable(spark, paths["metrics.job_runs"]):
-        last = (
-            spark.read.format("delta")
-            .load(paths["metrics.job_runs"])
-            .orderBy(F.col("finished_at").desc())
-            .limit(1)
-            .collect()
-        )
-        if last:
-            out["last_run"] = {
-                k: str(last[0][k])
-                for k in ("run_id", "job", "status", "source_count", "landed_count", "quarantined_count")
-            }
-    return out
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    lines = [
-        "bronze.serving_logs — rows per day × workload:",
-        f"  {'event_date':<12}{'workload_id':<28}{'record_kind':<18}{'rows':>8}",
-    ]
-    for r in summary["bronze"]:
-        lines.append(f"  {r['event_date']:<12}{r['workload_id']:<28}{r['record_kind']:<18}{r['rows']:>8}")
-    total = sum(r["rows"] for r in summary["bronze"])
-    lines.append(f"  {'total':<58}{total:>8}")
-    quarantined = sum(summary["quarantine"].values())
-    lines.append(
-        f"bronze.quarantine — {quarantined} records: "
-        + (", ".join(f"{k} {v}" for k, v in summary["quarantine"].items()) or "none")
-    )
-    if "last_run" in summary:
-        lr = summary["last_run"]
-        lines.append(
-            f"last run: {lr['job']} {lr['status']} ({lr['run_id']}): source {lr['source_count']}, "
-            f"landed {lr['landed_count']}, quarantined {lr['quarantined_count']}"
-        )
-    lines.append("tables:")
-    width = max(map(len, summary["tables"]), default=0) + 2
-    lines += [f"  {name:<{width}}{path}" for name, path in summary["tables"].items()]
-    return "\n".join(lines)
-
-
 def _summary(args: argparse.Namespace) -> int:
     summary = bronze_summary(_settings(args))
     sys.stdout.write((json.dumps(summary, indent=2) if args.json else format_summary(summary)) + "\n")
@@ -258,20 +183,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bundle_build(args: argparse.Namespace) -> int:
-    from jobs.lib.model import model_dir
-    from jobs.lib.training import training_set_dir
-    from skewguard.bundle import build_bundle, bundle_dir
+    from skewguard.bundle import build_named_bundle
 
-    settings = _settings(args)
-    folder = model_dir(settings, args.model, args.version)
-    if not (folder / "model.json").exists():
-        raise FileNotFoundError(f"no trained model at {folder}; run skewguard-train-model first")
-    if args.training_set:
-        ts_name = args.training_set
-    else:
-        ts_name = json.loads((folder / "model.json").read_text())["training_set"]["name"]
-    out = args.out or bundle_dir(settings, args.model, args.version)
-    bundle = build_bundle(folder, training_set_dir(settings, ts_name), out)
+    bundle = build_named_bundle(_settings(args), args.model, args.version, args.training_set, args.out)
     sys.stdout.write(f"{bundle.path}\n")
     return EXIT_OK
 
