@@ -115,7 +115,11 @@ class Bundle:
         return {"name": self.name, "version": self.version, "transform_hash": self.transform_hash}
 
     def features(self, examples: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Transformed feature vectors (float64, one row per example)."""
+        """Transformed feature vectors (float64, one row per example). Features may be absent
+        (they are imputed); a timestamp input may not (``ValueError`` naming it)."""
+        for name, dtype in self.inputs.items():
+            if dtype == "timestamp" and any(e.get(name) is None for e in examples):
+                raise ValueError(f"bundle {self.name} {self.version}: every request needs {name!r} (a timestamp)")
         matrix: np.ndarray = self.fitted.matrix_from_records(examples)
         return matrix
 

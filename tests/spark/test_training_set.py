@@ -235,3 +235,24 @@ def test_bundle_refuses_altered_transform_source(bundle_path, tmp_path) -> None:
     stages.write_text(stages.read_text().replace("np.log1p", "np.log"))
     with pytest.raises(BundleError, match="source hash"):
         Bundle.load(tmp_path / "b")
+
+
+def test_bundle_commands(settings, bundle_path, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from serving.bundle import Bundle
+    from skewguard.cli import main
+
+    out = tmp_path / "cli-bundle"
+    assert main(["bundle", "build", "--model", "fraud", "--version", "v9", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    requests = [
+        {"f001": 30.0, "f002": 2, "f003": "ios", "event_ts": "2024-11-21T08:00:00Z"},
+        {"f002": 7, "event_ts": 1732176000},
+    ]
+    (tmp_path / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in requests))
+    assert main(["bundle", "predict", str(out), str(tmp_path / "requests.jsonl")]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert printed == Bundle.load(bundle_path).predict_batch(requests)
+    assert main(["bundle", "build", "--model", "nope", "--version", "v1"]) == 1
+    assert "no trained model" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="every request needs 'event_ts'"):
+        Bundle.load(out).predict({"f002": 7})
