@@ -28,9 +28,22 @@ class SecretMask(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted: notebooks and tests swap
+    it, and a sender thread may log after the stream seen at set-up time was closed."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 def setup_logging(level: str = "INFO", secrets: list[str] | None = None) -> None:
     """Log to stderr at ``level``; libraries that log every HTTP request stay at WARNING."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter(_FORMAT))
     handler.addFilter(SecretMask(secrets or []))
     root = logging.getLogger()
