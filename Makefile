@@ -6,7 +6,8 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help setup venv jars es-start es-stop es-status es-start-secure es-stop-secure \
-        spark-cluster-start spark-cluster-stop submit-args demo test test-unit lint bench-ingest bench-transforms clean
+        spark-cluster-start spark-cluster-stop submit-args demo test test-unit lint bench-ingest bench-logger \
+        bench-transforms docs clean
 
 help: ## list the commands
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
