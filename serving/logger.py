@@ -105,6 +105,7 @@ class ServingLogger:
         self._retry_at = 0.0
         self._backoff = 0.5
         self._stopping = threading.Event()
+        self._close_by = float("inf")  # set by close(): the sender gives up retrying at that time
         self._pool = concurrent.futures.ThreadPoolExecutor(sv.sender_threads, thread_name_prefix="skewguard-bulk")
         self._slots = threading.Semaphore(sv.sender_threads)
         self._in_flight: set[concurrent.futures.Future[None]] = set()
@@ -208,6 +209,7 @@ class ServingLogger:
         """
         deadline = time.monotonic() + timeout
         self.flush(timeout)
+        self._close_by = deadline
         self._stopping.set()
         self._thread.join(max(0.0, deadline - time.monotonic()))
         self._pool.shutdown(wait=False)
@@ -247,8 +249,8 @@ class ServingLogger:
             for marker in markers:
                 marker.set()
             if self._stopping.is_set() and self._queue.empty() and not self._overflow:
-                if not self._spool.pending():
-                    return
+                if not self._spool.pending() or time.monotonic() >= self._close_by:
+                    return  # what is left stays in the spool for the next logger
                 if self._retry_at > time.monotonic():  # closing: try again soon, not after a long backoff
                     self._retry_at = min(self._retry_at, time.monotonic() + 0.5)
                 time.sleep(0.1)

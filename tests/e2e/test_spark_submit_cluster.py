@@ -73,3 +73,51 @@ def test_ingest_job_runs_on_a_standalone_cluster(spark_master, settings, spark, 
     assert [r["reason"] for r in table(spark, settings, "bronze.quarantine").collect()] == ["bad_timestamp"]
     (run,) = table(spark, settings, "metrics.job_runs").collect()
     assert (run["status"], run["source_count"], run["landed_count"]) == ("succeeded", 301, 300)
+
+
+def test_training_set_job_runs_arrow_transforms_on_the_cluster(spark_master, settings, spark) -> None:  # type: ignore[no-untyped-def]
+    """build_training_set through spark-submit: the shared transforms run in the worker's
+    Python processes (mapInArrow) and give the vectors the plain-Python code gives."""
+    import json
+
+    import numpy as np
+
+    from jobs.lib.delta_io import ensure_table
+    from jobs.lib.training import training_set_dir
+    from schemas.tables import SILVER_LABELED_EXAMPLES
+    from tests.spark.test_training_set import _examples, _table
+    from transforms import FittedPipeline
+
+    rows = _examples(600)
+    columns = SILVER_LABELED_EXAMPLES.column_names
+    spark.createDataFrame(
+        [tuple(r[c] for c in columns) for r in rows], SILVER_LABELED_EXAMPLES.spark_schema()
+    ).write.format("delta").mode("append").save(ensure_table(spark, settings, SILVER_LABELED_EXAMPLES))
+    apps_before = _app_dirs()
+    cmd = [
+        str(Path(sys.executable).parent / "spark-submit"),
+        "--master", spark_master,
+        "--driver-memory", "1g",
+        "--executor-memory", "1g",
+        *submit_args(load_settings("cluster")),
+        str(ROOT / "jobs" / "build_training_set.py"),
+        "--date", "2024-11-20", "--workload", "fraud-scoring", "--name", "on-cluster",
+        "--profile", "cluster",
+    ]  # fmt: skip
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    env.pop("SKEWGUARD_PROFILE", None)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    (app,) = _app_dirs() - apps_before
+    executor_logs = [p.read_text() for p in (ROOT / ".cache" / "spark-cluster" / "work" / app).glob("*/stderr")]
+    assert any("Finished task" in text for text in executor_logs)
+
+    fitted = FittedPipeline.loads((training_set_dir(settings, "on-cluster") / "pipeline.json").read_text())
+    manifest = json.loads((training_set_dir(settings, "on-cluster") / "manifest.json").read_text())
+    gold = {
+        r["event_id"]: r["features"]
+        for r in table(spark, settings, "gold.training_set").where("training_set = 'on-cluster'").collect()
+    }
+    assert len(gold) == len(rows) == sum(manifest["split_counts"].values())
+    got = np.array([gold[r["event_id"]] for r in rows])
+    np.testing.assert_array_equal(got, fitted.matrix(_table(rows)))

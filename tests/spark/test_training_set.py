@@ -64,6 +64,21 @@ def _examples(n: int, seed: int = 3) -> list[dict]:
     return rows
 
 
+def _table(rows: list[dict]) -> pa.Table:
+    """The Arrow table of the contract's inputs, typed as serving types a request."""
+    return pa.table(
+        {
+            "f001": pa.array(
+                [None if r["features"]["f001"] is None else float(r["features"]["f001"]) for r in rows],
+                pa.float64(),
+            ),
+            "f002": pa.array([float(r["features"]["f002"]) for r in rows], pa.float64()),
+            "f003": pa.array([r["features"]["f003"] for r in rows], pa.string()),
+            "event_ts": pa.array([r["event_ts"] for r in rows], pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
 @pytest.fixture(scope="module")
 def settings(spark, tmp_path_factory):  # type: ignore[no-untyped-def]
     """One lakehouse for the module: the set is built once and read by several tests."""
@@ -143,22 +158,9 @@ def test_training_set_split_lineage_and_vectors(spark, settings, labeled, built)
     )
     assert fitted.pipeline.inputs == {"f001": "double", "f002": "double", "f003": "string", "event_ts": "timestamp"}
 
-    def table(rows: list[dict]) -> pa.Table:
-        return pa.table(
-            {
-                "f001": pa.array(
-                    [None if r["features"]["f001"] is None else float(r["features"]["f001"]) for r in rows],
-                    pa.float64(),
-                ),
-                "f002": pa.array([float(r["features"]["f002"]) for r in rows], pa.float64()),
-                "f003": pa.array([r["features"]["f003"] for r in rows], pa.string()),
-                "event_ts": pa.array([r["event_ts"] for r in rows], pa.timestamp("us", tz="UTC")),
-            }
-        )
-
     train_rows = [r for r in labeled if gold[r["event_id"]]["split"] == "train"]
-    assert fitted.pipeline.fit(table(train_rows)).params == fitted.params
-    expected = fitted.matrix(table(labeled))
+    assert fitted.pipeline.fit(_table(train_rows)).params == fitted.params
+    expected = fitted.matrix(_table(labeled))
     got = np.array([gold[r["event_id"]]["features"] for r in labeled])
     np.testing.assert_array_equal(got, expected)
     assert manifest["feature_names"] == fitted.output_names()
