@@ -13,7 +13,7 @@ import argparse
 import logging
 import sys
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, iso_date, run_job
+from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
 from skewguard.config import Settings
 
 __all__ = ["main"]
@@ -33,11 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Elasticsearch URL, index and credentials come from conf and the environment "
         "(ELASTICSEARCH_URL, ES_COLLECTION_NAME, ES_USERNAME/ES_PASSWORD or ES_API_KEY, ES_CA_CERTS).",
     )
-    when = parser.add_mutually_exclusive_group(required=True)
-    when.add_argument("--date", type=iso_date, help="one UTC day, YYYY-MM-DD")
-    when.add_argument("--start", type=iso_date, help="first UTC day of the window (with --end)")
-    parser.add_argument("--end", type=iso_date, help="last UTC day of the window, inclusive")
-    parser.add_argument("--workload", help="only this workload_id (default: all workloads)")
+    add_window_args(parser)
     parser.add_argument("--index", help="index or alias to read (default: conf / ES_COLLECTION_NAME)")
     add_common_args(parser)
     return parser
@@ -46,21 +42,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.start and not args.end:
-        parser.error("--start needs --end")
-    if args.end and not args.start:
-        parser.error("--end needs --start")
-    start, end = (args.date, args.date) if args.date else (args.start, args.end)
-    if end < start:
-        parser.error(f"--end {end} is before --start {start}")
+    window = window_from_args(parser, args)
 
     def body(settings: Settings) -> int:
-        from jobs.lib.ingest import IngestWindow, ingest_window
+        from jobs.lib.ingest import ingest_window
         from jobs.lib.runs import recorded_run
         from jobs.lib.session import get_session
 
         spark = get_session(settings, app_name=f"skewguard-{JOB}")
-        window = IngestWindow(start, end, args.workload)
         run = recorded_run(spark, settings, JOB, lambda run: ingest_window(spark, settings, window, run, args.index))
         if run.status != "succeeded":
             return EXIT_FAILED

@@ -5,12 +5,20 @@ from __future__ import annotations
 import datetime as dt
 
 from delta.tables import DeltaTable
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from schemas.core import TableSchema
 from skewguard.config import Settings
 
-__all__ = ["ensure_table", "last_commit", "sql_date", "sql_string", "table_version"]
+__all__ = [
+    "CommitCountError",
+    "ensure_table",
+    "last_commit",
+    "replace_where",
+    "sql_date",
+    "sql_string",
+    "table_version",
+]
 
 
 def sql_string(value: str) -> str:
@@ -45,3 +53,20 @@ def last_commit(spark: SparkSession, path: str) -> tuple[int, dict[str, str]]:
 def table_version(spark: SparkSession, path: str) -> int:
     """Current Delta version of the table at ``path``."""
     return last_commit(spark, path)[0]
+
+
+class CommitCountError(RuntimeError):
+    """A commit wrote another number of rows than the job had reconciled."""
+
+
+def replace_where(spark: SparkSession, rows_df: DataFrame, path: str, predicate: str, expected: int) -> int:
+    """Overwrite exactly the rows matching ``predicate`` with ``rows_df`` and return the new
+    version, after checking that the commit wrote ``expected`` rows (its operation metrics):
+    a cached partition lost and recomputed from a changed source would show up here."""
+    rows_df.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(path)
+    version, metrics = last_commit(spark, path)
+    written = int(metrics.get("numOutputRows", -1))
+    if written != expected:
+        name = "/".join(path.rstrip("/").split("/")[-2:])
+        raise CommitCountError(f"{name} commit {version} wrote {written} rows, expected {expected}; re-run the window")
+    return version

@@ -22,7 +22,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.lib.delta_io import ensure_table, last_commit, sql_date, sql_string
+from jobs.lib.delta_io import ensure_table, replace_where, sql_date, sql_string
 from jobs.lib.es_reader import read_json_hits
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import MissingColumnsError, release, require_columns, table_rows
@@ -213,23 +213,14 @@ def ingest_window(
 
         t1 = time.monotonic()
         bronze_path = ensure_table(spark, settings, BRONZE_SERVING_LOGS)
-        (
-            _bronze_rows(parsed_df, index, run)
-            .write.format("delta")
-            .mode("overwrite")
-            .option("replaceWhere", _window_predicate(index, window))
-            .save(bronze_path)
+        run.output_version = replace_where(
+            spark,
+            _bronze_rows(parsed_df, index, run),
+            bronze_path,
+            _window_predicate(index, window),
+            run.landed_count,
         )
         phases["write_bronze_s"] = round(time.monotonic() - t1, 3)
-        run.output_version, metrics = last_commit(spark, bronze_path)
-        written = int(metrics.get("numOutputRows", -1))
-        if written != run.landed_count:
-            # A cached partition lost (e.g. with its executor) is read again from Elasticsearch,
-            # which may have changed since the reconciliation.
-            raise IngestError(
-                f"bronze commit {run.output_version} wrote {written} rows, expected {run.landed_count}; "
-                "re-run the window"
-            )
 
         t2 = time.monotonic()
         _merge_quarantine(spark, settings, _quarantine_rows(parsed_df, index, window, run), index, window)

@@ -24,7 +24,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.lib.delta_io import ensure_table, last_commit, table_version
+from jobs.lib.delta_io import ensure_table, replace_where, table_version
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import release, require_columns, table_rows
 from jobs.lib.window import DayWindow
@@ -200,18 +200,8 @@ def join_window(
             .withColumn("predictions_version", F.lit(version).cast("long"))
         )
         path = ensure_table(spark, settings, SILVER_LABELED_EXAMPLES)
-        (
-            table_rows(labeled_df, SILVER_LABELED_EXAMPLES, join_run_id=run.run_id, joined_at=run.started_at)
-            .write.format("delta")
-            .mode("overwrite")
-            .option("replaceWhere", window.predicate())
-            .save(path)
-        )
-        run.output_version, metrics = last_commit(spark, path)
-        written = int(metrics.get("numOutputRows", 0))
-        if written != run.landed_count:
-            raise LabelJoinError(f"{SILVER_LABELED_EXAMPLES.name} commit {run.output_version} wrote {written} "
-                                 f"rows, expected {run.landed_count}; re-run the window")  # fmt: skip
+        rows_df = table_rows(labeled_df, SILVER_LABELED_EXAMPLES, join_run_id=run.run_id, joined_at=run.started_at)
+        run.output_version = replace_where(spark, rows_df, path, window.predicate(), run.landed_count)
         phases["write_s"] = round(time.monotonic() - t1, 3)
     finally:
         release(chosen_df)

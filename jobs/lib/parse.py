@@ -30,7 +30,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.lib.delta_io import ensure_table, last_commit, table_version
+from jobs.lib.delta_io import ensure_table, replace_where, table_version
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import release, require_columns, table_rows
 from jobs.lib.window import DayWindow
@@ -262,18 +262,8 @@ def parse_window(
         t1 = time.monotonic()
         lineage = {"parse_run_id": run.run_id, "parsed_at": run.started_at}
         silver_path = ensure_table(spark, settings, kind.table)
-        (
-            table_rows(parsed_df.where(F.col("reason").isNull()), kind.table, **lineage)
-            .write.format("delta")
-            .mode("overwrite")
-            .option("replaceWhere", window.predicate())
-            .save(silver_path)
-        )
-        run.output_version, metrics = last_commit(spark, silver_path)
-        written = int(metrics.get("numOutputRows", 0))
-        if written != run.landed_count:
-            raise ParseError(f"{kind.table.name} commit {run.output_version} wrote {written} rows, expected "
-                             f"{run.landed_count}; re-run the window")  # fmt: skip
+        parsed_rows_df = table_rows(parsed_df.where(F.col("reason").isNull()), kind.table, **lineage)
+        run.output_version = replace_where(spark, parsed_rows_df, silver_path, window.predicate(), run.landed_count)
         phases["write_silver_s"] = round(time.monotonic() - t1, 3)
 
         t2 = time.monotonic()

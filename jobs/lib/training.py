@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from jobs.lib.delta_io import ensure_table, last_commit, sql_string, table_version
+from jobs.lib.delta_io import ensure_table, replace_where, sql_string, table_version
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import release, require_columns, table_rows
 from jobs.lib.transform_spark import apply_pipeline, fit_pipeline, with_feature_vector
@@ -175,15 +175,11 @@ def build_training_set(
             built_at=run.started_at,
         )
         predicate = f"training_set = {sql_string(request.name)}"
-        rows_df.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(out_path)
+        version = replace_where(spark, rows_df, out_path, predicate, run.read_count)
     finally:
         release(split_df)
         split_df.unpersist()
-    version, metrics = last_commit(spark, out_path)
-    written = int(metrics.get("numOutputRows", -1))
-    if written != run.read_count:
-        raise RuntimeError(f"gold.training_set commit v{version} wrote {written} rows, expected {run.read_count}")
-    run.landed_count, run.output_version = written, version
+    run.landed_count, run.output_version = run.read_count, version
     manifest = {
         "name": request.name,
         "table": GOLD_TRAINING_SET.name,
