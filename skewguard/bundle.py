@@ -4,6 +4,7 @@ of the transform source into a folder that serving loads (``serving.bundle.Bundl
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import shutil
@@ -97,6 +98,4 @@ def build_named_bundle(
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
-
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -68,12 +68,12 @@ def train_reference_model(
     evaluator = BinaryClassificationEvaluator(
         rawPredictionCol="rawPrediction", labelCol="label", metricName="areaUnderROC"
     )
+    counts = {r["split"]: int(r["count"]) for r in examples_df.groupBy("split").count().collect()}
     metrics: dict[str, Any] = {"train_count": run.read_count}
     for split in ("validation", "eval"):
-        part = examples_df.where(F.col("split") == split)
-        scored = model.transform(part)
-        n = scored.count()
+        n = counts.get(split, 0)
         metrics[f"{split}_count"] = n
+        scored = model.transform(examples_df.where(F.col("split") == split))
         metrics[f"{split}_auc"] = float(evaluator.evaluate(scored)) if n else None
     description = {
         "type": "logistic_regression",

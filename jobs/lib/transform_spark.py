@@ -100,21 +100,28 @@ def _top_k(df: DataFrame, needs: list[Need]) -> dict[Need, TopK]:
             )
         ).alias("p")
     ).select("p.column", "p.value")
-    totals = pairs.groupBy("column").agg(F.count(F.lit(1)).alias("total"), F.count("value").alias("present"))
+    by_column = Window.partitionBy("column")
     ranked = (
-        pairs.where(F.col("value").isNotNull())
-        .groupBy("column", "value")
+        pairs.groupBy("column", "value")
         .count()
-        .withColumn(
-            "rank",
-            F.row_number().over(Window.partitionBy("column").orderBy(F.col("count").desc(), F.col("value").asc())),
+        .withColumns(
+            {
+                # totals ride along with the ranking: one Spark job, one pass over the data
+                "total": F.sum("count").over(by_column),
+                "missing": F.sum(F.when(F.col("value").isNull(), F.col("count")).otherwise(0)).over(by_column),
+                "rank": F.row_number().over(
+                    by_column.orderBy(F.col("value").isNull(), F.col("count").desc(), F.col("value").asc())
+                ),
+            }
         )
-        .where(F.col("rank") <= k_max)
+        .where(F.col("rank") <= k_max)  # nulls rank last; every kept row carries its column's totals
     )
     top: dict[str, list[tuple[int, str, int]]] = {c: [] for c in columns}
+    total: dict[str, tuple[int, int]] = {}
     for row in ranked.collect():
-        top[row["column"]].append((row["rank"], row["value"], row["count"]))
-    total = {r["column"]: (r["total"], r["present"]) for r in totals.collect()}
+        total[row["column"]] = (int(row["total"]), int(row["missing"]))
+        if row["value"] is not None:
+            top[row["column"]].append((row["rank"], row["value"], row["count"]))
     out: dict[Need, TopK] = {}
     for need in needs:
         entries = sorted(top[need.column])[: need.k]
