@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from schemas.core import Column, TableSchema
 from schemas.gold import GOLD_TRAINING_SET
+from schemas.metrics import METRICS_PARITY, METRICS_SERVING_SKEW
 
 __all__ = [
     "BRONZE_QUARANTINE",
@@ -182,4 +183,6 @@ TABLES = (
     SILVER_LABELED_EXAMPLES,
     GOLD_TRAINING_SET,
     JOB_RUNS,
+    METRICS_PARITY,
+    METRICS_SERVING_SKEW,
 )

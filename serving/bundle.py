@@ -114,12 +114,15 @@ class Bundle:
         """What a prediction log's ``model`` field should say."""
         return {"name": self.name, "version": self.version, "transform_hash": self.transform_hash}
 
-    def features(self, examples: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Transformed feature vectors (float64, one row per example). Features may be absent
-        (they are imputed); a timestamp input may not (``ValueError`` naming it)."""
+    def _check(self, examples: Sequence[Mapping[str, Any]]) -> None:
         for name, dtype in self.inputs.items():
             if dtype == "timestamp" and any(e.get(name) is None for e in examples):
                 raise ValueError(f"bundle {self.name} {self.version}: every request needs {name!r} (a timestamp)")
+
+    def features(self, examples: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Transformed feature vectors (float64, one row per example). Features may be absent
+        (they are imputed); a timestamp input may not (``ValueError`` naming it)."""
+        self._check(examples)
         matrix: np.ndarray = self.fitted.matrix_from_records(examples)
         return matrix
 
@@ -128,9 +131,22 @@ class Bundle:
         z = (matrix * self.weights).sum(axis=1) + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
+    def evaluate(self, examples: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        """Feature vectors and scores of many examples: what ``predict_batch`` computes,
+        with the vectors kept (parity checks compare both)."""
+        matrix = self.features(examples)
+        return matrix, self.scores(matrix)
+
+    def trace(self, examples: Sequence[Mapping[str, Any]]) -> list[tuple[str, dict[str, list[Any]]]]:
+        """What the bundled transforms hold after typing the inputs and after each stage
+        (see ``transforms.FittedPipeline.trace``), for examples given as serving receives them."""
+        self._check(examples)
+        batch = self.transforms.records_to_batch(examples, self.fitted.pipeline.inputs)
+        return list(self.fitted.trace(batch))
+
     def predict_batch(self, examples: Sequence[Mapping[str, Any]]) -> list[dict[str, float | int]]:
         """Outputs of many examples given as serving receives them (absent keys are missing)."""
-        scores = self.scores(self.features(examples))
+        _, scores = self.evaluate(examples)
         return [{"score": float(s), "label": int(s >= self.threshold)} for s in scores]
 
     def predict(self, example: Mapping[str, Any]) -> dict[str, float | int]:

@@ -20,6 +20,7 @@ __all__ = [
     "ConfigError",
     "ElasticsearchSettings",
     "LakehouseSettings",
+    "ParitySettings",
     "ServingSettings",
     "Settings",
     "SparkSettings",
@@ -199,6 +200,23 @@ class TrainingSettings(_Model):
         return value
 
 
+class ParitySettings(_Model):
+    sample_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    """Examples the parity gate sends through the bundle (they are collected to the driver)."""
+    tolerance: float = Field(default=1e-6, gt=0)
+    """The gate passes when every output differs by less than this (absolute)."""
+    batch_size: int = Field(default=256, ge=1)
+    """Requests per call when the serving process is sent batches."""
+    bisect_examples: int = Field(default=50, ge=1)
+    """Failing examples (the worst first) traced stage by stage to find where the paths part."""
+    worst_examples: int = Field(default=10, ge=1)
+    """Examples listed in the report, largest difference first."""
+    sample_seed: int = 0
+    """Seed of the hash that draws the sample: the same seed draws the same examples."""
+    skew_tolerance: float = Field(default=1e-6, gt=0)
+    """``check_serving_skew``: a logged output differs when |logged − recomputed| reaches this."""
+
+
 class Settings(_Model):
     profile: str = "local"
     """Name of the overlay that was applied (``conf/<profile>.yaml``)."""
@@ -212,6 +230,8 @@ class Settings(_Model):
     """The serving-side logger (``serving/``)."""
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     """Labels, training sets, transform fitting and model bundles."""
+    parity: ParitySettings = Field(default_factory=ParitySettings)
+    """The parity gate (``check_parity``) and the serving-skew check."""
 
     def artifacts_path(self) -> Path:
         """Local folder of fitted pipelines, training-set manifests, models and bundles."""

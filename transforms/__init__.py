@@ -8,15 +8,16 @@ source under another package name.
 from __future__ import annotations
 
 from .exact import Moments, exact_sum, exact_sum_of_squares
-from .frame import DTYPES, as_float, as_strings, coerce, records_to_batch, to_batch
+from .frame import DTYPES, as_float, as_strings, coerce, records_to_batch, snapshot, to_batch
 from .hashing import murmur3_32, murmur3_32_array
-from .pipeline import FittedPipeline, Pipeline, canonical_json, default_pipeline, source_hash
+from .pipeline import INPUTS_STEP, FittedPipeline, Pipeline, canonical_json, default_pipeline, source_hash
 from .split import SPLITS, assign_split, split_of
 from .stages import STAGES, Stage, stage_from_spec
 from .stats import Need, TopK, local_stats, quantile_edges, top_k_of
 
 __all__ = [
     "DTYPES",
+    "INPUTS_STEP",
     "SPLITS",
     "STAGES",
     "FittedPipeline",
@@ -38,6 +39,7 @@ __all__ = [
     "murmur3_32_array",
     "quantile_edges",
     "records_to_batch",
+    "snapshot",
     "source_hash",
     "split_of",
     "stage_from_spec",

@@ -9,6 +9,7 @@ same columns through :func:`records_to_batch`.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-__all__ = ["DTYPES", "Frame", "as_float", "as_strings", "coerce", "records_to_batch", "to_batch"]
+__all__ = ["DTYPES", "Frame", "as_float", "as_strings", "coerce", "records_to_batch", "snapshot", "to_batch"]
 
 #: contract dtype -> Arrow type of the input column
 DTYPES: dict[str, pa.DataType] = {
@@ -118,3 +119,25 @@ def records_to_batch(records: Sequence[Mapping[str, Any]], contract: Mapping[str
             raise ValueError(f"{name}: unknown dtype {dtype!r} (known: {sorted(DTYPES)})")
         arrays.append(pa.array([_scalar(r.get(name), dtype, name) for r in records], type=DTYPES[dtype]))
     return pa.RecordBatch.from_arrays(arrays, names=list(contract))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def snapshot(frame: Frame) -> dict[str, list[Any]]:
+    """The frame as JSON-ready Python values, column by column: numbers as floats (a missing
+    value, NaN inside a pipeline, as ``None``), strings as they are, timestamps as ISO-8601.
+    Two processes can compare what a pipeline holds after each stage this way."""
+    out: dict[str, list[Any]] = {}
+    for name, column in frame.items():
+        if isinstance(column, np.ndarray):
+            values = column.astype(np.float64, copy=False).tolist()
+        else:
+            values = (column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column).to_pylist()
+        out[name] = [_plain(v) for v in values]
+    return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,13 +15,15 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from .frame import DTYPES, Frame, as_float, coerce, records_to_batch, to_batch
+from .frame import DTYPES, Frame, as_float, coerce, records_to_batch, snapshot, to_batch
 from .stages import Params, Stage, stage_from_spec
 from .stats import local_stats
 
-__all__ = ["FittedPipeline", "Pipeline", "canonical_json", "default_pipeline", "source_hash"]
+__all__ = ["INPUTS_STEP", "FittedPipeline", "Pipeline", "canonical_json", "default_pipeline", "source_hash"]
 
 FORMAT = 1
+INPUTS_STEP = "<inputs>"
+"""The name :meth:`FittedPipeline.trace` gives the inputs as typed by the contract."""
 
 
 def canonical_json(data: Any) -> str:
@@ -115,6 +117,16 @@ class FittedPipeline:
     def apply(self, batch: pa.RecordBatch | pa.Table, upto: int | None = None) -> pa.RecordBatch:
         """All columns after the first ``upto`` stages (default: all stages)."""
         return to_batch(self.apply_frame(coerce(batch, self.pipeline.inputs), upto))
+
+    def trace(self, batch: pa.RecordBatch | pa.Table) -> Iterator[tuple[str, dict[str, list[Any]]]]:
+        """Every column as plain values (:func:`~.frame.snapshot`): first the inputs typed by
+        the contract (step ``<inputs>``), then after each stage in turn (step = stage name).
+        Comparing two traces of the same examples finds the first step where they part."""
+        frame = coerce(batch, self.pipeline.inputs)
+        yield INPUTS_STEP, snapshot(frame)
+        for stage, p in zip(self.pipeline.stages, self.params, strict=True):
+            stage.apply_frame(frame, p)
+            yield stage.name, snapshot(frame)
 
     def output_names(self) -> list[str]:
         """Names of the feature-vector columns, one-hot and time features expanded."""
