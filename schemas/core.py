@@ -89,7 +89,7 @@ class TableSchema:
         stats = [
             c.name
             for c in self.columns
-            if not c.payload and c.name not in self.partition_by and c.type in _SPARK_SCALARS
+            if not c.payload and c.name not in self.partition_by and c.type in _SPARK_SCALARS and c.type != "boolean"
         ]
         return {"delta.dataSkippingStatsColumns": ",".join(stats)}
 

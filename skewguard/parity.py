@@ -144,6 +144,7 @@ def compare(
     per_example = diff.max(axis=1) if width and len(ok) else np.zeros(len(ok))
     over = diff >= tolerance
     order = np.argsort(-per_example, kind="stable")[:worst]
+    failing = [i for i in np.argsort(-per_example, kind="stable") if over[i].any()]
     worst_rows = []
     for i in order:
         if per_example[i] == 0:
@@ -168,7 +169,7 @@ def compare(
         max_abs_diff=float(per_example.max()) if len(ok) else 0.0,
         max_by_output={n: float(v) for n, v in zip(names, max_by, strict=True)},
         over_by_output={n: int(v) for n, v in zip(names, over.sum(axis=0), strict=True) if v},
-        failing_ids=[ok[i].id for i in np.flatnonzero(over.any(axis=1))] if width else [],
+        failing_ids=[ok[i].id for i in failing] if width else [],
         worst=worst_rows,
         errors=errors,
         latencies_us=[float(served[e.id]["latency_us"]) for e in ok],

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,9 +93,10 @@ def infer_contract(examples_df: DataFrame) -> dict[str, str]:
     return {r["feature"]: "string" if r["text"] else "double" for r in sorted(rows, key=lambda r: r["feature"])}
 
 
-def with_typed_features(examples_df: DataFrame, contract: Mapping[str, str]) -> DataFrame:
-    """One column per contract entry, cast from the logged text (``event_ts`` from the row)."""
-    require_columns(examples_df, ["features", *_LINEAGE], "with_typed_features")
+def with_typed_features(examples_df: DataFrame, contract: Mapping[str, str], keep: Sequence[str] = ()) -> DataFrame:
+    """The lineage columns, ``keep`` and one column per contract entry, cast from the logged
+    text (``event_ts`` from the row)."""
+    require_columns(examples_df, ["features", *_LINEAGE, *keep], "with_typed_features")
     clash = sorted(set(contract) & (set(_LINEAGE) - {TIME_COLUMN}))
     if clash:
         raise ValueError(f"feature ids {clash} clash with lineage column names")
@@ -104,7 +105,7 @@ def with_typed_features(examples_df: DataFrame, contract: Mapping[str, str]) -> 
         for name, dtype in contract.items()
         if name != TIME_COLUMN  # already a timestamp column
     }
-    return examples_df.select(*_LINEAGE, *[expr.alias(name) for name, expr in typed.items()])
+    return examples_df.select(*_LINEAGE, *keep, *[expr.alias(name) for name, expr in typed.items()])
 
 
 def with_split(df: DataFrame, validation_fraction: float, eval_fraction: float, seed: int) -> DataFrame:

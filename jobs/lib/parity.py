@@ -1,0 +1,301 @@
+"""The parity gate: sample examples with the outputs the offline pipeline (Spark) computed,
+send each to the model bundle in a plain Python process as serving would receive it (one at
+a time, then in batches), compare every output, and on a failure re-run both paths stage by
+stage on the failing examples to name the first stage and the features where they part.
+Writes ``metrics.parity`` and a report (text, HTML, JSON)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.lib.delta_io import ensure_table, sql_string
+from jobs.lib.runs import RunRecord
+from jobs.lib.sample import stratified_sample
+from jobs.lib.steps import require_columns
+from jobs.lib.training import load_manifest, training_set_dir, with_typed_features
+from jobs.lib.window import DayWindow
+from schemas.metrics import METRICS_PARITY
+from serving.bundle import Bundle
+from skewguard.config import Settings
+from skewguard.parity import Comparison, OfflineExample, bisect, compare, run_replay, write_requests
+from skewguard.parity_report import build_report, write_report
+from transforms import FittedPipeline
+
+__all__ = ["ParityRequest", "check_parity", "offline_score"]
+
+log = logging.getLogger("skewguard.parity")
+
+_INT_LITERAL = r"^-?[0-9]+$"
+_ISO_UTC = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"
+
+
+@dataclass(frozen=True)
+class ParityRequest:
+    """What to check: a bundle against a training set (default: the bundle's own) or any
+    Delta table holding the offline outputs."""
+
+    bundle: Path
+    training_set: str | None = None
+    table: str | None = None
+    offline_pipeline: Path | None = None
+    strata: tuple[str, ...] = ()
+    sample_size: int | None = None
+    tolerance: float | None = None
+    report_dir: Path | None = None
+
+
+@dataclass
+class _Offline:
+    """The sampled offline examples, typed inputs kept for the stage-by-stage re-run."""
+
+    typed_df: DataFrame
+    fitted: FittedPipeline
+    source: str
+    transform_hash: str | None
+    strata_counts: dict[str, int] = field(default_factory=dict)
+
+
+def offline_score(vector: Column, weights: Sequence[float], intercept: float) -> Column:
+    """The logistic model's score as a native Spark expression over the feature vector."""
+    products = F.zip_with(vector, F.array(*[F.lit(float(w)) for w in weights]), lambda x, w: x * w)
+    z = F.aggregate(products, F.lit(0.0), lambda acc, v: acc + v) + F.lit(float(intercept))
+    return F.lit(1.0) / (F.lit(1.0) + F.exp(-z))
+
+
+def _training_set_examples(
+    spark: SparkSession, settings: Settings, name: str, strata: Sequence[str], n: int, seed: int
+) -> _Offline:
+    manifest = load_manifest(settings, name)
+    fitted = FittedPipeline.loads((training_set_dir(settings, name) / "pipeline.json").read_text())
+    gold_df = (
+        spark.read.format("delta")
+        .option("versionAsOf", manifest["version"])
+        .load(manifest["path"])
+        .where(f"training_set = {sql_string(name)}")
+        .select("event_id", F.col("features").alias("_vector"), *dict.fromkeys(["split", *strata]))
+    )
+    sample_df, counts = stratified_sample(gold_df, n, strata, seed)
+    window = manifest["window"]
+    day_window = DayWindow(
+        dt.date.fromisoformat(window["start"]), dt.date.fromisoformat(window["end"]), window["workload_id"]
+    )
+    source = manifest["source"]
+    source_df = (spark.read.format("delta").option("versionAsOf", source["version"]).load(source["path"])).where(
+        day_window.contains()
+    )
+    # columns both tables hold (workload_id, event_date, …) come from the source: same values
+    carried = [c for c in sample_df.columns if c == "event_id" or c not in source_df.columns]
+    contract = fitted.pipeline.inputs
+    flags = [F.col("features")[c].rlike(_INT_LITERAL).alias(f"_int_{c}") for c, t in contract.items() if t == "double"]
+    joined_df = source_df.join(F.broadcast(sample_df.select(*carried)), "event_id").select("*", *flags)
+    keep = [c for c in carried if c != "event_id"] + [f"_int_{c}" for c, t in contract.items() if t == "double"]
+    typed_df = with_typed_features(joined_df, contract, keep=keep).persist(StorageLevel.MEMORY_AND_DISK)
+    if typed_df.count() != sum(counts.values()):
+        missing = sum(counts.values()) - typed_df.count()
+        typed_df.unpersist()
+        sample_df.unpersist()
+        raise ValueError(
+            f"{missing} sampled examples of {name!r} are not in {source['table']}@v{source['version']} any more"
+        )
+    sample_df.unpersist()
+    described = f"{manifest['table']}:{name}@v{manifest['version']}"
+    return _Offline(
+        typed_df, fitted, described, manifest.get("transform_source_hash"), {_label(k): v for k, v in counts.items()}
+    )
+
+
+def _table_examples(
+    spark: SparkSession, path: str, fitted: FittedPipeline, strata: Sequence[str], n: int, seed: int
+) -> _Offline:
+    table_df = spark.read.format("delta").load(path)
+    require_columns(table_df, ["event_id", "features", *fitted.pipeline.inputs, *strata], f"offline table {path}")
+    renamed = table_df.withColumnRenamed("features", "_vector")
+    sample_df, counts = stratified_sample(renamed, n, strata, seed)
+    return _Offline(sample_df, fitted, path, None, {_label(k): v for k, v in counts.items()})
+
+
+def _label(stratum: tuple[object, ...]) -> str:
+    return "/".join(str(v) for v in stratum) or "all"
+
+
+def _request(row: Mapping[str, Any], contract: Mapping[str, str]) -> dict[str, Any]:
+    """The JSON object serving receives: numbers for double inputs (a value logged as an
+    integer stays one), strings, ISO-8601 UTC timestamps; a missing value is an absent key."""
+    request: dict[str, Any] = {}
+    for name, dtype in contract.items():
+        value = row[name]
+        if value is None:
+            continue
+        if dtype == "double" and row[f"_int_{name}"] and float(value).is_integer() and abs(value) < 2**53:
+            value = int(value)
+        request[name] = value
+    return request
+
+
+def _collect(offline: _Offline, bundle: Bundle, strata: Sequence[str]) -> list[OfflineExample]:
+    contract = offline.fitted.pipeline.inputs
+    columns = offline.typed_df.columns
+    selected = [F.date_format(c, _ISO_UTC).alias(c) if t == "timestamp" else F.col(c) for c, t in contract.items()]
+    flags = [
+        F.col(f"_int_{c}") if f"_int_{c}" in columns else F.lit(False).alias(f"_int_{c}")
+        for c, t in contract.items()
+        if t == "double"
+    ]
+    score = offline_score(F.col("_vector"), bundle.weights.tolist(), bundle.intercept)
+    rows = offline.typed_df.select(
+        "event_id",
+        "_vector",
+        score.alias("_score"),
+        F.concat_ws("/", *[F.coalesce(F.col(c).cast("string"), F.lit("null")) for c in strata] or [F.lit("all")]).alias(
+            "_stratum"
+        ),
+        *selected,
+        *flags,
+    ).collect()
+    width = len(bundle.fitted.output_names())
+    examples = []
+    for row in sorted(rows, key=lambda r: r["event_id"]):
+        vector = row["_vector"] or []
+        if len(vector) != width:
+            raise ValueError(
+                f"offline example {row['event_id']}: a feature vector of {len(vector)} values, the bundle has {width}"
+            )
+        score_value = float("nan") if row["_score"] is None else float(row["_score"])
+        examples.append(
+            OfflineExample(
+                id=row["event_id"],
+                request=_request(row.asDict(), contract),
+                vector=[float("nan") if v is None else float(v) for v in vector],
+                score=score_value,
+                label=int(score_value >= bundle.threshold),
+                stratum=row["_stratum"],
+            )
+        )
+    return examples
+
+
+def _offline_traces(offline: _Offline, ids: Sequence[str]) -> dict[str, list[list[Any]]]:
+    """The offline pipeline re-run in Spark, step by step, on the given examples."""
+    fitted, names = offline.fitted, list(offline.fitted.pipeline.inputs)
+    input_df = offline.typed_df.where(F.col("event_id").isin(list(ids))).select("event_id", *names)
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            steps = list(fitted.trace(batch.select(names)))
+            traces = [
+                json.dumps([[step, {c: values[i] for c, values in columns.items()}] for step, columns in steps])
+                for i in range(batch.num_rows)
+            ]
+            yield pa.RecordBatch.from_arrays(
+                [batch.column("event_id"), pa.array(traces, pa.string())], names=["event_id", "trace"]
+            )
+
+    rows = input_df.mapInArrow(run, "event_id string, trace string").collect()
+    return {r["event_id"]: json.loads(r["trace"]) for r in rows}
+
+
+def _bisect(
+    offline: _Offline,
+    bundle_path: Path,
+    examples: Sequence[OfflineExample],
+    ids: Sequence[str],
+    tolerance: float,
+    workdir: Path,
+) -> dict[str, Any]:
+    wanted = set(ids)
+    chosen = [e for e in examples if e.id in wanted]
+    write_requests(workdir / "trace_requests.tsv", chosen)
+    served, _ = run_replay(bundle_path, workdir / "trace_requests.tsv", workdir / "trace_serving.jsonl", "trace")
+    serving = {i: r["trace"] for i, r in served.items() if "trace" in r}
+    found = bisect(_offline_traces(offline, list(serving)), serving, tolerance)
+    if found is None:
+        return {
+            "examples_traced": len(serving),
+            "note": "re-running both pipelines stage by stage gives equal values: the offline outputs were not "
+            "computed by the offline pipeline as it runs today (was the table built with other transforms?)",
+        }
+    return {"examples_traced": len(serving), **found.to_json()}
+
+
+def check_parity(spark: SparkSession, settings: Settings, request: ParityRequest, run: RunRecord) -> dict[str, Any]:
+    """Run the gate; returns the report (``report["passed"]`` is the verdict)."""
+    conf = settings.parity
+    n = request.sample_size or conf.sample_size
+    tolerance = request.tolerance or conf.tolerance
+    bundle = Bundle.load(request.bundle)
+    if request.table:
+        pipeline_path = (
+            request.offline_pipeline
+            or training_set_dir(settings, bundle.manifest["training_set"]["name"]) / "pipeline.json"
+        )
+        if not pipeline_path.exists():
+            raise FileNotFoundError(f"no offline pipeline at {pipeline_path}; pass --offline-pipeline")
+        fitted = FittedPipeline.loads(pipeline_path.read_text())
+        offline = _table_examples(spark, request.table, fitted, request.strata, n, conf.sample_seed)
+    else:
+        name = request.training_set or bundle.manifest["training_set"]["name"]
+        offline = _training_set_examples(spark, settings, name, request.strata, n, conf.sample_seed)
+    run.source = offline.source
+    workdir = request.report_dir or settings.artifacts_path() / "parity" / run.run_id
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        examples = _collect(offline, bundle, request.strata)
+        if not examples:
+            raise ValueError(f"no offline examples in {offline.source}")
+        run.read_count = len(examples)
+        write_requests(workdir / "requests.tsv", examples)
+        names = bundle.fitted.output_names()
+        comparisons: dict[str, Comparison] = {}
+        for mode in ("single", "batch"):
+            log.info("sending %d requests to the bundle (%s)", len(examples), mode)
+            served, _ = run_replay(
+                request.bundle, workdir / "requests.tsv", workdir / f"serving_{mode}.jsonl", mode, conf.batch_size
+            )
+            comparisons[mode] = compare(mode, examples, served, names, tolerance, conf.worst_examples)
+        failing = list(dict.fromkeys(comparisons["single"].failing_ids + comparisons["batch"].failing_ids))
+        divergence = None
+        if failing:
+            log.info(
+                "%d examples over the tolerance: tracing the worst %d stage by stage",
+                len(failing),
+                conf.bisect_examples,
+            )
+            divergence = _bisect(offline, request.bundle, examples, failing[: conf.bisect_examples], tolerance, workdir)
+    finally:
+        offline.typed_df.unpersist()
+    report = build_report(
+        run_id=run.run_id,
+        checked_at=run.started_at,
+        bundle=bundle,
+        offline_source=offline.source,
+        offline_pipeline_hash=offline.fitted.params_hash(),
+        offline_transform_hash=offline.transform_hash,
+        strata=offline.strata_counts,
+        comparisons=comparisons,
+        divergence=divergence,
+        tolerance=tolerance,
+        report_dir=workdir,
+    )
+    write_report(report, workdir)
+    _record(spark, settings, report)
+    run.landed_count = 1
+    run.details = {k: report[k] for k in ("passed", "max_abs_diff", "examples_over_tolerance", "report_path")}
+    run.status = "succeeded"
+    return report
+
+
+def _record(spark: SparkSession, settings: Settings, report: Mapping[str, Any]) -> None:
+    path = ensure_table(spark, settings, METRICS_PARITY)
+    row = tuple(report["metrics_row"][c] for c in METRICS_PARITY.column_names)
+    spark.createDataFrame([row], METRICS_PARITY.spark_schema()).write.format("delta").mode("append").save(path)

@@ -1,0 +1,249 @@
+"""The parity gate's report: one dictionary (``report.json``), rendered as text for a CI log
+(``report.txt``) and as a self-contained HTML page (``report.html``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from serving.bundle import Bundle
+from skewguard.parity import Comparison
+
+__all__ = ["build_report", "render_html", "render_text", "write_report"]
+
+
+def _mode_summary(c: Comparison) -> dict[str, Any]:
+    top = sorted(c.max_by_output.items(), key=lambda kv: -kv[1])[:10]
+    return {
+        "examples": c.examples,
+        "max_abs_diff": c.max_abs_diff,
+        "examples_over_tolerance": len(c.failing_ids),
+        "outputs_over_tolerance": c.over_by_output,
+        "largest_by_output": {k: v for k, v in top if v > 0},
+        "serving_errors": len(c.errors),
+        "first_errors": dict(list(c.errors.items())[:5]),
+        "worst": c.worst,
+    }
+
+
+def build_report(
+    *,
+    run_id: str,
+    checked_at: dt.datetime,
+    bundle: Bundle,
+    offline_source: str,
+    offline_pipeline_hash: str,
+    offline_transform_hash: str | None,
+    strata: Mapping[str, int],
+    comparisons: Mapping[str, Comparison],
+    divergence: Mapping[str, Any] | None,
+    tolerance: float,
+    report_dir: Path,
+) -> dict[str, Any]:
+    """Everything the gate found, plus the ``metrics.parity`` row (``metrics_row``)."""
+    single, batch = comparisons["single"], comparisons["batch"]
+    failing = set(single.failing_ids) | set(batch.failing_ids)
+    errors = set(single.errors) | set(batch.errors)
+    max_diff = max(single.max_abs_diff, batch.max_abs_diff)
+    passed = max_diff < tolerance and not errors
+    notes = []
+    if bundle.manifest["pipeline_hash"] != offline_pipeline_hash:
+        notes.append("the bundle's fitted pipeline is not the one that computed the offline outputs (hashes differ)")
+    if offline_transform_hash and offline_transform_hash != bundle.transform_hash:
+        notes.append("the bundle carries other transform source than the one that computed the offline outputs")
+    p50, p99 = single.latency_ms(50), single.latency_ms(99)
+    divergent = divergence or {}
+    report: dict[str, Any] = {
+        "run_id": run_id,
+        "checked_at": checked_at.isoformat(),
+        "passed": passed,
+        "tolerance": tolerance,
+        "bundle": {
+            "name": bundle.name,
+            "version": bundle.version,
+            "path": str(bundle.path),
+            "pipeline_hash": bundle.manifest["pipeline_hash"],
+            "transform_hash": bundle.transform_hash,
+        },
+        "offline": {
+            "source": offline_source,
+            "pipeline_hash": offline_pipeline_hash,
+            "transform_hash": offline_transform_hash,
+            "strata": dict(strata),
+        },
+        "identity_notes": notes,
+        "examples": single.examples,
+        "outputs": len(single.names),
+        "max_abs_diff": max_diff,
+        "examples_over_tolerance": len(failing),
+        "serving_errors": len(errors),
+        "modes": {"single": _mode_summary(single), "batch": _mode_summary(batch)},
+        "serving_latency_ms": {"p50": p50, "p99": p99, "batch_mean_per_request": batch.latency_ms(50)},
+        "divergence": divergence,
+        "report_path": str(report_dir),
+    }
+    report["metrics_row"] = {
+        "run_id": run_id,
+        "checked_at": checked_at,
+        "bundle_name": bundle.name,
+        "bundle_version": bundle.version,
+        "bundle_path": str(bundle.path),
+        "bundle_pipeline_hash": bundle.manifest["pipeline_hash"],
+        "bundle_transform_hash": bundle.transform_hash,
+        "offline_source": offline_source,
+        "offline_pipeline_hash": offline_pipeline_hash,
+        "offline_transform_hash": offline_transform_hash,
+        "examples": single.examples,
+        "outputs": len(single.names),
+        "tolerance": tolerance,
+        "max_abs_diff": max_diff,
+        "max_abs_diff_single": single.max_abs_diff,
+        "max_abs_diff_batch": batch.max_abs_diff,
+        "examples_over_tolerance": len(failing),
+        "serving_errors": len(errors),
+        "passed": passed,
+        "first_divergent_step": divergent.get("step"),
+        "divergent_features": divergent.get("features"),
+        "serving_p50_ms": p50,
+        "serving_p99_ms": p99,
+        "report_path": str(report_dir),
+    }
+    return report
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "null" if value is None else str(value)
+
+
+def render_text(report: Mapping[str, Any]) -> str:
+    b, o = report["bundle"], report["offline"]
+    lines = [
+        f"PARITY {'PASSED' if report['passed'] else 'FAILED'}: bundle {b['name']} {b['version']} vs {o['source']}",
+        f"  {report['examples']} examples × {report['outputs']} outputs; max |offline − serving| = "
+        f"{_fmt(report['max_abs_diff'])} (tolerance {_fmt(report['tolerance'])}); "
+        f"{report['examples_over_tolerance']} examples over; {report['serving_errors']} serving errors",
+    ]
+    for mode, m in report["modes"].items():
+        lines.append(
+            f"  {mode:<6}: max |Δ| {_fmt(m['max_abs_diff'])}, {m['examples_over_tolerance']} examples over, "
+            f"{m['serving_errors']} errors"
+        )
+    lat = report["serving_latency_ms"]
+    lines.append(f"  serving latency per request: p50 {_fmt(lat['p50'])} ms, p99 {_fmt(lat['p99'])} ms")
+    lines.append(f"  strata: {', '.join(f'{k} {v}' for k, v in report['offline']['strata'].items())}")
+    for note in report["identity_notes"]:
+        lines.append(f"  note: {note}")
+    div = report.get("divergence")
+    if div:
+        if div.get("step"):
+            lines.append(
+                f"  FIRST DIVERGENCE at step {div['step']!r} (step {div['step_index']}), features: "
+                f"{', '.join(div['features']) or '(stage lists differ)'}"
+            )
+        if div.get("note"):
+            lines.append(f"    {div['note']}")
+        for ex in div.get("examples", [])[:10]:
+            lines.append(
+                f"    {ex['id']} {ex['feature']}: offline {_fmt(ex['offline'])}  serving {_fmt(ex['serving'])}"
+            )
+    worst = report["modes"]["single"]["worst"] or report["modes"]["batch"]["worst"]
+    if worst:
+        lines.append("  worst examples (single):")
+        for w in worst:
+            lines.append(
+                f"    {w['id']} {w['output']}: offline {_fmt(w['offline'])} serving {_fmt(w['serving'])} "
+                f"|Δ| {_fmt(w['abs_diff'])} ({w['outputs_over_tolerance']} outputs over)"
+            )
+    for ident, err in report["modes"]["single"]["first_errors"].items():
+        lines.append(f"  serving error {ident}: {err}")
+    lines.append(f"  report: {report['report_path']}")
+    return "\n".join(lines) + "\n"
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    b, o = report["bundle"], report["offline"]
+    verdict = "PASSED" if report["passed"] else "FAILED"
+    parts = [
+        f"<h1 class='{verdict.lower()}'>Parity {verdict}</h1>",
+        f"<p>Bundle <b>{html.escape(b['name'])} {html.escape(b['version'])}</b> against "
+        f"<code>{html.escape(o['source'])}</code>, run <code>{html.escape(report['run_id'])}</code>.</p>",
+        _table(
+            ["examples", "outputs", "max |Δ|", "tolerance", "examples over", "serving errors", "p50 ms", "p99 ms"],
+            [
+                [
+                    report["examples"],
+                    report["outputs"],
+                    report["max_abs_diff"],
+                    report["tolerance"],
+                    report["examples_over_tolerance"],
+                    report["serving_errors"],
+                    report["serving_latency_ms"]["p50"],
+                    report["serving_latency_ms"]["p99"],
+                ]
+            ],
+        ),
+        "<h2>By way of sending</h2>",
+        _table(
+            ["mode", "max |Δ|", "examples over", "errors"],
+            [[k, m["max_abs_diff"], m["examples_over_tolerance"], m["serving_errors"]] for k, m in report["modes"].items()],
+        ),
+    ]
+    for note in report["identity_notes"]:
+        parts.append(f"<p class='note'>{html.escape(note)}</p>")
+    div = report.get("divergence")
+    if div:
+        parts.append("<h2>Where the paths part</h2>")
+        if div.get("step"):
+            parts.append(
+                f"<p>First divergent step: <b>{html.escape(div['step'])}</b> (step {div['step_index']} of "
+                f"{html.escape(' → '.join(div['offline_steps']))}); features: "
+                f"<b>{html.escape(', '.join(div['features']) or '(stage lists differ)')}</b></p>"
+            )
+        if div.get("note"):
+            parts.append(f"<p>{html.escape(div['note'])}</p>")
+        examples = div.get("examples", [])
+        parts.append(_table(["example", "feature", "offline", "serving"], [[e["id"], e["feature"], e["offline"], e["serving"]] for e in examples]))
+    largest = report["modes"]["single"]["largest_by_output"]
+    if largest:
+        parts.append("<h2>Largest differences by output</h2>")
+        parts.append(_table(["output", "max |Δ|"], [[k, v] for k, v in largest.items()]))
+    worst = report["modes"]["single"]["worst"]
+    if worst:
+        parts.append("<h2>Worst examples</h2>")
+        parts.append(
+            _table(
+                ["example", "output", "offline", "serving", "|Δ|", "outputs over"],
+                [[w["id"], w["output"], w["offline"], w["serving"], w["abs_diff"], w["outputs_over_tolerance"]] for w in worst],
+            )
+        )
+    style = (
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:.5em 0}"
+        "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}.passed{color:#070}.failed{color:#b00}"
+        ".note{color:#850}"
+    )
+    title = f"Parity {verdict}: {b['name']} {b['version']}"
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n"
+    )
+
+
+def write_report(report: Mapping[str, Any], folder: Path) -> None:
+    """``report.json``, ``report.txt`` and ``report.html`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    public = {k: v for k, v in report.items() if k != "metrics_row"}
+    (folder / "report.json").write_text(json.dumps(public, indent=2, sort_keys=True, default=str) + "\n")
+    (folder / "report.txt").write_text(render_text(report))
+    (folder / "report.html").write_text(render_html(report))
