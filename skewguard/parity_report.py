@@ -121,6 +121,11 @@ def _fmt(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
+def _exact(value: Any) -> str:
+    """Full precision: example values must show the digits where the paths part."""
+    return repr(value) if isinstance(value, float) else _fmt(value)
+
+
 def render_text(report: Mapping[str, Any]) -> str:
     b, o = report["bundle"], report["offline"]
     lines = [
@@ -150,14 +155,14 @@ def render_text(report: Mapping[str, Any]) -> str:
             lines.append(f"    {div['note']}")
         for ex in div.get("examples", [])[:10]:
             lines.append(
-                f"    {ex['id']} {ex['feature']}: offline {_fmt(ex['offline'])}  serving {_fmt(ex['serving'])}"
+                f"    {ex['id']} {ex['feature']}: offline {_exact(ex['offline'])}  serving {_exact(ex['serving'])}"
             )
     worst = report["modes"]["single"]["worst"] or report["modes"]["batch"]["worst"]
     if worst:
         lines.append("  worst examples (single):")
         for w in worst:
             lines.append(
-                f"    {w['id']} {w['output']}: offline {_fmt(w['offline'])} serving {_fmt(w['serving'])} "
+                f"    {w['id']} {w['output']}: offline {_exact(w['offline'])} serving {_exact(w['serving'])} "
                 f"|Δ| {_fmt(w['abs_diff'])} ({w['outputs_over_tolerance']} outputs over)"
             )
     for ident, err in report["modes"]["single"]["first_errors"].items():
@@ -168,7 +173,7 @@ def render_text(report: Mapping[str, Any]) -> str:
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_exact(v))}</td>" for v in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -197,7 +202,10 @@ def render_html(report: Mapping[str, Any]) -> str:
         "<h2>By way of sending</h2>",
         _table(
             ["mode", "max |Δ|", "examples over", "errors"],
-            [[k, m["max_abs_diff"], m["examples_over_tolerance"], m["serving_errors"]] for k, m in report["modes"].items()],
+            [
+                [k, m["max_abs_diff"], m["examples_over_tolerance"], m["serving_errors"]]
+                for k, m in report["modes"].items()
+            ],
         ),
     ]
     for note in report["identity_notes"]:
@@ -214,7 +222,12 @@ def render_html(report: Mapping[str, Any]) -> str:
         if div.get("note"):
             parts.append(f"<p>{html.escape(div['note'])}</p>")
         examples = div.get("examples", [])
-        parts.append(_table(["example", "feature", "offline", "serving"], [[e["id"], e["feature"], e["offline"], e["serving"]] for e in examples]))
+        parts.append(
+            _table(
+                ["example", "feature", "offline", "serving"],
+                [[e["id"], e["feature"], e["offline"], e["serving"]] for e in examples],
+            )
+        )
     largest = report["modes"]["single"]["largest_by_output"]
     if largest:
         parts.append("<h2>Largest differences by output</h2>")
@@ -225,7 +238,10 @@ def render_html(report: Mapping[str, Any]) -> str:
         parts.append(
             _table(
                 ["example", "output", "offline", "serving", "|Δ|", "outputs over"],
-                [[w["id"], w["output"], w["offline"], w["serving"], w["abs_diff"], w["outputs_over_tolerance"]] for w in worst],
+                [
+                    [w["id"], w["output"], w["offline"], w["serving"], w["abs_diff"], w["outputs_over_tolerance"]]
+                    for w in worst
+                ],
             )
         )
     style = (

@@ -39,8 +39,10 @@ def as_float(column: Any) -> NDArray[Any]:
         column = column.combine_chunks()
     # integers beyond 2**53 round to the nearest double, as float(int) does for a request's
     # numbers (a safe cast would refuse them)
-    arr = pc.cast(column, pa.float64(), safe=not pa.types.is_integer(column.type))
-    return np.asarray(arr.fill_null(np.nan).to_numpy(zero_copy_only=False), dtype=np.float64)
+    if not pa.types.is_float64(column.type):
+        column = pc.cast(column, pa.float64(), safe=not pa.types.is_integer(column.type))
+    # a float64 Arrow array converts its nulls to NaN
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def as_strings(column: Any) -> pa.Array:
@@ -49,7 +51,7 @@ def as_strings(column: Any) -> pa.Array:
         raise TypeError("a numeric column cannot be used where a string column is expected")
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    return pc.cast(column, pa.string())
+    return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
 
 
 def coerce(batch: pa.RecordBatch | pa.Table, contract: Mapping[str, str]) -> Frame:

@@ -70,17 +70,17 @@ def stratified_sample(
     rank = F.pmod(F.xxhash64(F.lit(f"skewguard-sample-{seed}"), F.col(id_column)), F.lit(_HASH_RANGE))
     order = Window.partitionBy(*strata).orderBy("_rank", id_column)
     # keep a margin above each quota (binomial spread); only the kept rows are ranked
-    margin = {s: min(1.0, (q + 4 * math.sqrt(q) + 20) / sizes[s]) for s, q in quota.items()}
+    margin = {s: min(1.0, (q + 4 * math.sqrt(q) + 20) / sizes[s]) if sizes[s] else 1.0 for s, q in quota.items()}
     for fractions in (margin, dict.fromkeys(quota, 1.0)):
         limits = {s: int(f * _HASH_RANGE) + 1 for s, f in fractions.items()}
-        sample_df = (
-            df.withColumn("_rank", rank)
-            .where(F.col("_rank") < _by_stratum(strata, limits))
-            .withColumn("_n", F.row_number().over(order))
-            .where(F.col("_n") <= _by_stratum(strata, quota))
-            .drop("_rank", "_n")
-            .persist(StorageLevel.MEMORY_AND_DISK)
-        )
+        kept_df = df.withColumn("_rank", rank).where(F.col("_rank") < _by_stratum(strata, limits))
+        if strata:
+            kept_df = kept_df.withColumn("_n", F.row_number().over(order)).where(
+                F.col("_n") <= _by_stratum(strata, quota)
+            )
+        else:  # one stratum: the first rows by rank, without a window over a single partition
+            kept_df = kept_df.orderBy("_rank", id_column).limit(quota.get((), 0))
+        sample_df = kept_df.drop("_rank", "_n").persist(StorageLevel.MEMORY_AND_DISK)
         got = {
             tuple(r[c] for c in strata): int(r["_size"])
             for r in sample_df.groupBy(*strata).agg(F.count(F.lit(1)).alias("_size")).collect()

@@ -1,0 +1,325 @@
+"""The parity gate on real Spark, Delta and a real serving process: a correct bundle passes
+on 10,000 examples; bundles with the classic skews fail, and the stage-by-stage bisection
+names the stage and the features where the paths part."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import random
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from schemas.tables import SILVER_LABELED_EXAMPLES
+from serving.bundle import source_files_hash
+from skewguard.config import load_settings
+from transforms import INPUTS_STEP, FittedPipeline
+
+pytestmark = pytest.mark.spark
+
+DAY = dt.date(2024, 11, 20)
+WORKLOAD = "fraud-scoring"
+DEVICES = ["ios", "android", "web"]
+COUNTRIES = ["FR", "DE", "US", "GB", "IN", "BR", "JP", "ES"]
+
+PIPELINE = {
+    "name": "parity",
+    "inputs": {
+        "f001": "double",
+        "f002": "double",
+        "f003": "string",
+        "f004": "string",
+        "f005": "double",
+        "event_ts": "timestamp",
+    },
+    "stages": [
+        {"kind": "impute", "name": "impute_numeric", "columns": ["f001", "f002", "f005"]},
+        {"kind": "impute_category", "name": "impute_categorical", "columns": ["f003"]},
+        {"kind": "clip", "name": "clip_amount", "columns": ["f001"], "options": {"quantiles": [0.01, 0.99]}},
+        {"kind": "log1p", "name": "log_balance", "columns": ["f005"]},
+        {"kind": "bucketize", "name": "bucket_visits", "columns": ["f002"], "options": {"num_buckets": 5}},
+        {"kind": "vocabulary", "name": "vocabulary", "columns": ["f003"], "options": {"one_hot": True}},
+        {"kind": "hash_bucket", "name": "hash_country", "columns": ["f004"], "options": {"num_buckets": 16}},
+        {"kind": "standardize", "name": "standardize", "columns": ["f005"]},
+        {
+            "kind": "time_features",
+            "name": "time_features",
+            "columns": ["event_ts"],
+            "options": {"features": ["hour_sin", "hour_cos", "day_of_week"]},
+        },
+    ],
+    "outputs": ["f001", "f002", "f003", "f004", "f005", "event_ts"],
+}
+
+
+def _examples(n: int, seed: int = 11) -> list[dict[str, Any]]:
+    """Labeled examples: a float with missing values, an integer count, a device with missing
+    values, a country, a positive float; the label depends on them."""
+    rng = random.Random(seed)
+    rows = []
+    for k in range(n):
+        ts = dt.datetime(2024, 11, 20, tzinfo=dt.UTC) + dt.timedelta(microseconds=rng.randrange(86_400 * 10**6))
+        amount = None if k % 13 == 0 else round(rng.lognormvariate(6.0, 1), 4)
+        visits = rng.randrange(0, 40)
+        device = None if k % 19 == 0 else rng.choice(DEVICES)
+        balance = round(rng.expovariate(1 / 700), 2)
+        z = 0.0015 * (amount or 600) - 1.2 + (1.0 if device == "ios" else 0) - 0.03 * visits + 0.0005 * balance
+        label = 1.0 if rng.random() < 1 / (1 + math.exp(-z)) else 0.0
+        features = {
+            "f001": None if amount is None else repr(amount),
+            "f002": str(visits),
+            "f003": device,
+            "f004": rng.choice(COUNTRIES),
+            "f005": repr(balance),
+        }
+        rows.append(
+            {
+                "event_id": f"evt-{k:06d}",
+                "event_ts": ts,
+                "event_date": DAY,
+                "workload_id": WORKLOAD,
+                "client_id": "web",
+                "request_id": f"req-{k}",
+                "model_name": f"{WORKLOAD}-model",
+                "model_version": "v1",
+                "transform_hash": "abc123",
+                "features": features,
+                "outputs": {"score": 0.5, "label": 1.0},
+                "sampling_rate": 1.0,
+                "label": label,
+                "label_ts": ts + dt.timedelta(hours=1),
+                "label_delay_s": 3600.0,
+                "parse_run_id": "parse-1",
+                "join_run_id": "join-1",
+                "joined_at": ts,
+                "predictions_version": 0,
+            }
+        )
+    return rows
+
+
+@pytest.fixture(scope="module")
+def settings(spark, tmp_path_factory):  # type: ignore[no-untyped-def]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SKEWGUARD_LAKEHOUSE", str(tmp_path_factory.mktemp("lakehouse")))
+        yield load_settings()
+
+
+@pytest.fixture(scope="module")
+def bundle_path(spark, settings, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """12,000 labeled examples → training set ``pt`` (every stage kind) → model → bundle."""
+    from jobs.build_training_set import main as build
+    from jobs.lib.delta_io import ensure_table
+    from jobs.lib.model import model_dir
+    from jobs.lib.training import training_set_dir
+    from jobs.train_reference_model import main as train
+    from skewguard.bundle import build_bundle
+
+    path = ensure_table(spark, settings, SILVER_LABELED_EXAMPLES)
+    rows = _examples(12_000)
+    spark.createDataFrame(
+        [tuple(r[c] for c in SILVER_LABELED_EXAMPLES.column_names) for r in rows],
+        SILVER_LABELED_EXAMPLES.spark_schema(),
+    ).write.format("delta").mode("append").save(path)
+    spec = tmp_path_factory.mktemp("spec") / "pipeline.json"
+    spec.write_text(json.dumps(PIPELINE))
+    assert build(["--date", str(DAY), "--workload", WORKLOAD, "--name", "pt", "--pipeline", str(spec)]) == 0
+    assert train(["--training-set", "pt", "--name", "fraud", "--version", "v1"]) == 0
+    out = tmp_path_factory.mktemp("bundles") / "fraud-v1"
+    build_bundle(model_dir(settings, "fraud", "v1"), training_set_dir(settings, "pt"), out)
+    return out
+
+
+def _gate(bundle: Path, report_dir: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    from jobs.check_parity import main
+
+    code = main(["--bundle", str(bundle), "--report-dir", str(report_dir), *extra])
+    report_file = report_dir / "report.json"
+    return code, json.loads(report_file.read_text()) if report_file.exists() else {}
+
+
+def test_correct_bundle_passes_on_10000_examples(spark, settings, bundle_path, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code, report = _gate(bundle_path, tmp_path / "report", "--sample-size", "10000", "--stratify", "workload_id,split")
+    assert code == 0, report
+    assert report["passed"] is True and report["examples"] == 10_000
+    assert report["max_abs_diff"] < 1e-6 and report["examples_over_tolerance"] == 0 and report["serving_errors"] == 0
+    assert report["outputs"] == len(_feature_names(bundle_path)) + 2  # the vector, score and label
+    # stratified: equal shares of the three splits, the smaller ones taken whole when short
+    manifest = json.loads((settings.artifacts_path() / "training_sets" / "pt" / "manifest.json").read_text())
+    sizes = {f"{WORKLOAD}/{s}": n for s, n in manifest["split_counts"].items()}
+    strata = report["offline"]["strata"]
+    assert sum(strata.values()) == 10_000 and set(strata) == set(sizes)
+    assert all(strata[s] == sizes[s] for s in strata if sizes[s] <= 10_000 // 3)
+    assert report["divergence"] is None and report["identity_notes"] == []
+    assert report["serving_latency_ms"]["p50"] > 0
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "Parity PASSED" in html and "fraud" in html
+    assert "PARITY PASSED" in (tmp_path / "report" / "report.txt").read_text()
+    rows = spark.read.format("delta").load(settings.lakehouse.table_path("metrics.parity")).collect()
+    row = next(r for r in rows if r["report_path"] == str(tmp_path / "report"))
+    assert row["passed"] is True and row["examples"] == 10_000 and row["max_abs_diff"] == report["max_abs_diff"]
+    assert row["offline_source"].startswith("gold.training_set:pt@v")
+
+
+def _feature_names(path: Path) -> list[str]:
+    return json.loads((path / "manifest.json").read_text())["model"]["feature_names"]
+
+
+# -- deliberately broken bundles ----------------------------------------------------------
+
+
+def _rehash(folder: Path) -> None:
+    """Make an altered bundle self-consistent, as a team shipping it by mistake would."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    fitted = FittedPipeline.loads((folder / "pipeline.json").read_text())
+    manifest["pipeline_hash"] = fitted.params_hash()
+    files = sorted((folder / "transforms").glob("*.py"))
+    manifest["transform_source"]["files"] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    manifest["transform_source"]["content_hash"] = source_files_hash(folder / "transforms")
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
+def _edit_params(folder: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    data = json.loads((folder / "pipeline.json").read_text())
+    edit(data)
+    (folder / "pipeline.json").write_text(FittedPipeline.from_json(data).dumps() + "\n")
+
+
+def _edit_source(folder: Path, module: str, old: str, new: str) -> None:
+    path = folder / "transforms" / module
+    text = path.read_text()
+    assert old in text, f"{module} no longer contains {old!r}"
+    path.write_text(text.replace(old, new))
+
+
+def _stage(data: dict[str, Any], name: str) -> int:
+    return [s["name"] for s in data["pipeline"]["stages"]].index(name)
+
+
+def _float32(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(np.float32(value))
+    if isinstance(value, dict):
+        return {k: _float32(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_float32(v) for v in value]
+    return value
+
+
+def _float32_params(folder: Path) -> None:
+    _edit_params(folder, lambda d: d.update(params=_float32(d["params"])))
+
+
+def _reordered_vocabulary(folder: Path) -> None:
+    def edit(d: dict[str, Any]) -> None:
+        vocab = d["params"][_stage(d, "vocabulary")]["vocab"]
+        vocab["f003"] = list(reversed(vocab["f003"]))
+
+    _edit_params(folder, edit)
+
+
+def _stale_vocabulary(folder: Path) -> None:
+    def edit(d: dict[str, Any]) -> None:  # last month's vocabulary: "web" was not yet a device
+        vocab = d["params"][_stage(d, "vocabulary")]["vocab"]
+        vocab["f003"] = [v if v != "web" else "blackberry" for v in vocab["f003"]]
+
+    _edit_params(folder, edit)
+
+
+def _hash_seed(folder: Path) -> None:
+    _edit_params(folder, lambda d: d["pipeline"]["stages"][_stage(d, "hash_country")]["options"].update(seed=7))
+
+
+def _local_time(folder: Path) -> None:
+    _edit_source(folder, "stages.py", "import math\n", "import math\nimport time\n")
+    _edit_source(
+        folder,
+        "stages.py",
+        "            hour = np.floor_divide(us, 3_600_000_000) % 24\n",
+        "            us = us + time.localtime().tm_gmtoff * 1_000_000  # the server's wall clock\n"
+        "            hour = np.floor_divide(us, 3_600_000_000) % 24\n",
+    )
+
+
+def _integer_typing(folder: Path) -> None:
+    _edit_source(
+        folder,
+        "frame.py",
+        '        return float(value)\n    if dtype == "string":',
+        '        return float(int(value))  # the request schema declares an integer\n    if dtype == "string":',
+    )
+
+
+def _missing_default(folder: Path) -> None:
+    _edit_params(folder, lambda d: d["params"][_stage(d, "impute_numeric")]["values"].update(f001=0.0))
+
+
+DEFECTS: dict[str, tuple[Callable[[Path], None], str, set[str]]] = {
+    # defect: (how to break the bundle, first divergent step, features that differ there)
+    "float32_params": (_float32_params, "impute_numeric", {"f001"}),
+    "reordered_vocabulary": (_reordered_vocabulary, "vocabulary", {"f003#0", "f003#2"}),
+    "stale_vocabulary": (_stale_vocabulary, "vocabulary", set()),  # filled in by the test
+    "hash_seed": (_hash_seed, "hash_country", {"f004"}),
+    "local_time": (_local_time, "time_features", {"event_ts_hour_sin", "event_ts_hour_cos"}),
+    "integer_typing": (_integer_typing, INPUTS_STEP, {"f001", "f005"}),
+    "missing_default": (_missing_default, "impute_numeric", {"f001"}),
+}
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_broken_bundle_fails_and_names_stage_and_feature(  # type: ignore[no-untyped-def]
+    spark, settings, bundle_path, tmp_path, monkeypatch, defect
+) -> None:
+    breaker, step, features = DEFECTS[defect]
+    broken = tmp_path / "broken"
+    shutil.copytree(bundle_path, broken)
+    breaker(broken)
+    _rehash(broken)
+    fitted = FittedPipeline.loads((bundle_path / "pipeline.json").read_text())
+    if defect == "float32_params":
+        # the premise: float32 moves f001's mean by more than the tolerance (f002's and f005's
+        # imputed values are never used: they have no missing values)
+        mean = fitted.params[0]["values"]["f001"]
+        assert abs(float(np.float32(mean)) - mean) >= 1e-6
+    if defect == "stale_vocabulary":
+        vocab = fitted.params[5]["vocab"]["f003"]
+        features = {f"f003#{vocab.index('web')}", f"f003#{len(vocab)}"}  # web's column, and out-of-vocabulary
+    if defect == "local_time":
+        monkeypatch.setenv("TZ", "Asia/Kolkata")  # the serving process runs on a UTC+05:30 clock
+
+    code, report = _gate(broken, tmp_path / "report", "--sample-size", "2000")
+    assert code == 1, report
+    assert report["passed"] is False and report["examples_over_tolerance"] > 0
+    divergence = report["divergence"]
+    assert divergence["step"] == step, divergence
+    if defect == "local_time":  # the day of week moves too for events late in the UTC day
+        assert features <= set(divergence["features"]) <= features | {"event_ts_day_of_week"}
+    else:
+        assert set(divergence["features"]) == features, divergence
+    first = divergence["examples"][0]
+    assert first["feature"] in features and first["offline"] != first["serving"]
+    text = (tmp_path / "report" / "report.txt").read_text()
+    assert f"FIRST DIVERGENCE at step {step!r}" in text
+    assert "Parity FAILED" in (tmp_path / "report" / "report.html").read_text()
+    row = (
+        spark.read.format("delta")
+        .load(settings.lakehouse.table_path("metrics.parity"))
+        .where(f"report_path = '{tmp_path / 'report'}'")
+        .first()
+    )
+    assert row["passed"] is False and row["first_divergent_step"] == step
+    assert set(row["divergent_features"]) == set(divergence["features"])
+
+
+def test_gate_errors_exit_2(settings, bundle_path, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    code, _ = _gate(tmp_path / "no-such-bundle", tmp_path / "r1")
+    assert code == 2
+    code, _ = _gate(bundle_path, tmp_path / "r2", "--training-set", "no-such-set")
+    assert code == 2
