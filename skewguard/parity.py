@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,6 +26,7 @@ __all__ = [
     "ReplayError",
     "bisect",
     "compare",
+    "request_from_logged",
     "run_replay",
     "write_requests",
 ]
@@ -32,6 +34,37 @@ __all__ = [
 log = logging.getLogger("skewguard.parity")
 
 _ROOT = Path(__file__).resolve().parent.parent
+
+
+_INT_LITERAL = re.compile(r"-?[0-9]+")
+
+
+def request_from_logged(
+    features: Mapping[str, str | None], contract: Mapping[str, str], timestamp: Any, time_column: str = "event_ts"
+) -> dict[str, Any]:
+    """The request serving received, rebuilt from the logged feature text (``silver``'s
+    ``features`` map): a double input is a JSON number (an integer literal stays an integer,
+    text that is no number is sent as it was, for the bundle to refuse), a string input the
+    text; an absent or null feature stays absent; ``time_column`` is the event's time."""
+    request: dict[str, Any] = {}
+    for name, dtype in contract.items():
+        if name == time_column:
+            request[name] = timestamp
+            continue
+        text = features.get(name)
+        if text is None:
+            continue
+        if dtype == "double":
+            if _INT_LITERAL.fullmatch(text):
+                request[name] = int(text)
+                continue
+            try:
+                request[name] = float(text)
+            except ValueError:
+                request[name] = text
+        else:
+            request[name] = text
+    return request
 
 
 class ReplayError(RuntimeError):

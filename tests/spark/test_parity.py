@@ -4,11 +4,8 @@ names the stage and the features where the paths part."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import math
-import random
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -17,92 +14,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from schemas.tables import SILVER_LABELED_EXAMPLES
 from serving.bundle import source_files_hash
 from skewguard.config import load_settings
+from tests.spark.parity_data import WORKLOAD, build_bundle
 from transforms import INPUTS_STEP, FittedPipeline
 
 pytestmark = pytest.mark.spark
-
-DAY = dt.date(2024, 11, 20)
-WORKLOAD = "fraud-scoring"
-DEVICES = ["ios", "android", "web"]
-COUNTRIES = ["FR", "DE", "US", "GB", "IN", "BR", "JP", "ES"]
-
-PIPELINE = {
-    "name": "parity",
-    "inputs": {
-        "f001": "double",
-        "f002": "double",
-        "f003": "string",
-        "f004": "string",
-        "f005": "double",
-        "event_ts": "timestamp",
-    },
-    "stages": [
-        {"kind": "impute", "name": "impute_numeric", "columns": ["f001", "f002", "f005"]},
-        {"kind": "impute_category", "name": "impute_categorical", "columns": ["f003"]},
-        {"kind": "clip", "name": "clip_amount", "columns": ["f001"], "options": {"quantiles": [0.01, 0.99]}},
-        {"kind": "log1p", "name": "log_balance", "columns": ["f005"]},
-        {"kind": "bucketize", "name": "bucket_visits", "columns": ["f002"], "options": {"num_buckets": 5}},
-        {"kind": "vocabulary", "name": "vocabulary", "columns": ["f003"], "options": {"one_hot": True}},
-        {"kind": "hash_bucket", "name": "hash_country", "columns": ["f004"], "options": {"num_buckets": 16}},
-        {"kind": "standardize", "name": "standardize", "columns": ["f005"]},
-        {
-            "kind": "time_features",
-            "name": "time_features",
-            "columns": ["event_ts"],
-            "options": {"features": ["hour_sin", "hour_cos", "day_of_week"]},
-        },
-    ],
-    "outputs": ["f001", "f002", "f003", "f004", "f005", "event_ts"],
-}
-
-
-def _examples(n: int, seed: int = 11) -> list[dict[str, Any]]:
-    """Labeled examples: a float with missing values, an integer count, a device with missing
-    values, a country, a positive float; the label depends on them."""
-    rng = random.Random(seed)
-    rows = []
-    for k in range(n):
-        ts = dt.datetime(2024, 11, 20, tzinfo=dt.UTC) + dt.timedelta(microseconds=rng.randrange(86_400 * 10**6))
-        amount = None if k % 13 == 0 else round(rng.lognormvariate(6.0, 1), 4)
-        visits = rng.randrange(0, 40)
-        device = None if k % 19 == 0 else rng.choice(DEVICES)
-        balance = round(rng.expovariate(1 / 700), 2)
-        z = 0.0015 * (amount or 600) - 1.2 + (1.0 if device == "ios" else 0) - 0.03 * visits + 0.0005 * balance
-        label = 1.0 if rng.random() < 1 / (1 + math.exp(-z)) else 0.0
-        features = {
-            "f001": None if amount is None else repr(amount),
-            "f002": str(visits),
-            "f003": device,
-            "f004": rng.choice(COUNTRIES),
-            "f005": repr(balance),
-        }
-        rows.append(
-            {
-                "event_id": f"evt-{k:06d}",
-                "event_ts": ts,
-                "event_date": DAY,
-                "workload_id": WORKLOAD,
-                "client_id": "web",
-                "request_id": f"req-{k}",
-                "model_name": f"{WORKLOAD}-model",
-                "model_version": "v1",
-                "transform_hash": "abc123",
-                "features": features,
-                "outputs": {"score": 0.5, "label": 1.0},
-                "sampling_rate": 1.0,
-                "label": label,
-                "label_ts": ts + dt.timedelta(hours=1),
-                "label_delay_s": 3600.0,
-                "parse_run_id": "parse-1",
-                "join_run_id": "join-1",
-                "joined_at": ts,
-                "predictions_version": 0,
-            }
-        )
-    return rows
 
 
 @pytest.fixture(scope="module")
@@ -114,27 +31,7 @@ def settings(spark, tmp_path_factory):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def bundle_path(spark, settings, tmp_path_factory):  # type: ignore[no-untyped-def]
-    """12,000 labeled examples → training set ``pt`` (every stage kind) → model → bundle."""
-    from jobs.build_training_set import main as build
-    from jobs.lib.delta_io import ensure_table
-    from jobs.lib.model import model_dir
-    from jobs.lib.training import training_set_dir
-    from jobs.train_reference_model import main as train
-    from skewguard.bundle import build_bundle
-
-    path = ensure_table(spark, settings, SILVER_LABELED_EXAMPLES)
-    rows = _examples(12_000)
-    spark.createDataFrame(
-        [tuple(r[c] for c in SILVER_LABELED_EXAMPLES.column_names) for r in rows],
-        SILVER_LABELED_EXAMPLES.spark_schema(),
-    ).write.format("delta").mode("append").save(path)
-    spec = tmp_path_factory.mktemp("spec") / "pipeline.json"
-    spec.write_text(json.dumps(PIPELINE))
-    assert build(["--date", str(DAY), "--workload", WORKLOAD, "--name", "pt", "--pipeline", str(spec)]) == 0
-    assert train(["--training-set", "pt", "--name", "fraud", "--version", "v1"]) == 0
-    out = tmp_path_factory.mktemp("bundles") / "fraud-v1"
-    build_bundle(model_dir(settings, "fraud", "v1"), training_set_dir(settings, "pt"), out)
-    return out
+    return build_bundle(spark, settings, tmp_path_factory.mktemp("spec"))
 
 
 def _gate(bundle: Path, report_dir: Path, *extra: str) -> tuple[int, dict[str, Any]]:

@@ -1,0 +1,349 @@
+"""Serving skew on what serving actually logged, for one day and workload:
+
+* ``outputs`` — per model version in the logs, the bundle that version names (and whose
+  transform hash matches the logged one) recomputes the outputs from the logged features
+  through Arrow in Spark; each logged output is compared with the recomputed one.
+* ``features`` — given an offline feature table (entity, as-of time, one column per
+  feature), each logged feature is compared with the table's value for the entity as of the
+  event time (a point-in-time join, no global sort): equal, missing in serving, stale (a
+  value the table held earlier) or different.
+
+Writes ``metrics.serving_skew`` (re-running a day and workload replaces its rows)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import NumericType
+
+from jobs.lib.delta_io import ensure_table, replace_where, sql_date, sql_string, table_version
+from jobs.lib.runs import RunRecord
+from jobs.lib.steps import require_columns
+from jobs.lib.training import TIME_COLUMN
+from jobs.lib.window import DayWindow
+from schemas.metrics import METRICS_SERVING_SKEW
+from schemas.tables import SILVER_PREDICTIONS
+from serving.bundle import Bundle, BundleError
+from skewguard.bundle import bundle_dir
+from skewguard.config import Settings
+from skewguard.parity import request_from_logged
+
+__all__ = ["FeatureTable", "check_serving_skew", "summarize"]
+
+log = logging.getLogger("skewguard.serving_skew")
+
+_RECOMPUTED = "event_id string, score double, label double, error string"
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """An offline feature table and how its rows meet the logs."""
+
+    path: str
+    entity_key: str
+    """A logged feature id (or ``client_id``/``request_id``) holding the entity id."""
+    entity_column: str = "entity_id"
+    as_of_column: str = "as_of"
+
+
+def _recompute(bundle_path: str, contract: Mapping[str, str]) -> Any:
+    """The per-partition function: rebuild each request from the log and run the bundle."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        bundle = Bundle.load(bundle_path)
+        for batch in batches:
+            ids = batch.column("event_id").to_pylist()
+            requests = [
+                request_from_logged(dict(f or []), contract, ts, TIME_COLUMN)
+                for f, ts in zip(
+                    batch.column("features").to_pylist(), batch.column("event_ts").to_pylist(), strict=True
+                )
+            ]
+            scores: list[float | None] = [None] * len(requests)
+            errors: list[str | None] = [None] * len(requests)
+            try:
+                scores = [float(s) for s in bundle.evaluate(requests)[1]]
+            except (ValueError, TypeError, KeyError):
+                for i, request in enumerate(requests):  # find the requests serving would refuse
+                    try:
+                        scores[i] = float(bundle.evaluate([request])[1][0])
+                    except (ValueError, TypeError, KeyError) as exc:
+                        errors[i] = f"{type(exc).__name__}: {exc}"[:300]
+            labels = [None if s is None else float(s >= bundle.threshold) for s in scores]
+            yield pa.RecordBatch.from_arrays(
+                [
+                    pa.array(ids, pa.string()),
+                    pa.array(scores, pa.float64()),
+                    pa.array(labels, pa.float64()),
+                    pa.array(errors, pa.string()),
+                ],
+                names=["event_id", "score", "label", "error"],
+            )
+
+    return run
+
+
+def _row(base: Mapping[str, Any], **values: Any) -> dict[str, Any]:
+    row = {c: None for c in METRICS_SERVING_SKEW.column_names}
+    row.update(base)
+    row.update(values)
+    rows = row["rows"] or 0
+    row["mismatch_rate"] = row["mismatched"] / rows if rows else None
+    return row
+
+
+def _output_rows(
+    settings: Settings, logs_df: DataFrame, base: Mapping[str, Any], tolerance: float
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    versions = (
+        logs_df.groupBy("model_name", "model_version", "transform_hash").agg(F.count(F.lit(1)).alias("n")).collect()
+    )
+    for v in sorted(versions, key=lambda r: (r["model_name"], r["model_version"], r["transform_hash"] or "")):
+        ident = {**base, "model_name": v["model_name"], "model_version": v["model_version"]}
+        ident["transform_hash"] = v["transform_hash"]
+        n = int(v["n"])
+        folder = bundle_dir(settings, v["model_name"], v["model_version"])
+        try:
+            bundle = Bundle.load(folder)
+        except BundleError as exc:
+            log.warning("%s %s: no usable bundle (%s)", v["model_name"], v["model_version"], exc)
+            detail = json.dumps({"bundle_path": str(folder), "error": str(exc)})
+            rows.append(_row(ident, subject="bundle", rows=n, mismatched=n, status="no_bundle", details_json=detail))
+            continue
+        if v["transform_hash"] is not None and v["transform_hash"] != bundle.transform_hash:
+            detail = json.dumps({"bundle_path": str(folder), "bundle_transform_hash": bundle.transform_hash})
+            rows.append(
+                _row(
+                    ident, subject="bundle", rows=n, mismatched=n, status="transform_hash_differs", details_json=detail
+                )
+            )
+            continue
+        rows.extend(_compare_outputs(logs_df, v, bundle, folder, ident, n, tolerance))
+    return rows
+
+
+def _match(column: str, value: Any) -> Column:
+    return F.col(column).eqNullSafe(F.lit(value))
+
+
+def _compare_outputs(
+    logs_df: DataFrame, v: Any, bundle: Bundle, folder: Path, ident: Mapping[str, Any], n: int, tolerance: float
+) -> list[dict[str, Any]]:
+    version_df = logs_df.where(
+        _match("model_name", v["model_name"])
+        & _match("model_version", v["model_version"])
+        & _match("transform_hash", v["transform_hash"])
+    )
+    recomputed_df = version_df.select("event_id", "features", "event_ts").mapInArrow(
+        _recompute(str(folder), bundle.inputs), _RECOMPUTED
+    )
+    joined_df = version_df.select("event_id", "outputs").join(recomputed_df, "event_id")
+    out: list[dict[str, Any]] = []
+    aggs, checks = [], {}
+    for name in ("score", "label"):
+        diff = F.abs(F.col("outputs")[name] - F.col(name))
+        bad = diff.isNull() | (diff >= F.lit(tolerance))
+        checks[name] = bad
+        aggs += [F.sum(bad.cast("long")).alias(f"{name}_bad"), F.max(diff).alias(f"{name}_max")]
+    aggs.append(F.sum(F.col("error").isNotNull().cast("long")).alias("errors"))
+    stats = joined_df.agg(*aggs).first()
+    examples = [
+        r["event_id"] for r in joined_df.where(checks["score"] | checks["label"]).select("event_id").limit(5).collect()
+    ]
+    for name in ("score", "label"):
+        bad = int(stats[f"{name}_bad"] or 0)
+        detail = {
+            "bundle_path": str(folder),
+            "serving_errors": int(stats["errors"] or 0),
+            "example_event_ids": examples,
+        }
+        out.append(
+            _row(
+                ident,
+                subject=name,
+                rows=n,
+                mismatched=bad,
+                max_abs_diff=stats[f"{name}_max"],
+                status="mismatch" if bad else "ok",
+                details_json=json.dumps(detail),
+            )
+        )
+    log.info(
+        "%s %s: %d logged predictions, score mismatches %d",
+        v["model_name"],
+        v["model_version"],
+        n,
+        out[0]["mismatched"],
+    )
+    return out
+
+
+def _feature_rows(
+    spark: SparkSession, logs_df: DataFrame, table: FeatureTable, base: Mapping[str, Any], tolerance: float
+) -> list[dict[str, Any]]:
+    offline_df = spark.read.format("delta").load(table.path)
+    require_columns(offline_df, [table.entity_column, table.as_of_column], f"feature table {table.path}")
+    features = [f for f in offline_df.schema.fields if f.name not in (table.entity_column, table.as_of_column)]
+    if not features:
+        raise ValueError(f"feature table {table.path} has no feature columns")
+    numeric = {f.name for f in features if isinstance(f.dataType, NumericType)}
+    entity = (
+        F.col(table.entity_key)
+        if table.entity_key in ("client_id", "request_id")
+        else F.col("features")[table.entity_key]
+    )
+    # one row per logged prediction × feature, absent features included (value null)
+    logged_df = (
+        logs_df.select(
+            "event_id",
+            "event_ts",
+            "model_name",
+            "model_version",
+            "transform_hash",
+            entity.alias("_entity"),
+            F.explode(
+                F.array(
+                    *[
+                        F.struct(F.lit(f.name).alias("feature"), F.col("features")[f.name].alias("served"))
+                        for f in features
+                    ]
+                )
+            ).alias("_f"),
+        )
+        .select("*", "_f.feature", "_f.served")
+        .drop("_f")
+    )
+    history_df = offline_df.select(
+        F.col(table.entity_column).cast("string").alias("_entity"),
+        F.col(table.as_of_column).alias("_as_of"),
+        F.explode(
+            F.array(
+                *[
+                    F.struct(
+                        F.lit(f.name).alias("feature"),
+                        F.col(f.name).cast("double").alias("num")
+                        if f.name in numeric
+                        else F.lit(None).cast("double").alias("num"),
+                        F.col(f.name).cast("string").alias("text"),
+                    )
+                    for f in features
+                ]
+            )
+        ).alias("_h"),
+    ).select("_entity", "_as_of", "_h.feature", "_h.num", "_h.text")
+    served_num = F.col("served").cast("double")
+    same = F.when(F.col("num").isNotNull(), F.abs(served_num - F.col("num")) < F.lit(tolerance)).otherwise(
+        F.col("served") == F.col("text")
+    )
+    keys = ["event_id", "feature", "model_name", "model_version", "transform_hash", "served"]
+    per_event_df = (
+        logged_df.join(history_df, ["_entity", "feature"])
+        .where(F.col("_as_of") <= F.col("event_ts"))
+        .groupBy(*keys)
+        .agg(
+            F.max("_as_of").alias("current_as_of"),
+            F.max_by("text", "_as_of").alias("current"),
+            F.max(F.when(F.coalesce(same, F.lit(False)), F.col("_as_of"))).alias("matched_as_of"),
+        )
+    )
+    cause = (
+        F.when(F.col("current").isNull(), F.lit(None))
+        .when(F.col("served").isNull(), F.lit("missing_in_serving"))
+        .when(F.col("matched_as_of") == F.col("current_as_of"), F.lit("equal"))
+        .when(F.col("matched_as_of").isNotNull(), F.lit("stale"))
+        .otherwise(F.lit("different"))
+    )
+    counted = (
+        per_event_df.withColumn("cause", cause)
+        .where(F.col("cause").isNotNull())
+        .groupBy("model_name", "model_version", "transform_hash", "feature")
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            *[F.sum((F.col("cause") == c).cast("long")).alias(c) for c in ("missing_in_serving", "stale", "different")],
+        )
+        .collect()
+    )
+    rows = []
+    for r in sorted(counted, key=lambda r: (r["model_name"], r["model_version"], r["feature"])):
+        mismatched = int(r["missing_in_serving"]) + int(r["stale"]) + int(r["different"])
+        rows.append(
+            _row(
+                base,
+                check="features",
+                model_name=r["model_name"],
+                model_version=r["model_version"],
+                transform_hash=r["transform_hash"],
+                subject=r["feature"],
+                rows=int(r["rows"]),
+                mismatched=mismatched,
+                missing_in_serving=int(r["missing_in_serving"]),
+                stale=int(r["stale"]),
+                different=int(r["different"]),
+                status="mismatch" if mismatched else "ok",
+                details_json=json.dumps({"feature_table": table.path, "entity_key": table.entity_key}),
+            )
+        )
+    return rows
+
+
+def check_serving_skew(
+    spark: SparkSession,
+    settings: Settings,
+    day: dt.date,
+    workload: str,
+    run: RunRecord,
+    feature_table: FeatureTable | None = None,
+) -> list[dict[str, Any]]:
+    """Check one day and workload; returns the ``metrics.serving_skew`` rows written."""
+    tolerance = settings.parity.skew_tolerance
+    window = DayWindow(day, day, workload)
+    run.window_start = run.window_end = day
+    run.workload_id = workload
+    source = ensure_table(spark, settings, SILVER_PREDICTIONS)
+    version = table_version(spark, source)
+    run.source = f"{SILVER_PREDICTIONS.name}@v{version}"
+    logs_df = spark.read.format("delta").option("versionAsOf", version).load(source).where(window.contains())
+    base = {"run_id": run.run_id, "checked_at": run.started_at, "event_date": day, "workload_id": workload}
+    base.update(check="outputs", tolerance=tolerance)
+    rows = _output_rows(settings, logs_df, base, tolerance)
+    if feature_table is not None:
+        rows += _feature_rows(spark, logs_df, feature_table, base, tolerance)
+    run.read_count = sum(r["rows"] for r in rows if r["check"] == "outputs" and r["subject"] in ("score", "bundle"))
+    path = ensure_table(spark, settings, METRICS_SERVING_SKEW)
+    rows_df = spark.createDataFrame(
+        [tuple(r[c] for c in METRICS_SERVING_SKEW.column_names) for r in rows], METRICS_SERVING_SKEW.spark_schema()
+    )
+    predicate = f"event_date = {sql_date(day)} AND workload_id = {sql_string(workload)}"
+    run.output_version = replace_where(spark, rows_df, path, predicate, len(rows))
+    run.landed_count = len(rows)
+    mismatches = [r for r in rows if r["status"] != "ok"]
+    run.details = {"rows": len(rows), "mismatching_rows": len(mismatches)}
+    run.status = "succeeded"
+    return rows
+
+
+def summarize(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per check row that is not ok."""
+    out = []
+    for r in rows:
+        if r["status"] == "ok":
+            continue
+        what = f"{r['check']} {r['model_name']} {r['model_version']} {r['subject']}"
+        if r["check"] == "features":
+            out.append(
+                f"{what}: {r['mismatched']}/{r['rows']} differ (missing in serving {r['missing_in_serving']}, "
+                f"stale {r['stale']}, different {r['different']})"
+            )
+        else:
+            out.append(f"{what}: {r['status']}, {r['mismatched']}/{r['rows']} rows")
+    return out
