@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help setup venv jars es-start es-stop es-status es-start-secure es-stop-secure \
         spark-cluster-start spark-cluster-stop submit-args demo test test-unit lint bench-ingest bench-logger \
-        bench-transforms docs clean
+        bench-transforms bench-parity docs clean
 
 help: ## list the commands
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,6 +64,9 @@ bench-logger: setup ## benchmark: serving logger call latency and throughput vs 
 
 bench-transforms: venv jars ## benchmark: shared pipeline through Arrow vs the same transforms as native Spark, 10M rows
 	@$(PY) -m benchmarks.transforms
+
+bench-parity: venv jars ## benchmark: the parity gate end to end on 10,000 examples (target ≤ 30 s) and serving latency
+	@$(PY) -m benchmarks.parity
 
 docs: venv ## regenerate the README's reference section (record kinds, tables) from schemas/
 	@$(PY) -m schemas.docs
