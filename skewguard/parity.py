@@ -12,7 +12,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ __all__ = [
     "Comparison",
     "Divergence",
     "OfflineExample",
+    "Replay",
     "ReplayError",
     "bisect",
     "compare",
@@ -83,42 +84,72 @@ class OfflineExample:
     stratum: str = ""
 
 
+def _request_lines(examples: Iterable[OfflineExample]) -> Iterator[str]:
+    for example in examples:
+        if "\t" in example.id or "\n" in example.id:
+            raise ValueError(f"example id {example.id!r} contains a tab or a newline")
+        yield f"{example.id}\t{json.dumps(example.request)}\n"
+
+
 def write_requests(path: Path, examples: Iterable[OfflineExample]) -> int:
-    """``<id> TAB <request JSON>`` per example (the replay process's input)."""
-    count = 0
-    with path.open("w") as out:
-        for example in examples:
-            if "\t" in example.id or "\n" in example.id:
-                raise ValueError(f"example id {example.id!r} contains a tab or a newline")
-            out.write(f"{example.id}\t{json.dumps(example.request)}\n")
-            count += 1
-    return count
+    """``<id> TAB <request JSON>`` per example (the replay process's input format)."""
+    lines = list(_request_lines(examples))
+    path.write_text("".join(lines))
+    return len(lines)
+
+
+class Replay:
+    """A serving process (``python -m serving.replay``) started early: it imports numpy and
+    pyarrow and loads the bundle while Spark is still sampling; :meth:`send` hands it the
+    requests and waits for its outputs."""
+
+    def __init__(self, bundle: Path, out_dir: Path, modes: Sequence[str], batch_size: int = 256) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir, self.modes = out_dir, list(modes)
+        cmd = [sys.executable, "-m", "serving.replay", "--bundle", str(bundle), "--requests", "-"]
+        cmd += ["--out-dir", str(out_dir), "--modes", ",".join(modes), "--batch-size", str(batch_size)]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH", "")) if p)
+        self._stderr = (out_dir / "replay.log").open("w")
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
+
+    def send(self, examples: Iterable[OfflineExample]) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
+        """Outputs by mode, then by example id; and the process's summary."""
+        try:
+            if self._proc.stdin is None:
+                raise ReplayError("the serving process has no input pipe")
+            try:
+                self._proc.stdin.writelines(_request_lines(examples))
+                self._proc.stdin.close()
+            except BrokenPipeError:
+                pass  # the process died early: its exit code and log say why
+            code = self._proc.wait()
+        finally:
+            self.close()
+        if code != 0:
+            lines = [line for line in (self.out_dir / "replay.log").read_text().splitlines() if line.strip()]
+            raise ReplayError(f"the serving process failed: {lines[-1] if lines else f'exit {code}'}")
+        outputs: dict[str, dict[str, dict[str, Any]]] = {}
+        for mode in self.modes:
+            with (self.out_dir / f"{mode}.jsonl").open() as stream:
+                outputs[mode] = {r["id"]: r for r in map(json.loads, stream)}
+        summary: dict[str, Any] = json.loads((self.out_dir / "summary.json").read_text())
+        if summary.get("spark_imported"):
+            raise ReplayError("the serving process imported Spark; it must run the bundle alone")
+        return outputs, summary
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._stderr.close()
 
 
 def run_replay(
-    bundle: Path, requests: Path, out: Path, mode: str, batch_size: int = 256
-) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Run the bundle on ``requests`` in a fresh interpreter; outputs by id, and its summary."""
-    cmd = [sys.executable, "-m", "serving.replay", "--bundle", str(bundle), "--requests", str(requests)]
-    cmd += ["--out", str(out), "--mode", mode, "--batch-size", str(batch_size)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH", "")) if p)
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-    if proc.returncode != 0:
-        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-        raise ReplayError(f"the serving process failed ({mode}): {lines[-1] if lines else proc.returncode}")
-    outputs: dict[str, dict[str, Any]] = {}
-    summary: dict[str, Any] = {}
-    with out.open() as stream:
-        for line in stream:
-            record = json.loads(line)
-            if "summary" in record:
-                summary = record["summary"]
-            else:
-                outputs[record["id"]] = record
-    if summary.get("spark_imported"):
-        raise ReplayError("the serving process imported Spark; it must run the bundle alone")
-    return outputs, summary
+    bundle: Path, examples: Iterable[OfflineExample], out_dir: Path, modes: Sequence[str], batch_size: int = 256
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
+    """Start a serving process, send it ``examples`` and return its outputs (see :class:`Replay`)."""
+    return Replay(bundle, out_dir, modes, batch_size).send(examples)
 
 
 def _abs_diff(offline: np.ndarray, serving: np.ndarray) -> np.ndarray:

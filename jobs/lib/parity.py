@@ -9,13 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -28,7 +28,7 @@ from jobs.lib.window import DayWindow
 from schemas.metrics import METRICS_PARITY
 from serving.bundle import Bundle
 from skewguard.config import Settings
-from skewguard.parity import Comparison, OfflineExample, bisect, compare, run_replay, write_requests
+from skewguard.parity import OfflineExample, Replay, bisect, compare, run_replay, write_requests
 from skewguard.parity_report import build_report, write_report
 from transforms import FittedPipeline
 
@@ -63,7 +63,10 @@ class _Offline:
     fitted: FittedPipeline
     source: str
     transform_hash: str | None
-    strata_counts: dict[str, int] = field(default_factory=dict)
+    quota: dict[str, int]
+    """Examples each stratum should give (by stratum name)."""
+    inputs_from: str
+    """Where the examples' inputs are read (the training set's source table, or the table)."""
 
 
 def offline_score(vector: Column, weights: Sequence[float], intercept: float) -> Column:
@@ -74,7 +77,7 @@ def offline_score(vector: Column, weights: Sequence[float], intercept: float) ->
 
 
 def _training_set_examples(
-    spark: SparkSession, settings: Settings, name: str, strata: Sequence[str], n: int, seed: int
+    spark: SparkSession, settings: Settings, name: str, strata: Sequence[str], n: int, seed: int, exhaustive: bool
 ) -> _Offline:
     manifest = load_manifest(settings, name)
     fitted = FittedPipeline.loads((training_set_dir(settings, name) / "pipeline.json").read_text())
@@ -85,7 +88,16 @@ def _training_set_examples(
         .where(f"training_set = {sql_string(name)}")
         .select("event_id", F.col("features").alias("_vector"), *dict.fromkeys(["split", *strata]))
     )
-    sample_df, counts = stratified_sample(gold_df, n, strata, seed)
+    sizes = None
+    if set(strata) <= {"split", "workload_id"}:  # a set holds one workload; the manifest counts its splits
+        workload = manifest["window"]["workload_id"]
+        sizes = {
+            tuple({"split": split, "workload_id": workload}[c] for c in strata): count
+            for split, count in manifest["split_counts"].items()
+        }
+        if not strata:
+            sizes = {(): sum(manifest["split_counts"].values())}
+    sample_df, quota = stratified_sample(gold_df, n, strata, seed, sizes=sizes, exhaustive=exhaustive)
     window = manifest["window"]
     day_window = DayWindow(
         dt.date.fromisoformat(window["start"]), dt.date.fromisoformat(window["end"]), window["workload_id"]
@@ -100,33 +112,29 @@ def _training_set_examples(
     flags = [F.col("features")[c].rlike(_INT_LITERAL).alias(f"_int_{c}") for c, t in contract.items() if t == "double"]
     joined_df = source_df.join(F.broadcast(sample_df.select(*carried)), "event_id").select("*", *flags)
     keep = [c for c in carried if c != "event_id"] + [f"_int_{c}" for c, t in contract.items() if t == "double"]
-    typed_df = with_typed_features(joined_df, contract, keep=keep).persist(StorageLevel.MEMORY_AND_DISK)
-    if typed_df.count() != sum(counts.values()):
-        missing = sum(counts.values()) - typed_df.count()
-        typed_df.unpersist()
-        sample_df.unpersist()
-        raise ValueError(
-            f"{missing} sampled examples of {name!r} are not in {source['table']}@v{source['version']} any more"
-        )
-    sample_df.unpersist()
+    typed_df = with_typed_features(joined_df, contract, keep=keep)
     described = f"{manifest['table']}:{name}@v{manifest['version']}"
-    return _Offline(
-        typed_df, fitted, described, manifest.get("transform_source_hash"), {_label(k): v for k, v in counts.items()}
-    )
+    where = f"{source['table']}@v{source['version']}"
+    return _Offline(typed_df, fitted, described, manifest.get("transform_source_hash"), _labels(quota), where)
 
 
 def _table_examples(
-    spark: SparkSession, path: str, fitted: FittedPipeline, strata: Sequence[str], n: int, seed: int
+    spark: SparkSession, path: str, fitted: FittedPipeline, strata: Sequence[str], n: int, seed: int, exhaustive: bool
 ) -> _Offline:
     table_df = spark.read.format("delta").load(path)
     require_columns(table_df, ["event_id", "features", *fitted.pipeline.inputs, *strata], f"offline table {path}")
     renamed = table_df.withColumnRenamed("features", "_vector")
-    sample_df, counts = stratified_sample(renamed, n, strata, seed)
-    return _Offline(sample_df, fitted, path, None, {_label(k): v for k, v in counts.items()})
+    sample_df, quota = stratified_sample(renamed, n, strata, seed, exhaustive=exhaustive)
+    return _Offline(sample_df, fitted, path, None, _labels(quota), path)
+
+
+def _labels(quota: Mapping[tuple[object, ...], int]) -> dict[str, int]:
+    return {_label(k): v for k, v in quota.items() if v}
 
 
 def _label(stratum: tuple[object, ...]) -> str:
-    return "/".join(str(v) for v in stratum) or "all"
+    """A stratum's name, as ``_collect`` spells it in Spark (``concat_ws`` of the values)."""
+    return "/".join("null" if v is None else str(v) for v in stratum) or "all"
 
 
 def _request(row: Mapping[str, Any], contract: Mapping[str, str]) -> dict[str, Any]:
@@ -215,9 +223,8 @@ def _bisect(
 ) -> dict[str, Any]:
     wanted = set(ids)
     chosen = [e for e in examples if e.id in wanted]
-    write_requests(workdir / "trace_requests.tsv", chosen)
-    served, _ = run_replay(bundle_path, workdir / "trace_requests.tsv", workdir / "trace_serving.jsonl", "trace")
-    serving = {i: r["trace"] for i, r in served.items() if "trace" in r}
+    served, _ = run_replay(bundle_path, chosen, workdir / "trace", ["trace"])
+    serving = {i: r["trace"] for i, r in served["trace"].items() if "trace" in r}
     found = bisect(_offline_traces(offline, list(serving)), serving, tolerance)
     if found is None:
         return {
@@ -228,12 +235,12 @@ def _bisect(
     return {"examples_traced": len(serving), **found.to_json()}
 
 
-def check_parity(spark: SparkSession, settings: Settings, request: ParityRequest, run: RunRecord) -> dict[str, Any]:
-    """Run the gate; returns the report (``report["passed"]`` is the verdict)."""
-    conf = settings.parity
-    n = request.sample_size or conf.sample_size
-    tolerance = request.tolerance or conf.tolerance
-    bundle = Bundle.load(request.bundle)
+def _offline_examples(
+    spark: SparkSession, settings: Settings, request: ParityRequest, bundle: Bundle, n: int
+) -> tuple[_Offline, list[OfflineExample]]:
+    """Sample and collect the offline side; when a stratum comes up short of its quota, draw
+    again ranking every row (see ``stratified_sample``), and fail if it is still short."""
+    seed = settings.parity.sample_seed
     if request.table:
         pipeline_path = (
             request.offline_pipeline
@@ -242,38 +249,56 @@ def check_parity(spark: SparkSession, settings: Settings, request: ParityRequest
         if not pipeline_path.exists():
             raise FileNotFoundError(f"no offline pipeline at {pipeline_path}; pass --offline-pipeline")
         fitted = FittedPipeline.loads(pipeline_path.read_text())
-        offline = _table_examples(spark, request.table, fitted, request.strata, n, conf.sample_seed)
-    else:
-        name = request.training_set or bundle.manifest["training_set"]["name"]
-        offline = _training_set_examples(spark, settings, name, request.strata, n, conf.sample_seed)
-    run.source = offline.source
+    for exhaustive in (False, True):
+        if request.table:
+            offline = _table_examples(spark, request.table, fitted, request.strata, n, seed, exhaustive)
+        else:
+            name = request.training_set or bundle.manifest["training_set"]["name"]
+            offline = _training_set_examples(spark, settings, name, request.strata, n, seed, exhaustive)
+        examples = _collect(offline, bundle, request.strata)
+        got = Counter(e.stratum for e in examples)
+        short = {k: (got.get(k, 0), q) for k, q in offline.quota.items() if got.get(k, 0) < q}
+        if not short:
+            return offline, examples
+    missing = sum(q - g for g, q in short.values())
+    raise ValueError(f"{missing} sampled examples have no inputs in {offline.inputs_from} (short strata: {short})")
+
+
+def check_parity(spark: SparkSession, settings: Settings, request: ParityRequest, run: RunRecord) -> dict[str, Any]:
+    """Run the gate; returns the report (``report["passed"]`` is the verdict)."""
+    conf = settings.parity
+    n = request.sample_size or conf.sample_size
+    tolerance = request.tolerance or conf.tolerance
+    bundle = Bundle.load(request.bundle)
     workdir = request.report_dir or settings.artifacts_path() / "parity" / run.run_id
     workdir.mkdir(parents=True, exist_ok=True)
+    # the serving process starts now: it loads the bundle while Spark samples
+    replay = Replay(request.bundle, workdir / "serving", ["single", "batch"], conf.batch_size)
     try:
-        examples = _collect(offline, bundle, request.strata)
+        offline, examples = _offline_examples(spark, settings, request, bundle, n)
+        run.source = offline.source
         if not examples:
             raise ValueError(f"no offline examples in {offline.source}")
         run.read_count = len(examples)
         write_requests(workdir / "requests.tsv", examples)
-        names = bundle.fitted.output_names()
-        comparisons: dict[str, Comparison] = {}
-        for mode in ("single", "batch"):
-            log.info("sending %d requests to the bundle (%s)", len(examples), mode)
-            served, _ = run_replay(
-                request.bundle, workdir / "requests.tsv", workdir / f"serving_{mode}.jsonl", mode, conf.batch_size
-            )
-            comparisons[mode] = compare(mode, examples, served, names, tolerance, conf.worst_examples)
-        failing = list(dict.fromkeys(comparisons["single"].failing_ids + comparisons["batch"].failing_ids))
-        divergence = None
-        if failing:
-            log.info(
-                "%d examples over the tolerance: tracing the worst %d stage by stage",
-                len(failing),
-                conf.bisect_examples,
-            )
-            divergence = _bisect(offline, request.bundle, examples, failing[: conf.bisect_examples], tolerance, workdir)
+        log.info(
+            "sending %d requests to the bundle, one at a time then in batches of %d", len(examples), conf.batch_size
+        )
+        served, _ = replay.send(examples)
     finally:
-        offline.typed_df.unpersist()
+        replay.close()
+    names = bundle.fitted.output_names()
+    comparisons = {
+        mode: compare(mode, examples, served[mode], names, tolerance, conf.worst_examples)
+        for mode in ("single", "batch")
+    }
+    failing = list(dict.fromkeys(comparisons["single"].failing_ids + comparisons["batch"].failing_ids))
+    divergence = None
+    if failing:
+        log.info(
+            "%d examples over the tolerance: tracing the worst %d stage by stage", len(failing), conf.bisect_examples
+        )
+        divergence = _bisect(offline, request.bundle, examples, failing[: conf.bisect_examples], tolerance, workdir)
     report = build_report(
         run_id=run.run_id,
         checked_at=run.started_at,
@@ -281,7 +306,7 @@ def check_parity(spark: SparkSession, settings: Settings, request: ParityRequest
         offline_source=offline.source,
         offline_pipeline_hash=offline.fitted.params_hash(),
         offline_transform_hash=offline.transform_hash,
-        strata=offline.strata_counts,
+        strata=offline.quota,
         comparisons=comparisons,
         divergence=divergence,
         tolerance=tolerance,

@@ -5,9 +5,8 @@ than each stratum's share, and only those few rows are ranked within their strat
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -56,36 +55,39 @@ def _by_stratum(strata: Sequence[str], values: dict[tuple[object, ...], float | 
 
 
 def stratified_sample(
-    df: DataFrame, n: int, strata: Sequence[str] = (), seed: int = 0, id_column: str = "event_id"
+    df: DataFrame,
+    n: int,
+    strata: Sequence[str] = (),
+    seed: int = 0,
+    id_column: str = "event_id",
+    sizes: Mapping[tuple[object, ...], int] | None = None,
+    exhaustive: bool = False,
 ) -> tuple[DataFrame, dict[tuple[object, ...], int]]:
     """Up to ``n`` rows: equal shares per combination of ``strata`` values (all rows of a
-    smaller stratum), the same rows for the same seed. Returns the sample — persisted, to be
-    unpersisted by the caller — and its size per stratum."""
+    smaller stratum), the same rows for the same seed. Returns the (lazy) sample and how many
+    rows each stratum should give. ``sizes`` (rows per stratum) saves counting when known.
+
+    Only rows whose hash rank falls under a per-stratum margin above the quota are ranked; in
+    the rare case that leaves a stratum short, the caller sees fewer rows than the quota and
+    draws again with ``exhaustive=True`` (every row ranked), which returns the same rows a
+    margin wide enough would have."""
     require_columns(df, [id_column, *strata], "sampling")
-    sizes = {
-        tuple(r[c] for c in strata): int(r["_size"])
-        for r in df.groupBy(*strata).agg(F.count(F.lit(1)).alias("_size")).collect()
-    }
-    quota = allocate(sizes, n)
-    rank = F.pmod(F.xxhash64(F.lit(f"skewguard-sample-{seed}"), F.col(id_column)), F.lit(_HASH_RANGE))
-    order = Window.partitionBy(*strata).orderBy("_rank", id_column)
-    # keep a margin above each quota (binomial spread); only the kept rows are ranked
-    margin = {s: min(1.0, (q + 4 * math.sqrt(q) + 20) / sizes[s]) if sizes[s] else 1.0 for s, q in quota.items()}
-    for fractions in (margin, dict.fromkeys(quota, 1.0)):
-        limits = {s: int(f * _HASH_RANGE) + 1 for s, f in fractions.items()}
-        kept_df = df.withColumn("_rank", rank).where(F.col("_rank") < _by_stratum(strata, limits))
-        if strata:
-            kept_df = kept_df.withColumn("_n", F.row_number().over(order)).where(
-                F.col("_n") <= _by_stratum(strata, quota)
-            )
-        else:  # one stratum: the first rows by rank, without a window over a single partition
-            kept_df = kept_df.orderBy("_rank", id_column).limit(quota.get((), 0))
-        sample_df = kept_df.drop("_rank", "_n").persist(StorageLevel.MEMORY_AND_DISK)
-        got = {
+    if sizes is None:
+        sizes = {
             tuple(r[c] for c in strata): int(r["_size"])
-            for r in sample_df.groupBy(*strata).agg(F.count(F.lit(1)).alias("_size")).collect()
+            for r in df.groupBy(*strata).agg(F.count(F.lit(1)).alias("_size")).collect()
         }
-        if all(got.get(s, 0) == q for s, q in quota.items()):
-            return sample_df, got
-        sample_df.unpersist()
-    raise RuntimeError(f"sampling drew {got} rows per stratum, expected {quota}")
+    quota = allocate(dict(sizes), n)
+    rank = F.pmod(F.xxhash64(F.lit(f"skewguard-sample-{seed}"), F.col(id_column)), F.lit(_HASH_RANGE))
+    margin = {
+        s: 1.0 if exhaustive or not sizes[s] else min(1.0, (q + 4 * math.sqrt(q) + 20) / sizes[s])
+        for s, q in quota.items()
+    }
+    limits = {s: int(f * _HASH_RANGE) + 1 for s, f in margin.items()}
+    kept_df = df.withColumn("_rank", rank).where(F.col("_rank") < _by_stratum(strata, limits))
+    if strata:
+        order = Window.partitionBy(*strata).orderBy("_rank", id_column)
+        kept_df = kept_df.withColumn("_n", F.row_number().over(order)).where(F.col("_n") <= _by_stratum(strata, quota))
+    else:  # one stratum: the first rows by rank, without a window over a single partition
+        kept_df = kept_df.orderBy("_rank", id_column).limit(quota.get((), 0))
+    return kept_df.drop("_rank", "_n"), quota
