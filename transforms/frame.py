@@ -56,11 +56,13 @@ def as_strings(column: Any) -> pa.Array:
 
 def coerce(batch: pa.RecordBatch | pa.Table, contract: Mapping[str, str]) -> Frame:
     """The batch's columns typed by ``contract`` (other columns pass through unchanged)."""
-    missing = [name for name in contract if name not in batch.schema.names]
+    names = batch.schema.names
+    present = set(names)
+    missing = [name for name in contract if name not in present]
     if missing:
         raise KeyError(f"input columns missing from the batch: {missing}")
     frame: Frame = {}
-    for name in batch.schema.names:
+    for name in names:
         column = batch.column(name)
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks()

@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -130,13 +131,18 @@ class FittedPipeline:
 
     def output_names(self) -> list[str]:
         """Names of the feature-vector columns, one-hot and time features expanded."""
+        return list(self._output_names)
+
+    @cached_property
+    def _output_names(self) -> tuple[str, ...]:
+        # fixed by the params: worked out once, not on every request
         expanded: dict[str, list[str]] = {}
         for stage, p in zip(self.pipeline.stages, self.params, strict=True):
             expanded.update(stage.output_names(p))
         names: list[str] = []
         for out in self.pipeline.outputs:
             names.extend(expanded.get(out, [out]))
-        return names
+        return tuple(names)
 
     def matrix(self, batch: pa.RecordBatch | pa.Table) -> NDArray[Any]:
         """The feature vectors of a batch: float64, one row per example."""
