@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workdir", type=Path, help="keep the lakehouse here and reuse a prepared one (default: a temp dir)"
     )
+    parser.add_argument("--prepare-only", action="store_true", help="only build the training set, model and bundle")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory(prefix="bench-parity-") as scratch:
