@@ -171,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "serving_p50_ms": round(p50, 4),
         "serving_p99_ms": round(p99, 4),
         "batch_mean_ms_per_request": round(last["serving_latency_ms"]["batch_mean_per_request"], 4),
+        "phases_s_last_round": last["timings_s"],
         "max_abs_diff": last["max_abs_diff"],
         "passed": last["passed"],
         "command": "make bench-parity",

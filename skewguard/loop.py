@@ -1,6 +1,7 @@
 """The closed loop on the embedded default, as the demo runs it: bronze logs → silver
 predictions → delayed labels → labeled examples → training set → reference model → bundle
-→ serving (predicting with the bundle, logging with the SDK) → Elasticsearch → bronze.
+→ parity gate → serving (predicting with the bundle, logging with the SDK) → Elasticsearch
+→ bronze → silver → serving-skew check of what was served.
 
 Each step is the real job (``main(argv)``), so a failure stops the loop with that job's
 one-line cause.
@@ -9,6 +10,7 @@ one-line cause.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,10 @@ class LoopResult:
     logged: int
     landed: int
     serve_day: dt.date
+    parity: dict[str, Any]
+    """The parity gate's report (``report.json``)."""
+    skew: dict[str, Any]
+    """``metrics.serving_skew``'s score row for the served day and the new model version."""
 
 
 def _run(name: str, main: Any, argv: list[str]) -> None:
@@ -56,7 +62,15 @@ def close_the_loop(
 ) -> LoopResult:
     """Run every step after ingest for ``start..end`` and one prediction workload, then serve
     the day after ``end`` with the new bundle and land what serving logged."""
-    from jobs import build_training_set, ingest_logs, join_labels, parse_logs, train_reference_model
+    from jobs import (
+        build_training_set,
+        check_parity,
+        check_serving_skew,
+        ingest_logs,
+        join_labels,
+        parse_logs,
+        train_reference_model,
+    )
     from jobs.lib.model import model_dir
     from jobs.lib.session import get_session
     from jobs.lib.training import load_manifest, training_set_dir
@@ -89,6 +103,11 @@ def close_the_loop(
         training_set_dir(settings, name),
         bundle_dir(settings, model_name, version),
     )
+
+    # the deploy step: serving may use the bundle only if it reproduces the offline outputs
+    report_dir = settings.artifacts_path() / "parity" / f"{model_name}-{version}"
+    _run("check_parity", check_parity.main, ["--bundle", str(bundle.path), "--report-dir", str(report_dir), *common])
+    parity = json.loads((report_dir / "report.json").read_text())
 
     serve_day = end + dt.timedelta(days=1)
     config = GeneratorConfig(
@@ -137,8 +156,28 @@ def close_the_loop(
         .where(f"event_date = DATE'{serve_day}' AND workload_id = '{workload}' AND model_version = '{version}'")
         .count()
     )
+    _run("check_serving_skew", check_serving_skew.main, day)
+    skew = (
+        spark.read.format("delta")
+        .load(settings.lakehouse.table_path("metrics.serving_skew"))
+        .where(
+            f"event_date = DATE'{serve_day}' AND workload_id = '{workload}' AND model_version = '{version}' "
+            "AND check = 'outputs' AND subject = 'score'"
+        )
+        .first()
+    )
     model = bundle.manifest
-    return LoopResult(load_manifest(settings, name), model, bundle.path, serve_requests, logged, landed, serve_day)
+    return LoopResult(
+        load_manifest(settings, name),
+        model,
+        bundle.path,
+        serve_requests,
+        logged,
+        landed,
+        serve_day,
+        parity,
+        {} if skew is None else skew.asDict(),
+    )
 
 
 def format_loop(result: LoopResult) -> str:
@@ -150,7 +189,13 @@ def format_loop(result: LoopResult) -> str:
         f"reference model {model['name']} {model['version']}: validation AUC "
         + ("n/a" if auc is None else f"{auc:.4f}"),
         f"bundle: {result.bundle_path}",
+        f"parity gate: {'PASSED' if result.parity['passed'] else 'FAILED'} on {result.parity['examples']} examples "
+        f"× {result.parity['outputs']} outputs, max |offline − serving| {result.parity['max_abs_diff']:.3g} "
+        f"(serving p99 {result.parity['serving_latency_ms']['p99']:.3f} ms); report: "
+        f"{result.parity['report_path']}/report.html",
         f"served {result.served} requests on {result.serve_day} with the bundle; logged {result.logged}; "
         f"landed in silver.predictions with model version {model['version']}: {result.landed}",
+        f"serving skew on {result.serve_day}: {result.skew.get('mismatched')} of {result.skew.get('rows')} logged "
+        f"scores differ from the bundle's recomputation from the logged features",
     ]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -274,8 +275,11 @@ def check_parity(spark: SparkSession, settings: Settings, request: ParityRequest
     workdir.mkdir(parents=True, exist_ok=True)
     # the serving process starts now: it loads the bundle while Spark samples
     replay = Replay(request.bundle, workdir / "serving", ["single", "batch"], conf.batch_size)
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
     try:
         offline, examples = _offline_examples(spark, settings, request, bundle, n)
+        timings["offline_sample_s"] = time.monotonic() - t0
         run.source = offline.source
         if not examples:
             raise ValueError(f"no offline examples in {offline.source}")
@@ -284,7 +288,10 @@ def check_parity(spark: SparkSession, settings: Settings, request: ParityRequest
         log.info(
             "sending %d requests to the bundle, one at a time then in batches of %d", len(examples), conf.batch_size
         )
-        served, _ = replay.send(examples)
+        t0 = time.monotonic()
+        served, summary = replay.send(examples)
+        timings["serving_s"] = time.monotonic() - t0
+        timings.update({f"serving_{mode}_s": v for mode, v in summary["seconds"].items()})
     finally:
         replay.close()
     names = bundle.fitted.output_names()
@@ -298,7 +305,9 @@ def check_parity(spark: SparkSession, settings: Settings, request: ParityRequest
         log.info(
             "%d examples over the tolerance: tracing the worst %d stage by stage", len(failing), conf.bisect_examples
         )
+        t0 = time.monotonic()
         divergence = _bisect(offline, request.bundle, examples, failing[: conf.bisect_examples], tolerance, workdir)
+        timings["bisect_s"] = time.monotonic() - t0
     report = build_report(
         run_id=run.run_id,
         checked_at=run.started_at,
@@ -312,6 +321,7 @@ def check_parity(spark: SparkSession, settings: Settings, request: ParityRequest
         tolerance=tolerance,
         report_dir=workdir,
     )
+    report["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     write_report(report, workdir)
     _record(spark, settings, report)
     run.landed_count = 1

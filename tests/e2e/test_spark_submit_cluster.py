@@ -121,3 +121,38 @@ def test_training_set_job_runs_arrow_transforms_on_the_cluster(spark_master, set
     assert len(gold) == len(rows) == sum(manifest["split_counts"].values())
     got = np.array([gold[r["event_id"]] for r in rows])
     np.testing.assert_array_equal(got, fitted.matrix(_table(rows)))
+
+
+def test_parity_gate_through_spark_submit(spark_master, settings, spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """check_parity as a deploy step on the cluster: exit 0 for the bundle as built, exit 1
+    for a copy whose vocabulary was re-ordered (the serving process runs on the driver)."""
+    import json
+    import shutil
+
+    from tests.spark.parity_data import build_bundle
+    from tests.spark.test_parity import _rehash, _reordered_vocabulary
+
+    bundle = build_bundle(spark, settings, tmp_path, n=3000)
+    broken = tmp_path / "broken"
+    shutil.copytree(bundle, broken)
+    _reordered_vocabulary(broken)
+    _rehash(broken)
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    env.pop("SKEWGUARD_PROFILE", None)
+    for path, expected in ((bundle, 0), (broken, 1)):
+        report_dir = tmp_path / f"report-{path.name}"
+        cmd = [
+            str(Path(sys.executable).parent / "spark-submit"),
+            "--master", spark_master,
+            "--driver-memory", "1g",
+            "--executor-memory", "1g",
+            *submit_args(load_settings("cluster")),
+            str(ROOT / "jobs" / "check_parity.py"),
+            "--bundle", str(path), "--sample-size", "1000", "--report-dir", str(report_dir),
+            "--profile", "cluster",
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+        assert proc.returncode == expected, proc.stderr[-4000:]
+        report = json.loads((report_dir / "report.json").read_text())
+        assert report["examples"] == 1000 and report["passed"] is (expected == 0)
+    assert report["divergence"]["step"] == "vocabulary"

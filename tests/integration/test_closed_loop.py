@@ -67,4 +67,7 @@ def test_closed_loop_serves_the_bundle_and_lands_its_logs(settings, spark, tmp_p
         source = bronze[r["event_id"]]
         again = bundle.predict({**source["features"], "event_ts": source["timestamp"]})
         assert source["outputs"] == again
-    assert "validation AUC" in format_loop(result)
+    assert result.parity["passed"] and result.parity["examples"] == sum(result.training_set["split_counts"].values())
+    assert result.skew["rows"] == 200 and result.skew["mismatched"] == 0  # served = recomputed from the logs
+    text = format_loop(result)
+    assert "validation AUC" in text and "parity gate: PASSED" in text
