@@ -2,6 +2,7 @@
 
     skewguard-ingest --date 2024-11-20
     skewguard-ingest --start 2024-11-18 --end 2024-11-20 --workload fraud-scoring
+    skewguard-ingest --date 2024-11-20 --lookback-days 2     # 2024-11-18 … 2024-11-20: late records too
     spark-submit $(skewguard submit-args) jobs/ingest_logs.py --date 2024-11-20 --profile cluster
 
 Exit codes: 0 succeeded, 1 failed (one-line cause on stderr; bronze untouched), 2 bad usage.
@@ -10,10 +11,12 @@ Exit codes: 0 succeeded, 1 failed (one-line cause on stderr; bronze untouched), 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import sys
 
 from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
+from jobs.lib.window import DayWindow
 from skewguard.config import Settings
 
 __all__ = ["main"]
@@ -34,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
         "(ELASTICSEARCH_URL, ES_COLLECTION_NAME, ES_USERNAME/ES_PASSWORD or ES_API_KEY, ES_CA_CERTS).",
     )
     add_window_args(parser)
+    parser.add_argument(
+        "--lookback-days",
+        type=int,
+        default=0,
+        help="with --date: also re-ingest the N days before it, so records indexed after their day was "
+        "ingested (late data) land; each day is replaced whole, so they land exactly once (default 0)",
+    )
     parser.add_argument("--index", help="index or alias to read (default: conf / ES_COLLECTION_NAME)")
     add_common_args(parser)
     return parser
@@ -43,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     window = window_from_args(parser, args)
+    if args.lookback_days:
+        if args.lookback_days < 0 or not args.date:
+            parser.error("--lookback-days takes a number of days >= 0 and goes with --date")
+        window = DayWindow(window.start - dt.timedelta(days=args.lookback_days), window.end, window.workload_id)
 
     def body(settings: Settings) -> int:
         from jobs.lib.ingest import ingest_window

@@ -146,3 +146,29 @@ def test_workload_window_replaces_only_that_workload(spark, settings, tmp_path):
     runs = _runs(spark, settings)
     assert runs[-1]["workload_id"] == "fraud-scoring"
     assert runs[-1]["landed_count"] == bronze.where(F.col("workload_id") == "fraud-scoring").count()
+
+
+def test_late_records_land_exactly_once_with_lookback(spark, settings, tmp_path):  # type: ignore[no-untyped-def]
+    """Records indexed after their day was ingested are picked up by the next day's run with
+    --lookback-days 1; every record of both days lands exactly once."""
+    config = GeneratorConfig(seed=8, start_date=DAY1, days=2, records_per_day=200, malformed_fraction=0.0)
+    records = list(generate(config))
+    day1 = [g.record for g in records if g.day == DAY1]
+    day2 = [g.record for g in records if g.day == DAY2]
+    on_time, late = day1[: len(day1) - 40], day1[len(day1) - 40 :]
+    load_records(settings, on_time, tmp_path / "on_time.jsonl")
+    assert ingest_logs.main(["--date", str(DAY1)]) == 0
+    assert table(spark, settings, "bronze.serving_logs").where(F.col("event_date") == DAY1).count() == len(on_time)
+
+    load_records(settings, late + day2, tmp_path / "late_and_day2.jsonl")
+    assert ingest_logs.main(["--date", str(DAY2), "--lookback-days", "1"]) == 0
+    bronze = table(spark, settings, "bronze.serving_logs")
+    counts = {r["event_date"]: r["count"] for r in bronze.groupBy("event_date").count().collect()}
+    assert counts == {DAY1: len(day1), DAY2: len(day2)}
+    assert bronze.count() == bronze.select("event_id").distinct().count()
+    runs = _runs(spark, settings)
+    assert (runs[-1]["window_start"], runs[-1]["window_end"]) == (DAY1, DAY2)
+
+    with pytest.raises(SystemExit) as usage:  # a window of its own does not take a lookback
+        ingest_logs.main(["--start", str(DAY1), "--end", str(DAY2), "--lookback-days", "1"])
+    assert usage.value.code == 2
