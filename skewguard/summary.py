@@ -11,16 +11,18 @@ __all__ = ["bronze_summary", "format_summary"]
 
 
 def bronze_summary(settings: Settings) -> dict[str, Any]:
-    """Rows per day × workload × kind in bronze, quarantine per reason, and table locations."""
+    """Rows per day × workload × kind in bronze, quarantine per reason, top-level fields no
+    record kind declares (per day), the last run, and table locations."""
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
     from jobs.lib.session import get_session
+    from schemas.records import RECORD_KINDS
     from schemas.tables import TABLES
 
     spark = get_session(settings, app_name="skewguard-summary")
     paths = {t.name: settings.lakehouse.table_path(t.name) for t in TABLES}
-    out: dict[str, Any] = {"tables": paths, "bronze": [], "quarantine": {}}
+    out: dict[str, Any] = {"tables": paths, "bronze": [], "quarantine": {}, "unknown_fields": {}}
 
     if DeltaTable.isDeltaTable(spark, paths["bronze.serving_logs"]):
         rows = (
@@ -40,6 +42,19 @@ def bronze_summary(settings: Settings) -> dict[str, Any]:
             }
             for r in rows
         ]
+        # top-level keys no record kind declares: kept in source_json, listed so nobody is surprised
+        known = sorted({name for kind in RECORD_KINDS for name in kind.field_names})
+        unknown = (
+            spark.read.format("delta")
+            .load(paths["bronze.serving_logs"])
+            .select("event_date", F.explode(F.json_object_keys("source_json")).alias("field"))
+            .where(~F.col("field").isin(known))
+            .groupBy("event_date", "field")
+            .count()
+            .collect()
+        )
+        for r in sorted(unknown, key=lambda r: (r["event_date"], r["field"])):
+            out["unknown_fields"].setdefault(str(r["event_date"]), {})[r["field"]] = r["count"]
     if DeltaTable.isDeltaTable(spark, paths["bronze.quarantine"]):
         rows = spark.read.format("delta").load(paths["bronze.quarantine"]).groupBy("reason").count().collect()
         out["quarantine"] = {r["reason"]: r["count"] for r in sorted(rows, key=lambda r: r["reason"])}
@@ -73,6 +88,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"bronze.quarantine — {quarantined} records: "
         + (", ".join(f"{k} {v}" for k, v in summary["quarantine"].items()) or "none")
     )
+    for day, fields in summary.get("unknown_fields", {}).items():
+        lines.append(
+            f"unknown top-level fields on {day} (kept in source_json): "
+            + ", ".join(f"{k} {v}" for k, v in fields.items())
+        )
     if "last_run" in summary:
         lr = summary["last_run"]
         lines.append(

@@ -172,3 +172,29 @@ def test_late_records_land_exactly_once_with_lookback(spark, settings, tmp_path)
     with pytest.raises(SystemExit) as usage:  # a window of its own does not take a lookback
         ingest_logs.main(["--start", str(DAY1), "--end", str(DAY2), "--lookback-days", "1"])
     assert usage.value.code == 2
+
+
+def test_new_fields_land_and_are_listed_per_day(spark, settings, tmp_path):  # type: ignore[no-untyped-def]
+    """Top-level and request keys never seen before break nothing: the records land with
+    their exact source, and the summary lists the unknown top-level fields per day."""
+    from skewguard.summary import bronze_summary, format_summary
+
+    config = GeneratorConfig(seed=9, start_date=DAY1, days=1, records_per_day=60, malformed_fraction=0.0)
+    records = [g.record for g in generate(config)]
+    for k, record in enumerate(records):
+        if k % 3 == 0:
+            record["region"] = "eu-west"
+        if k % 4 == 0:
+            record["experiment"] = {"arm": "b", "ratio": 0.5}
+        if "request" in record:
+            record["request"]["service_tier"] = "priority"  # a request key the mapping never saw
+    load_records(settings, records, tmp_path / "new_fields.jsonl")
+    assert ingest_logs.main(["--date", str(DAY1)]) == 0
+    bronze = table(spark, settings, "bronze.serving_logs")
+    assert bronze.count() == len(records)
+    stored = {json.dumps(json.loads(r["source_json"]), sort_keys=True) for r in bronze.collect()}
+    assert stored == {json.dumps(r, sort_keys=True) for r in records}
+    summary = bronze_summary(settings)
+    expected = {"region": len(range(0, len(records), 3)), "experiment": len(range(0, len(records), 4))}
+    assert summary["unknown_fields"] == {str(DAY1): dict(sorted(expected.items()))}
+    assert f"unknown top-level fields on {DAY1} (kept in source_json): experiment" in format_summary(summary)
