@@ -20,6 +20,7 @@ __all__ = [
     "ConfigError",
     "ElasticsearchSettings",
     "LakehouseSettings",
+    "MaintenanceSettings",
     "ParitySettings",
     "ServingSettings",
     "Settings",
@@ -217,6 +218,35 @@ class ParitySettings(_Model):
     """``check_serving_skew``: a logged output differs when |logged − recomputed| reaches this."""
 
 
+class MaintenanceSettings(_Model):
+    optimize_days: int = Field(default=7, ge=0)
+    """``maintain_tables`` compacts the partitions of the last N days of each day-partitioned
+    table (older ones were compacted when they were recent); other tables are compacted whole."""
+    vacuum_retention_hours: float = Field(default=168.0, ge=0)
+    """Files no longer referenced for this long are deleted by ``VACUUM``. Below 168 h (Delta's
+    safety default) a reader or writer still using an older version can fail: set it lower only
+    when no job runs during upkeep."""
+    retention_days: dict[str, int] = Field(
+        default_factory=lambda: {"bronze.serving_logs": 90, "bronze.quarantine": 90}
+    )
+    """Table → days of rows to keep (by ``event_date``); older rows are deleted (for storage and
+    PII). Tables not listed keep everything."""
+
+    @field_validator("retention_days")
+    @classmethod
+    def _known_tables(cls, value: dict[str, int]) -> dict[str, int]:
+        from schemas.tables import TABLES
+
+        dated = {t.name for t in TABLES if "event_date" in t.column_names}
+        unknown = sorted(set(value) - dated)
+        if unknown:
+            raise ValueError(f"no table with an event_date column named {unknown} (known: {sorted(dated)})")
+        bad = {k: v for k, v in value.items() if v < 1}
+        if bad:
+            raise ValueError(f"retention must keep at least 1 day, got {bad}")
+        return value
+
+
 class Settings(_Model):
     profile: str = "local"
     """Name of the overlay that was applied (``conf/<profile>.yaml``)."""
@@ -232,6 +262,8 @@ class Settings(_Model):
     """Labels, training sets, transform fitting and model bundles."""
     parity: ParitySettings = Field(default_factory=ParitySettings)
     """The parity gate (``check_parity``) and the serving-skew check."""
+    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
+    """Table upkeep (``maintain_tables``): compaction, vacuum, retention."""
 
     def artifacts_path(self) -> Path:
         """Local folder of fitted pipelines, training-set manifests, models and bundles."""
