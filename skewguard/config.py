@@ -226,9 +226,7 @@ class MaintenanceSettings(_Model):
     """Files no longer referenced for this long are deleted by ``VACUUM``. Below 168 h (Delta's
     safety default) a reader or writer still using an older version can fail: set it lower only
     when no job runs during upkeep."""
-    retention_days: dict[str, int] = Field(
-        default_factory=lambda: {"bronze.serving_logs": 90, "bronze.quarantine": 90}
-    )
+    retention_days: dict[str, int] = Field(default_factory=lambda: {"bronze.serving_logs": 90, "bronze.quarantine": 90})
     """Table → days of rows to keep (by ``event_date``); older rows are deleted (for storage and
     PII). Tables not listed keep everything."""
 
