@@ -5,6 +5,7 @@ skewguard load logs.jsonl [--index flywheel] [--workload-id W] [--client-id C]
 skewguard labels --input logs.jsonl --out labels.jsonl   (synthetic delayed labels for the predictions)
 skewguard ingest --date 2024-11-20            (same as skewguard-ingest)
 skewguard summary                             (rows per day × workload, quarantine)
+skewguard reconcile --date 2024-11-20          (Elasticsearch vs bronze + quarantine; exit 1 on a mismatch)
 skewguard submit-args                         (--jars/--conf/--py-files for spark-submit)
 skewguard bundle build --model M --version V --training-set T   (package a trained model for serving)
 skewguard bundle predict BUNDLE requests.jsonl                   (outputs of a bundle, one JSON a line)
@@ -120,6 +121,25 @@ def _submit_args(args: argparse.Namespace) -> int:
 
     sys.stdout.write(submit_args_shell(load_settings(args.profile), with_py_files=not args.no_py_files) + "\n")
     return EXIT_OK
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from skewguard.reconcile import format_reconcile, reconcile
+
+    if bool(args.start) != bool(args.end) or (args.date is None) == (args.start is None):
+        log.error("reconcile: give --date, or --start with --end")
+        return 2
+    start, end = (args.date, args.date) if args.date else (args.start, args.end)
+    rows = reconcile(_settings(args), start, end, args.workload, args.index)
+    if args.json:
+        sys.stdout.write(json.dumps([r.to_json() for r in rows], indent=2) + "\n")
+    else:
+        sys.stdout.write(format_reconcile(rows) + "\n")
+    bad = [r for r in rows if r.difference]
+    if bad:
+        log.error("%d day × workload rows do not reconcile (first: %s %s)", len(bad), bad[0].day, bad[0].workload_id)
+        return 1
+    return 0
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -265,6 +285,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_summary)
 
+    p = sub.add_parser(
+        "reconcile",
+        help="Elasticsearch's counts next to bronze + quarantine per day × workload; exit 1 on any mismatch",
+    )
+    p.add_argument("--date", type=iso_date, help="one UTC day, YYYY-MM-DD")
+    p.add_argument("--start", type=iso_date, help="first UTC day (with --end)")
+    p.add_argument("--end", type=iso_date, help="last UTC day, inclusive")
+    p.add_argument("--workload", help="only this workload_id")
+    p.add_argument("--index", help="index or alias (default: conf / ES_COLLECTION_NAME)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_reconcile)
+
     p = sub.add_parser("submit-args", help="print the spark-submit arguments (jars, Delta conf, code)")
     p.add_argument(
         "--no-py-files",
@@ -310,7 +342,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("requests", type=Path, help="JSONL file, one request a line")
     b.set_defaults(func=_bundle_predict)
 
-    for name in ("generate", "labels", "load", "summary", "submit-args", "demo"):
+    for name in ("generate", "labels", "load", "summary", "reconcile", "submit-args", "demo"):
         add_common_args(sub.choices[name])
     for action in bundle_sub.choices.values():
         add_common_args(action)

@@ -13,7 +13,15 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from skewguard.config import ElasticsearchSettings
 
-__all__ = ["ElasticsearchUnavailable", "client_for", "connect", "ensure_index", "window_query", "window_ranges_ms"]
+__all__ = [
+    "UNDATED",
+    "ElasticsearchUnavailable",
+    "client_for",
+    "connect",
+    "ensure_index",
+    "window_query",
+    "window_ranges_ms",
+]
 
 log = logging.getLogger(__name__)
 _DAY_MS = 86_400_000
@@ -114,18 +122,25 @@ def window_ranges_ms(start: dt.date, end: dt.date) -> list[tuple[int, int]]:
     return [(lo // 1000, hi // 1000), (lo, hi), (lo * 1000, hi * 1000)]
 
 
-def window_query(start: dt.date, end: dt.date, workload_id: str | None = None) -> dict[str, Any]:
+UNDATED: dict[str, Any] = {"bool": {"must_not": {"exists": {"field": "timestamp"}}}}
+"""Documents with no indexed timestamp."""
+
+
+def window_query(
+    start: dt.date, end: dt.date, workload_id: str | None = None, dated_only: bool = False
+) -> dict[str, Any]:
     """The ES query for a window of whole UTC days (optionally one workload).
 
     Documents without an indexed timestamp (missing, or malformed and ignored by the
     mapping) match too: no range can find them, and they must reach quarantine rather
-    than be lost.
+    than be lost. ``dated_only`` leaves them out (reconciliation counts them apart).
     """
     ranges: list[dict[str, Any]] = [
         {"range": {"timestamp": {"gte": lo, "lt": hi, "format": "epoch_millis"}}}
         for lo, hi in window_ranges_ms(start, end)
     ]
-    ranges.append({"bool": {"must_not": {"exists": {"field": "timestamp"}}}})
+    if not dated_only:
+        ranges.append(UNDATED)
     clauses: list[dict[str, Any]] = [{"bool": {"should": ranges, "minimum_should_match": 1}}]
     if workload_id is not None:
         clauses.append({"term": {"workload_id": workload_id}})
