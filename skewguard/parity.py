@@ -29,7 +29,6 @@ __all__ = [
     "compare",
     "request_from_logged",
     "run_replay",
-    "write_requests",
 ]
 
 log = logging.getLogger("skewguard.parity")
@@ -91,13 +90,6 @@ def _request_lines(examples: Iterable[OfflineExample]) -> Iterator[str]:
         yield f"{example.id}\t{json.dumps(example.request)}\n"
 
 
-def write_requests(path: Path, examples: Iterable[OfflineExample]) -> int:
-    """``<id> TAB <request JSON>`` per example (the replay process's input format)."""
-    lines = list(_request_lines(examples))
-    path.write_text("".join(lines))
-    return len(lines)
-
-
 class Replay:
     """A serving process (``python -m serving.replay``) started early: it imports numpy and
     pyarrow and loads the bundle while Spark is still sampling; :meth:`send` hands it the
@@ -113,13 +105,19 @@ class Replay:
         self._stderr = (out_dir / "replay.log").open("w")
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
 
-    def send(self, examples: Iterable[OfflineExample]) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
-        """Outputs by mode, then by example id; and the process's summary."""
+    def send(
+        self, examples: Iterable[OfflineExample], keep: Path | None = None
+    ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
+        """Outputs by mode, then by example id; and the process's summary. ``keep`` also
+        gets the requests sent (``<id> TAB <request JSON>`` lines), for the report."""
+        lines = list(_request_lines(examples))
+        if keep is not None:
+            keep.write_text("".join(lines))
         try:
             if self._proc.stdin is None:
                 raise ReplayError("the serving process has no input pipe")
             try:
-                self._proc.stdin.writelines(_request_lines(examples))
+                self._proc.stdin.writelines(lines)
                 self._proc.stdin.close()
             except BrokenPipeError:
                 pass  # the process died early: its exit code and log say why

@@ -29,7 +29,7 @@ from jobs.lib.window import DayWindow
 from schemas.metrics import METRICS_PARITY
 from serving.bundle import Bundle
 from skewguard.config import Settings
-from skewguard.parity import OfflineExample, Replay, bisect, compare, run_replay, write_requests
+from skewguard.parity import OfflineExample, Replay, bisect, compare, run_replay
 from skewguard.parity_report import build_report, write_report
 from transforms import FittedPipeline
 
@@ -284,12 +284,11 @@ def check_parity(spark: SparkSession, settings: Settings, request: ParityRequest
         if not examples:
             raise ValueError(f"no offline examples in {offline.source}")
         run.read_count = len(examples)
-        write_requests(workdir / "requests.tsv", examples)
         log.info(
             "sending %d requests to the bundle, one at a time then in batches of %d", len(examples), conf.batch_size
         )
         t0 = time.monotonic()
-        served, summary = replay.send(examples)
+        served, summary = replay.send(examples, keep=workdir / "requests.tsv")
         timings["serving_s"] = time.monotonic() - t0
         timings.update({f"serving_{mode}_s": v for mode, v in summary["seconds"].items()})
     finally:

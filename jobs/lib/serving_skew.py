@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import NumericType
@@ -156,10 +157,14 @@ def _compare_outputs(
         checks[name] = bad
         aggs += [F.sum(bad.cast("long")).alias(f"{name}_bad"), F.max(diff).alias(f"{name}_max")]
     aggs.append(F.sum(F.col("error").isNotNull().cast("long")).alias("errors"))
-    stats = joined_df.agg(*aggs).first()
-    examples = [
-        r["event_id"] for r in joined_df.where(checks["score"] | checks["label"]).select("event_id").limit(5).collect()
-    ]
+    # two actions read it: the bundle runs once per row, not once per action
+    joined_df = joined_df.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        stats = joined_df.agg(*aggs).first()
+        bad_df = joined_df.where(checks["score"] | checks["label"])
+        examples = [r["event_id"] for r in bad_df.select("event_id").limit(5).collect()]
+    finally:
+        joined_df.unpersist()
     for name in ("score", "label"):
         bad = int(stats[f"{name}_bad"] or 0)
         detail = {
