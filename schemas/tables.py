@@ -156,7 +156,12 @@ JOB_RUNS = TableSchema(
         Column("run_id", "string", "unique id of the run", False),
         Column("job", "string", "job name, e.g. `ingest_logs`", False),
         Column("status", "string", "`succeeded` or `failed`", False),
-        Column("error", "string", "one-line cause of a failure (null on success)"),
+        Column(
+            "error",
+            "string",
+            "one-line cause of a failure (null on success); `abandoned: …` for a run whose driver died "
+            "before it ended, recorded by the next run on that host",
+        ),
         Column("window_start", "date", "first day of the window"),
         Column("window_end", "date", "last day of the window"),
         Column("workload_id", "string", "the workload the run was limited to (null: all)"),

@@ -3,6 +3,7 @@
 #
 #   scripts/es.sh start [local|secure]   start (or reuse) a single node and wait for health
 #   scripts/es.sh stop  [local|secure]   stop it
+#   scripts/es.sh kill  [aux]            kill -9 the node, as a crash would (fault tests)
 #   scripts/es.sh status [local|secure]  print health or "stopped"
 #   scripts/es.sh env [secure]           print the env settings a client needs for the profile
 #
@@ -226,14 +227,24 @@ stop() {
   kill -9 "$pid" 2>/dev/null || true; rm -f "$PIDFILE"
 }
 
+crash() {
+  local pid
+  if ! pid="$(running_pid)"; then log "Elasticsearch ($profile) is not running"; return 0; fi
+  log "killing Elasticsearch ($profile, pid $pid) with SIGKILL"
+  kill -9 "$pid"
+  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || { rm -f "$PIDFILE"; return 0; }; sleep 0.25; done
+  die "Elasticsearch ($profile, pid $pid) survived SIGKILL"
+}
+
 case "$cmd" in
   start) start ;;
   stop) stop ;;
+  kill) crash ;;
   status)
     if running_pid >/dev/null; then curl_es "$URL/_cluster/health"; echo; else echo stopped; fi ;;
   env)
     echo "ELASTICSEARCH_URL=$URL"
     if [[ "$profile" == secure ]]; then cat "$CREDS"; fi ;;
   fetch) ES_JAVA_HOME="$(java17_home)"; fetch_distribution ;;
-  *) die "usage: scripts/es.sh start|stop|status|env|fetch [local|secure|aux]" ;;
+  *) die "usage: scripts/es.sh start|stop|kill|status|env|fetch [local|secure|aux]" ;;
 esac

@@ -67,8 +67,30 @@ def window_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) 
     return DayWindow(start, end, args.workload)
 
 
+def java_root_cause(exc: BaseException) -> str | None:
+    """``message (ExceptionClass)`` of the innermost cause of a Java error raised through
+    py4j (e.g. a task's connection error under Spark's "Job aborted"), or None."""
+    cause = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    found = None
+    try:
+        for _ in range(20):  # a cause chain, bounded
+            if cause is None:
+                break
+            message = cause.getMessage()
+            if message:
+                found = f"{str(message).splitlines()[0].strip()} ({cause.getClass().getSimpleName()})"
+            cause = cause.getCause()
+    except Exception:  # the gateway is gone: fall back to the Python text
+        return found
+    return found
+
+
 def one_line(exc: BaseException) -> str:
-    """A single line a person can act on (py4j errors carry Java stack traces)."""
+    """A single line a person can act on (py4j errors carry Java stack traces: their innermost
+    cause is what went wrong, not "An error occurred while calling o168.localCheckpoint")."""
+    root = java_root_cause(exc)
+    if root is not None:
+        return root[:500]
     text = str(exc).strip() or type(exc).__name__
     for line in text.splitlines():
         line = line.strip()

@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from schemas.core import TableSchema
 from skewguard.config import Settings
@@ -15,10 +32,55 @@ __all__ = [
     "ensure_table",
     "last_commit",
     "replace_where",
+    "retry_on_conflict",
     "sql_date",
     "sql_string",
     "table_version",
 ]
+
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# What Delta raises when another writer committed first and its change conflicts with ours.
+CONFLICTS: tuple[type[Exception], ...] = (
+    DeltaConcurrentModificationException,
+    ConcurrentWriteException,
+    MetadataChangedException,
+    ProtocolChangedException,
+    ConcurrentAppendException,
+    ConcurrentDeleteReadException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentTransactionException,
+)
+CONFLICT_ATTEMPTS = 6
+
+
+def retry_on_conflict(action: Callable[[], T], what: str, attempts: int = CONFLICT_ATTEMPTS) -> T:
+    """Run ``action`` (a whole Delta transaction: read, write, commit) again when a concurrent
+    writer's commit conflicts with it, with jittered backoff; the last conflict is raised.
+
+    Delta's optimistic concurrency lets writes to disjoint partitions commit side by side;
+    this covers the rest (two MERGEs into one unpartitioned table, two runs of one window,
+    two first runs creating a table), where re-running the transaction on the new snapshot
+    gives the same result as running the two one after the other."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except CONFLICTS as exc:
+            if attempt == attempts:
+                raise
+            delay = 0.5 * 2 ** (attempt - 1) * (1 + random.random())
+            log.warning(
+                "%s: a concurrent commit conflicts (%s); retrying in %.1fs (attempt %d of %d)",
+                what,
+                type(exc).__name__,
+                delay,
+                attempt + 1,
+                attempts,
+            )
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def sql_string(value: str) -> str:
@@ -38,7 +100,21 @@ def ensure_table(spark: SparkSession, settings: Settings, schema: TableSchema) -
         builder = builder.partitionedBy(*schema.partition_by)
     for key, value in schema.table_properties().items():
         builder = builder.property(key, value)
-    builder.execute()
+
+    def create() -> None:
+        try:
+            builder.execute()
+        except Exception:
+            # Two first runs at once: the other one may be between creating the folder and
+            # committing version 0 (this one then sees "not a Delta table"). Wait for it.
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                if DeltaTable.isDeltaTable(spark, path):
+                    return
+                time.sleep(0.2)
+            raise
+
+    retry_on_conflict(create, f"create {schema.name}")
     return path
 
 
@@ -59,12 +135,41 @@ class CommitCountError(RuntimeError):
     """A commit wrote another number of rows than the job had reconciled."""
 
 
+def tagged_commit(spark: SparkSession, path: str, tag: str, depth: int = 100) -> tuple[int, dict[str, str]]:
+    """Version and operation metrics of the commit written with ``userMetadata = tag``
+    (other writers may have committed after it, so it need not be the latest)."""
+    row = (
+        DeltaTable.forPath(spark, path)
+        .history(depth)
+        .where(F.col("userMetadata") == tag)
+        .select("version", "operationMetrics")
+        .first()
+    )
+    if row is None:
+        raise RuntimeError(f"{path}: no commit tagged {tag} in the last {depth} versions")
+    return int(row["version"]), dict(row["operationMetrics"] or {})
+
+
 def replace_where(spark: SparkSession, rows_df: DataFrame, path: str, predicate: str, expected: int) -> int:
     """Overwrite exactly the rows matching ``predicate`` with ``rows_df`` and return the new
     version, after checking that the commit wrote ``expected`` rows (its operation metrics):
-    a cached partition lost and recomputed from a changed source would show up here."""
-    rows_df.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(path)
-    version, metrics = last_commit(spark, path)
+    a cached partition lost and recomputed from a changed source would show up here.
+
+    A conflicting concurrent commit (the same window written at once) re-runs the write,
+    so the later one replaces the earlier and no row is doubled."""
+    tag = f"skewguard-{uuid.uuid4().hex}"
+
+    def write() -> None:
+        (
+            rows_df.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", predicate)
+            .option("userMetadata", tag)
+            .save(path)
+        )
+
+    retry_on_conflict(write, f"replace {predicate} in {path}")
+    version, metrics = tagged_commit(spark, path, tag)
     written = int(metrics.get("numOutputRows", -1))
     if written != expected:
         name = "/".join(path.rstrip("/").split("/")[-2:])

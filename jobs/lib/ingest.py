@@ -22,7 +22,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.lib.delta_io import ensure_table, replace_where, sql_date, sql_string
+from jobs.lib.cli import one_line
+from jobs.lib.delta_io import ensure_table, replace_where, retry_on_conflict, sql_date, sql_string
 from jobs.lib.es_reader import read_json_hits
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import MissingColumnsError, release, require_columns, table_rows
@@ -188,7 +189,13 @@ def ingest_window(
     # Materialise the parsed read once: the counts, bronze and quarantine all come from it, so
     # Elasticsearch is read once. A local checkpoint (unlike a cache) never silently re-reads
     # the index when a block is lost; the run fails instead and can be re-run.
-    parsed_df = parsed_df.localCheckpoint(eager=True)
+    try:
+        parsed_df = parsed_df.localCheckpoint(eager=True)
+    except Exception as exc:  # the connector's error arrives wrapped in Spark's "job aborted"
+        raise IngestError(
+            f"reading {index} from {es.url} failed: {one_line(exc)}; nothing committed, re-run once "
+            f"Elasticsearch answers"
+        ) from exc
     try:
         counts = parsed_df.groupBy("event_date", "workload_id", "status").agg(F.count("*").alias("n")).collect()
         phases["read_parse_s"] = round(time.monotonic() - t0, 3)
@@ -239,12 +246,18 @@ def _merge_quarantine(
     """Upsert on (index, ``_id``); dated rows of this window that the source no longer
     yields as malformed (fixed, or deleted) are removed. Undated rows are only upserted."""
     path = ensure_table(spark, settings, BRONZE_QUARANTINE)
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(rows_df.alias("s"), "t.es_index = s.es_index AND t.event_id = s.event_id")
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .whenNotMatchedBySourceDelete(condition=_window_predicate(index, window, prefix="t."))
-        .execute()
-    )
+
+    def merge() -> None:  # built afresh on each attempt, on the table's newest snapshot
+        (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(rows_df.alias("s"), "t.es_index = s.es_index AND t.event_id = s.event_id")
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .whenNotMatchedBySourceDelete(condition=_window_predicate(index, window, prefix="t."))
+            .execute()
+        )
+
+    # The table is small and unpartitioned: two ingests at once both read all of it, so the
+    # second to commit conflicts and merges again on the first one's result.
+    retry_on_conflict(merge, "merge into bronze.quarantine")

@@ -1,10 +1,17 @@
-"""``metrics.job_runs``: one row per run of any job, succeeded or failed."""
+"""``metrics.job_runs``: one row per run of any job, succeeded or failed.
+
+A run that dies without recording itself (``kill -9``, a lost driver machine) still gets its
+row: each run leaves a marker under ``<lakehouse>/_runs/in_progress/`` while it works, and
+the next run of any job on that host records every marker whose process is gone as
+``failed`` with an ``abandoned:`` cause."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -18,7 +25,7 @@ from jobs.lib.delta_io import ensure_table
 from schemas.tables import JOB_RUNS
 from skewguard.config import Settings
 
-__all__ = ["RunRecord", "new_run_id", "record_run", "recorded_run"]
+__all__ = ["RunMarkers", "RunRecord", "new_run_id", "record_abandoned", "record_run", "recorded_run"]
 
 
 def new_run_id(job: str) -> str:
@@ -78,6 +85,9 @@ def recorded_run(
     log = logging.getLogger(f"skewguard.{job}")
     run = RunRecord(job=job)
     name = f"{job} ({label})" if label else job
+    markers = RunMarkers(spark, settings)
+    record_abandoned(spark, settings, markers, run.run_id)
+    markers.put(run)
     try:
         work(run)
     except Exception as exc:
@@ -88,4 +98,107 @@ def recorded_run(
         record_run(spark, settings, run)
     except Exception as exc:
         log.error("could not record the run in metrics.job_runs: %s", one_line(exc))
+    else:
+        markers.remove(run.run_id)
     return run
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunMarkers:
+    """``<lakehouse>/_runs/in_progress/<run_id>.json`` through Hadoop's file system, so the
+    lakehouse may be a local folder or an object store like the tables."""
+
+    def __init__(self, spark: SparkSession, settings: Settings) -> None:
+        jvm = spark.sparkContext._jvm
+        if jvm is None:
+            raise RuntimeError("the Spark session has no JVM gateway (was it stopped?)")
+        self._jvm = jvm
+        self._dir = jvm.org.apache.hadoop.fs.Path(f"{settings.lakehouse.root.rstrip('/')}/_runs/in_progress")
+        self._fs = self._dir.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+    def _path(self, name: str) -> Any:
+        return self._jvm.org.apache.hadoop.fs.Path(self._dir, name)
+
+    def put(self, run: RunRecord) -> None:
+        payload = {
+            "run_id": run.run_id,
+            "job": run.job,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": run.started_at.isoformat(),
+        }
+        out = self._fs.create(self._path(f"{run.run_id}.json"), True)
+        try:
+            out.write(bytearray(json.dumps(payload).encode()))
+        finally:
+            out.close()
+
+    def remove(self, run_id: str) -> None:
+        self.drop(f"{run_id}.json")
+
+    def entries(self) -> list[dict[str, Any]]:
+        if not self._fs.exists(self._dir):
+            return []
+        found = []
+        for status in self._fs.listStatus(self._dir):
+            name = status.getPath().getName()
+            if not name.endswith(".json"):
+                continue
+            stream = self._fs.open(status.getPath())
+            try:
+                text = self._jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+            finally:
+                stream.close()
+            try:
+                found.append({**json.loads(text), "_name": name})
+            except ValueError:
+                continue  # a marker cut short by the crash itself: its run never started work
+        return found
+
+    def claim(self, entry: dict[str, Any], by: str) -> str | None:
+        """Rename the marker so only one of several runs noticing it records it; returns the
+        claimed name (to :meth:`drop` once recorded) or None when another run was first."""
+        claimed = f"{entry['_name']}.claimed-by-{by}"
+        return claimed if self._fs.rename(self._path(entry["_name"]), self._path(claimed)) else None
+
+    def drop(self, name: str) -> None:
+        self._fs.delete(self._path(name), False)
+
+
+def record_abandoned(spark: SparkSession, settings: Settings, markers: RunMarkers, noticed_by: str) -> int:
+    """Record, as failed, every run on this host whose process ended without recording
+    itself; returns how many. Markers of other hosts are left to runs on those hosts."""
+    host, recorded = socket.gethostname(), 0
+    for entry in markers.entries():
+        if entry.get("host") != host or _alive(int(entry.get("pid", 0))):
+            continue
+        claimed = markers.claim(entry, noticed_by)
+        if claimed is None:
+            continue
+        started = dt.datetime.fromisoformat(entry["started_at"])
+        elapsed = (dt.datetime.now(dt.UTC) - started).total_seconds()
+        run = RunRecord(
+            job=entry["job"],
+            run_id=entry["run_id"],
+            started_at=started,
+            error=(
+                f"abandoned: the driver (pid {entry['pid']} on {host}) stopped before the run ended; "
+                f"noticed by {noticed_by}"
+            ),
+            details={"abandoned": True, "noticed_by": noticed_by},
+            _t0=time.monotonic() - elapsed,
+        )
+        record_run(spark, settings, run)
+        markers.drop(claimed)
+        logging.getLogger(f"skewguard.{run.job}").warning("run %s: %s", run.run_id, run.error)
+        recorded += 1
+    return recorded
