@@ -149,6 +149,7 @@ def run(days: int, records_per_day: int, work: Path) -> dict[str, Any]:
     end = START + dt.timedelta(days=total - 1)
     mismatches = [r.to_json() for r in reconcile(settings, START, end) if r.difference != 0]
     files = _files_per_partition(spark, bronze_path)
+    on_disk = sum(1 for f in Path(bronze_path).rglob("*.parquet") if "_delta_log" not in f.parts)
 
     day1, last = statistics.median(first_last["day1"]), statistics.median(first_last["day_last"])
     return {
@@ -169,6 +170,9 @@ def run(days: int, records_per_day: int, work: Path) -> dict[str, Any]:
         "reconcile_mismatches": mismatches,
         "max_files_per_partition_before_upkeep": files_before_upkeep,
         "max_files_per_partition_at_end": max(files.values()),
+        "bronze_files_active": sum(files.values()),
+        "bronze_files_on_disk": on_disk,
+        "bronze_versions": len(list((Path(bronze_path) / "_delta_log").glob("*.json"))),
         "ingest_s_per_day": ingest_s,
         "upkeep_s": upkeep_s,
         "day1_ingest_s_runs": first_last["day1"],

@@ -36,6 +36,7 @@ __all__ = [
     "sql_date",
     "sql_string",
     "table_version",
+    "tagged_commit",
 ]
 
 
@@ -56,7 +57,9 @@ CONFLICTS: tuple[type[Exception], ...] = (
 CONFLICT_ATTEMPTS = 6
 
 
-def retry_on_conflict(action: Callable[[], T], what: str, attempts: int = CONFLICT_ATTEMPTS) -> T:
+def retry_on_conflict(
+    action: Callable[[], T], what: str, attempts: int = CONFLICT_ATTEMPTS, base_delay_s: float = 0.5
+) -> T:
     """Run ``action`` (a whole Delta transaction: read, write, commit) again when a concurrent
     writer's commit conflicts with it, with jittered backoff; the last conflict is raised.
 
@@ -70,7 +73,7 @@ def retry_on_conflict(action: Callable[[], T], what: str, attempts: int = CONFLI
         except CONFLICTS as exc:
             if attempt == attempts:
                 raise
-            delay = 0.5 * 2 ** (attempt - 1) * (1 + random.random())
+            delay = base_delay_s * 2 ** (attempt - 1) * (1 + random.random())
             log.warning(
                 "%s: a concurrent commit conflicts (%s); retrying in %.1fs (attempt %d of %d)",
                 what,

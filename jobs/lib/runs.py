@@ -85,9 +85,13 @@ def recorded_run(
     log = logging.getLogger(f"skewguard.{job}")
     run = RunRecord(job=job)
     name = f"{job} ({label})" if label else job
-    markers = RunMarkers(spark, settings)
-    record_abandoned(spark, settings, markers, run.run_id)
-    markers.put(run)
+    markers: RunMarkers | None = None
+    try:
+        markers = RunMarkers(spark, settings)
+        record_abandoned(spark, settings, markers, run.run_id)
+        markers.put(run)
+    except Exception as exc:  # bookkeeping of dead runs must not stop this one
+        log.warning("could not check or leave the in-progress marker: %s", one_line(exc))
     try:
         work(run)
     except Exception as exc:
@@ -99,7 +103,8 @@ def recorded_run(
     except Exception as exc:
         log.error("could not record the run in metrics.job_runs: %s", one_line(exc))
     else:
-        markers.remove(run.run_id)
+        if markers is not None:
+            markers.remove(run.run_id)
     return run
 
 
