@@ -105,17 +105,24 @@ def ensure_table(spark: SparkSession, settings: Settings, schema: TableSchema) -
         builder = builder.property(key, value)
 
     def create() -> None:
-        try:
-            builder.execute()
-        except Exception:
-            # Two first runs at once: the other one may be between creating the folder and
-            # committing version 0 (this one then sees "not a Delta table"). Wait for it.
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
+        # Two first runs at once: the other one may commit version 0 while this one creates,
+        # and this JVM then holds a cached, stale "no table here" view of the path (its
+        # create fails, or reports the table missing). Forget the cached logs and look again.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                builder.execute()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                jvm = spark.sparkContext._jvm
+                if jvm is not None:
+                    jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
                 if DeltaTable.isDeltaTable(spark, path):
                     return
-                time.sleep(0.2)
-            raise
+                log.info("%s: not created yet by the concurrent writer; looking again", path)
+                time.sleep(0.5)
 
     retry_on_conflict(create, f"create {schema.name}")
     return path

@@ -43,3 +43,30 @@ def test_other_errors_are_not_retried() -> None:
     with pytest.raises(ValueError, match="bad predicate"):
         retry_on_conflict(action, "merge", base_delay_s=0.0)
     assert len(calls) == 1
+
+
+def test_a_table_another_process_created_meanwhile_is_found(spark, lakehouse, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """This JVM looked first (no table; Delta caches that view), then another writer
+    committed version 0 — here a table made elsewhere and moved into place, as another
+    process would leave it. Creating the table must find it, not fail on the stale view."""
+    import shutil
+    from pathlib import Path
+
+    from delta.tables import DeltaTable
+
+    from jobs.lib.delta_io import ensure_table
+    from schemas.tables import JOB_RUNS
+    from skewguard.config import load_settings
+
+    settings = load_settings()
+    path = settings.lakehouse.table_path(JOB_RUNS.name)
+    log_dir = Path(path) / "_delta_log"
+    log_dir.mkdir(parents=True)  # the other writer has started: its log folder, no commit yet
+    assert not DeltaTable.isDeltaTable(spark, path)
+    elsewhere = settings.model_copy(
+        update={"lakehouse": settings.lakehouse.model_copy(update={"root": str(tmp_path / "elsewhere")})}
+    )
+    shutil.copytree(Path(ensure_table(spark, elsewhere, JOB_RUNS)) / "_delta_log", log_dir, dirs_exist_ok=True)
+
+    assert ensure_table(spark, settings, JOB_RUNS) == path
+    assert DeltaTable.forPath(spark, path).history().count() == 1  # found, not re-created
