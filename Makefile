@@ -47,7 +47,7 @@ submit-args: venv jars ## print the spark-submit arguments (jars, Delta conf, --
 demo: setup ## set up, then the closed loop: logs → bronze → silver → labels → training set → model → bundle → serving → logs
 	@$(VENV)/bin/skewguard demo
 
-test: setup ## set up, then run the whole test suite (unit, Spark, Elasticsearch, cluster, notebooks)
+test: setup ## set up, then run the whole test suite (unit, Spark, Elasticsearch, fault injection, cluster, notebooks)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv ## only the tests that need neither Spark nor Elasticsearch
