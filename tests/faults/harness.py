@@ -131,23 +131,6 @@ def _group_gone(pgid: int, timeout_s: float = 30.0) -> bool:
     return False
 
 
-def kill_when(proc: subprocess.Popen[bytes], condition: Callable[[], bool], timeout_s: float = 300.0) -> bool:
-    """SIGKILL the job's whole process group as soon as ``condition()`` holds (polled every
-    10 ms); False when the job ended (or timed out) first."""
-    deadline = time.monotonic() + timeout_s
-    while proc.poll() is None and time.monotonic() < deadline:
-        if condition():
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            assert _group_gone(proc.pid), "processes of the killed job are still running"
-            return True
-        time.sleep(0.01)
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    return False
-
-
 def act_when(
     proc: subprocess.Popen[bytes], condition: Callable[[], bool], action: Callable[[], Any], timeout_s: float = 300.0
 ) -> bool:
@@ -159,6 +142,21 @@ def act_when(
             return True
         time.sleep(0.01)
     return False
+
+
+def kill_when(proc: subprocess.Popen[bytes], condition: Callable[[], bool], timeout_s: float = 300.0) -> bool:
+    """SIGKILL the job's whole process group as soon as ``condition()`` holds (polled every
+    10 ms); False when the job ended (or timed out) first."""
+
+    def kill() -> None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert _group_gone(proc.pid), "processes of the killed job are still running"
+
+    killed = act_when(proc, condition, kill, timeout_s)
+    if proc.poll() is None:  # timed out
+        kill()
+    return killed
 
 
 def scrolls_open(settings: Settings) -> Callable[[], bool]:
