@@ -64,8 +64,8 @@ def retry_on_conflict(
     writer's commit conflicts with it, with jittered backoff; the last conflict is raised.
 
     Delta's optimistic concurrency lets writes to disjoint partitions commit side by side;
-    this covers the rest (two MERGEs into one unpartitioned table, two runs of one window,
-    two first runs creating a table), where re-running the transaction on the new snapshot
+    this covers the rest (two MERGEs into one unpartitioned table, two runs of one window),
+    where re-running the transaction on the new snapshot
     gives the same result as running the two one after the other."""
     for attempt in range(1, attempts + 1):
         try:
@@ -104,28 +104,24 @@ def ensure_table(spark: SparkSession, settings: Settings, schema: TableSchema) -
     for key, value in schema.table_properties().items():
         builder = builder.property(key, value)
 
-    def create() -> None:
-        # Two first runs at once: the other one may commit version 0 while this one creates,
-        # and this JVM then holds a cached, stale "no table here" view of the path (its
-        # create fails, or reports the table missing). Forget the cached logs and look again.
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                builder.execute()
-                return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                jvm = spark.sparkContext._jvm
-                if jvm is not None:
-                    jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
-                if DeltaTable.isDeltaTable(spark, path):
-                    return
-                log.info("%s: not created yet by the concurrent writer; looking again", path)
-                time.sleep(0.5)
-
-    retry_on_conflict(create, f"create {schema.name}")
-    return path
+    # Two first runs at once: the other one may commit version 0 while this one creates (a
+    # conflict, or "table not found"), and this JVM then holds a cached, stale "no table here"
+    # view of the path. Forget the cached logs and look again, for up to 30 s.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            builder.execute()
+            return path
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            jvm = spark.sparkContext._jvm
+            if jvm is not None:
+                jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+            if DeltaTable.isDeltaTable(spark, path):
+                return path
+            log.info("%s: not created yet by a concurrent writer; looking again", path)
+            time.sleep(0.5)
 
 
 def last_commit(spark: SparkSession, path: str) -> tuple[int, dict[str, str]]:
