@@ -21,8 +21,10 @@ __all__ = ["main"]
 
 JOB = "parse_logs"
 log = logging.getLogger(f"skewguard.{JOB}")
-IMPLEMENTED = ("predictions",)  # keep in step with jobs.lib.parse.KINDS (not imported here: no Spark at parse time)
-PLANNED = ("llm",)
+KIND_NAMES = (
+    "predictions",
+    "llm",
+)  # keep in step with jobs.lib.parse.KINDS (not imported here: no Spark at parse time)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,19 +32,19 @@ def _parser() -> argparse.ArgumentParser:
         prog="skewguard-parse",
         description=(
             "Parse one window of whole UTC days of bronze.serving_logs into typed silver tables: prediction "
-            "records into silver.predictions (model, the features as logged, outputs, sampling rate), records "
-            "that do not parse into silver.quarantine with one reason code each. Re-running a window replaces "
-            "exactly that window. Each record kind is recorded as its own run in metrics.job_runs."
+            "records into silver.predictions (model, the features as logged, outputs, sampling rate), LLM "
+            "interactions into silver.llm_interactions (messages, tools, response, usage, derived columns, after "
+            "the OpenAI chat-format validation); records that do not parse go to silver.quarantine with one "
+            "reason code each. Re-running a window replaces exactly that window. Each record kind is recorded as "
+            "its own run in metrics.job_runs."
         ),
-        epilog="LLM interactions (silver.llm_interactions, --kind llm) are not implemented yet; "
-        "--kind all parses every implemented kind (today: predictions).",
     )
     add_window_args(parser)
     parser.add_argument(
         "--kind",
-        choices=[*IMPLEMENTED, *PLANNED, "all"],
+        choices=[*KIND_NAMES, "all"],
         default="all",
-        help="which record kind to parse: predictions, llm (not implemented yet) or all implemented (default)",
+        help="which record kind to parse: predictions, llm or all (default)",
     )
     add_common_args(parser)
     return parser
@@ -52,9 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     window = window_from_args(parser, args)
-    if args.kind in PLANNED:
-        parser.error(f"--kind {args.kind} is not implemented yet (implemented: {', '.join(IMPLEMENTED)})")
-    names = list(IMPLEMENTED) if args.kind == "all" else [args.kind]
+    names = list(KIND_NAMES) if args.kind == "all" else [args.kind]
 
     def body(settings: Settings) -> int:
         from jobs.lib.parse import KINDS, parse_window

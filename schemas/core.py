@@ -10,20 +10,17 @@ import pyarrow as pa
 if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
-__all__ = ["Column", "TableSchema"]
+__all__ = ["Column", "TableSchema", "spark_type"]
 
-# logical type -> Arrow type; the Spark type is derived in ``_spark_type``
-_TYPES: dict[str, pa.DataType] = {
+# Logical types: the scalars below, ``array<T>``, ``map<string,T>`` and
+# ``struct<name:T,...>`` (nested freely). Arrow and Spark forms derive from the same parse.
+_ARROW_SCALARS: dict[str, pa.DataType] = {
     "string": pa.string(),
     "long": pa.int64(),
     "double": pa.float64(),
     "boolean": pa.bool_(),
     "date": pa.date32(),
     "timestamp": pa.timestamp("us", tz="UTC"),
-    "map<string,string>": pa.map_(pa.string(), pa.string()),
-    "map<string,double>": pa.map_(pa.string(), pa.float64()),
-    "array<double>": pa.list_(pa.float64()),
-    "array<string>": pa.list_(pa.string()),
 }
 _SPARK_SCALARS = {
     "string": "StringType",
@@ -35,16 +32,74 @@ _SPARK_SCALARS = {
 }
 
 
-def _spark_type(logical: str) -> Any:
+def _split_top(text: str, sep: str = ",") -> list[str]:
+    """``text`` split on ``sep`` where it is not inside ``<…>``."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _parse_type(logical: str) -> tuple[str, Any]:
+    """``(kind, args)``: ``("scalar", name)``, ``("array", element)``, ``("map", (key, value))``
+    or ``("struct", ((name, type), ...))``; ``ValueError`` for anything else."""
+    if logical in _SPARK_SCALARS:
+        return "scalar", logical
+    for kind in ("array", "map", "struct"):
+        if logical.startswith(f"{kind}<") and logical.endswith(">"):
+            inner = logical[len(kind) + 1 : -1]
+            if kind == "array":
+                _parse_type(inner)
+                return kind, inner
+            if kind == "map":
+                parts = _split_top(inner)
+                if len(parts) != 2 or parts[0] != "string":
+                    break
+                _parse_type(parts[1])
+                return kind, (parts[0], parts[1])
+            fields = []
+            for part in _split_top(inner):
+                name, colon, typ = part.partition(":")
+                if not colon or not name.isidentifier():
+                    raise ValueError(f"bad struct field {part!r} in {logical!r}")
+                _parse_type(typ)
+                fields.append((name, typ))
+            if len({n for n, _ in fields}) != len(fields):
+                raise ValueError(f"duplicate struct field in {logical!r}")
+            return kind, tuple(fields)
+    raise ValueError(f"unknown type {logical!r}")
+
+
+def _arrow_type(logical: str) -> pa.DataType:
+    kind, args = _parse_type(logical)
+    if kind == "scalar":
+        return _ARROW_SCALARS[args]
+    if kind == "array":
+        return pa.list_(_arrow_type(args))
+    if kind == "map":
+        return pa.map_(_arrow_type(args[0]), _arrow_type(args[1]))
+    return pa.struct([pa.field(name, _arrow_type(typ)) for name, typ in args])
+
+
+def spark_type(logical: str) -> Any:
+    """The Spark type of a logical type (pyspark is imported here only)."""
     from pyspark.sql import types as T
 
-    if logical in _SPARK_SCALARS:
-        return getattr(T, _SPARK_SCALARS[logical])()
-    inner = logical[logical.index("<") + 1 : -1]
-    if logical.startswith("map<"):
-        key, value = inner.split(",")
-        return T.MapType(_spark_type(key), _spark_type(value), valueContainsNull=True)
-    return T.ArrayType(_spark_type(inner), containsNull=True)
+    kind, args = _parse_type(logical)
+    if kind == "scalar":
+        return getattr(T, _SPARK_SCALARS[args])()
+    if kind == "array":
+        return T.ArrayType(spark_type(args), containsNull=True)
+    if kind == "map":
+        return T.MapType(spark_type(args[0]), spark_type(args[1]), valueContainsNull=True)
+    return T.StructType([T.StructField(name, spark_type(typ), True) for name, typ in args])
 
 
 @dataclass(frozen=True)
@@ -59,8 +114,13 @@ class Column:
     """Large opaque text (e.g. a whole JSON document): no min/max data-skipping statistics."""
 
     def __post_init__(self) -> None:
-        if self.type not in _TYPES:
-            raise ValueError(f"column {self.name}: unknown type {self.type!r} (known: {sorted(_TYPES)})")
+        try:
+            _parse_type(self.type)
+        except ValueError as exc:
+            raise ValueError(
+                f"column {self.name}: {exc} (known: {sorted(_SPARK_SCALARS)}, array<T>, map<string,T>, "
+                "struct<name:T,...>)"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -97,10 +157,10 @@ class TableSchema:
         """The Spark ``StructType`` (pyspark is imported here only: serving never calls it)."""
         from pyspark.sql import types as T
 
-        return T.StructType([T.StructField(c.name, _spark_type(c.type), c.nullable) for c in self.columns])
+        return T.StructType([T.StructField(c.name, spark_type(c.type), c.nullable) for c in self.columns])
 
     def arrow_schema(self) -> pa.Schema:
-        return pa.schema([pa.field(c.name, _TYPES[c.type], nullable=c.nullable) for c in self.columns])
+        return pa.schema([pa.field(c.name, _arrow_type(c.type), nullable=c.nullable) for c in self.columns])
 
     def markdown(self) -> str:
         """A Markdown section documenting the table (used for the README)."""

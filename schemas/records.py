@@ -58,6 +58,16 @@ SILVER_QUARANTINE_REASONS: dict[str, str] = {
     "invalid_outputs": "prediction: `outputs` is missing, empty, not an object, or holds a value that is not a "
     "finite JSON number",
     "invalid_sampling_rate": "prediction: `sampling_rate` is missing, not a JSON number, or outside (0, 1]",
+    "missing_request_response": "LLM: `request` or `response` is missing or not a JSON object",
+    "invalid_messages": "LLM: `request.messages` is missing, empty or not a list of objects, or a message's `role` "
+    "is not one of system, developer, user, assistant, tool, function",
+    "invalid_choices": "LLM: `response.choices` is missing, empty or not a list, or its first choice has no "
+    "`message` object",
+    "invalid_tool_call": "LLM: a tool call (in the response or a request message) has a `type` other than "
+    '`"function"`, no `function.name`, or `function.arguments` that are neither a JSON object nor a string '
+    "holding one",
+    "too_many_tool_parameters": "LLM: a tool call passes, or an offered tool declares, more parameters than "
+    "`llm.max_tool_parameters`",
 }
 
 #: The fields of a delayed label (JSONL line or Delta row) that `join_labels` reads.

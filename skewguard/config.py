@@ -20,6 +20,7 @@ __all__ = [
     "ConfigError",
     "ElasticsearchSettings",
     "LakehouseSettings",
+    "LlmSettings",
     "MaintenanceSettings",
     "ParitySettings",
     "ServingSettings",
@@ -245,6 +246,38 @@ class MaintenanceSettings(_Model):
         return value
 
 
+class LlmSettings(_Model):
+    max_tool_parameters: int = Field(default=32, ge=1)
+    """``parse_logs``: a record whose tool call passes more arguments than this, or that offers
+    a tool declaring more parameters, is quarantined (``too_many_tool_parameters``)."""
+    min_response_chars: int = Field(default=1, ge=0)
+    """``build_llm_datasets``: a record of a generic workload needs at least this many
+    non-blank characters in its response's content to be used."""
+    eval_size: int = Field(default=20, ge=0)
+    """Records per workload held out in the ``eval`` split (stratified by the first tool called)."""
+    val_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
+    """Share of each workload's remaining records (after ``eval``) in the ``val`` split; the rest is ``train``."""
+    min_records: int = Field(default=50, ge=1)
+    """A workload needs at least this many records left after validation, quality filters and
+    deduplication, else ``build_llm_datasets`` fails with its counts."""
+    rare_tool_records: int = Field(default=5, ge=1)
+    """A first tool called by fewer of a workload's records than this is stratified together
+    with the other rare ones (``__rare__``)."""
+    split_seed: int = 0
+    """Seed of the hash that orders records within a stratum: the same seed gives the same split."""
+    export_dir: str = "exports/llm_datasets"
+    """Where the JSONL files are written (``<dir>/<workload>/{train,val}.jsonl`` in the chat
+    fine-tuning shape, ``eval.jsonl`` in the evaluation shape); relative to the lakehouse root
+    unless absolute or a URI."""
+
+    @field_validator("val_ratio")
+    @classmethod
+    def _leaves_train(cls, value: float) -> float:
+        if value >= 1.0:
+            raise ValueError("val_ratio must leave records for train")
+        return value
+
+
 class Settings(_Model):
     profile: str = "local"
     """Name of the overlay that was applied (``conf/<profile>.yaml``)."""
@@ -262,6 +295,8 @@ class Settings(_Model):
     """The parity gate (``check_parity``) and the serving-skew check."""
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
     """Table upkeep (``maintain_tables``): compaction, vacuum, retention."""
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    """LLM interaction logs: validation limits and the fine-tuning / evaluation datasets."""
 
     def artifacts_path(self) -> Path:
         """Local folder of fitted pipelines, training-set manifests, models and bundles."""
@@ -274,6 +309,13 @@ class Settings(_Model):
                 f"({self.lakehouse.root})"
             )
         return Path(self.lakehouse.root) / configured
+
+    def llm_export_root(self) -> str:
+        """Where ``build_llm_datasets`` writes its JSONL files (a path or a URI)."""
+        configured = self.llm.export_dir
+        if configured.startswith("/") or "://" in configured:
+            return configured
+        return f"{self.lakehouse.root.rstrip('/')}/{configured}"
 
 
 def repo_root() -> Path:

@@ -2,8 +2,8 @@
 
 Each record kind that has a silver table is a :class:`SilverKind`: the bronze
 ``record_kind`` it reads, the table it writes and its parse step. Predictions are
-implemented (:data:`PREDICTIONS` → ``silver.predictions``); LLM interactions
-(``silver.llm_interactions``) are a later issue and will be one more ``SilverKind``.
+parsed into ``silver.predictions`` (:data:`PREDICTIONS`), LLM interactions into
+``silver.llm_interactions`` (:data:`LLM`, see :mod:`jobs.lib.llm_parse`).
 
 For one kind and one window:
 
@@ -31,16 +31,18 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs.lib.delta_io import ensure_table, replace_where, table_version
+from jobs.lib.llm_parse import parse_llm_interactions, with_workload_type
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import release, require_columns, table_rows
 from jobs.lib.window import DayWindow
 from schemas.core import TableSchema
-from schemas.records import PREDICTION
-from schemas.tables import BRONZE_SERVING_LOGS, SILVER_PREDICTIONS, SILVER_QUARANTINE
+from schemas.records import LLM_INTERACTION, PREDICTION
+from schemas.tables import BRONZE_SERVING_LOGS, SILVER_LLM_INTERACTIONS, SILVER_PREDICTIONS, SILVER_QUARANTINE
 from skewguard.config import Settings
 
 __all__ = [
     "KINDS",
+    "LLM",
     "PREDICTIONS",
     "ParseError",
     "SilverKind",
@@ -85,15 +87,17 @@ class ParseError(RuntimeError):
 class SilverKind:
     """A bronze record kind with a silver table: its parse step and where the rows go.
 
-    ``parse`` maps bronze rows to the table's data columns (lineage excluded) plus
-    ``reason`` (null when the row parses), ``record_kind`` and ``source_json`` (at least
-    for quarantined rows).
+    ``parse`` maps bronze rows (and the settings) to the table's data columns (lineage
+    excluded) plus ``reason`` (null when the row parses), ``record_kind`` and ``source_json``
+    (at least for quarantined rows). ``enrich``, when set, adds the columns that depend on
+    other rows of the window; it runs on the materialised parsed rows.
     """
 
     name: str
     record_kind: str
     table: TableSchema
-    parse: Callable[[DataFrame], DataFrame]
+    parse: Callable[[DataFrame, Settings], DataFrame]
+    enrich: Callable[[DataFrame], DataFrame] | None = None
 
 
 def is_flat_json_object(text: Column) -> Column:
@@ -141,7 +145,7 @@ def _prediction_reason(p: Column, model: Column, features: Column) -> Column:
     )
 
 
-def parse_predictions(bronze_df: DataFrame) -> DataFrame:
+def parse_predictions(bronze_df: DataFrame, settings: Settings | None = None) -> DataFrame:
     """Bronze prediction rows → ``silver.predictions``' data columns, ``reason``,
     ``record_kind`` and ``source_json`` (kept only where ``reason`` is set)."""
     require_columns(bronze_df, _BRONZE_NEEDED, "parse_predictions")
@@ -173,8 +177,9 @@ def parse_predictions(bronze_df: DataFrame) -> DataFrame:
 
 
 PREDICTIONS = SilverKind("predictions", PREDICTION.kind, SILVER_PREDICTIONS, parse_predictions)
+LLM = SilverKind("llm", LLM_INTERACTION.kind, SILVER_LLM_INTERACTIONS, parse_llm_interactions, with_workload_type)
 #: The kinds parse_logs can build, by their command-line name.
-KINDS: dict[str, SilverKind] = {kind.name: kind for kind in (PREDICTIONS,)}
+KINDS: dict[str, SilverKind] = {kind.name: kind for kind in (PREDICTIONS, LLM)}
 
 
 def read_bronze(spark: SparkSession, settings: Settings, window: DayWindow, record_kind: str) -> tuple[DataFrame, int]:
@@ -247,7 +252,7 @@ def parse_window(
 
     # One evaluation of the parse feeds the counts and both tables: filters on an
     # un-materialised parse would be pushed below it and repeat from_json per output.
-    parsed_df = kind.parse(bronze_df).localCheckpoint(eager=True)
+    parsed_df = kind.parse(bronze_df, settings).localCheckpoint(eager=True)
     try:
         summary = _reconcile(bronze_counts, _count_by_day_workload(parsed_df, "reason"))
         phases["read_parse_s"] = round(time.monotonic() - t0, 3)
@@ -262,7 +267,10 @@ def parse_window(
         t1 = time.monotonic()
         lineage = {"parse_run_id": run.run_id, "parsed_at": run.started_at}
         silver_path = ensure_table(spark, settings, kind.table)
-        parsed_rows_df = table_rows(parsed_df.where(F.col("reason").isNull()), kind.table, **lineage)
+        parsed_rows_df = parsed_df.where(F.col("reason").isNull())
+        if kind.enrich is not None:
+            parsed_rows_df = kind.enrich(parsed_rows_df)
+        parsed_rows_df = table_rows(parsed_rows_df, kind.table, **lineage)
         run.output_version = replace_where(spark, parsed_rows_df, silver_path, window.predicate(), run.landed_count)
         phases["write_silver_s"] = round(time.monotonic() - t1, 3)
 

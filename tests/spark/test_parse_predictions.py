@@ -285,4 +285,4 @@ def test_usage_errors_exit_2(argv: list[str]) -> None:
 
 
 def test_the_job_offers_exactly_the_implemented_kinds() -> None:
-    assert set(parse_logs.IMPLEMENTED) == set(KINDS)
+    assert set(parse_logs.KIND_NAMES) == set(KINDS)

@@ -1,0 +1,245 @@
+"""Bronze LLM interaction rows (Data Flywheel format) → ``silver.llm_interactions``' columns,
+with the OpenAI chat-format validation that quarantines a record with one reason code.
+
+All native Spark (two ``from_json`` reads, higher-order functions; no Python UDF):
+
+* the **typed read** gives every field, reading message ``content`` and tool-call
+  ``arguments`` as text: Spark renders a JSON object or list there as compact JSON text and
+  a JSON string as its value;
+* the **shape read** reads the same places as a list of parts and as a map, which is not
+  null exactly when the value was a list (content) or an object (arguments). Together they
+  tell ``"content": "[…]"`` (a string) from ``"content": […]`` (parts), and arguments logged
+  as an object from arguments logged as a JSON string.
+
+Arguments logged as a string are parsed by reading ``{"v": <string>}`` and re-rendered, so
+both spellings end up as the same compact JSON text.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from jobs.lib.steps import require_columns
+from schemas.core import spark_type
+from schemas.llm import MESSAGE_TYPE, TOOL_CALL_TYPE, VALID_ROLES, WORKLOAD_TYPES
+from skewguard.config import Settings
+
+__all__ = ["parse_llm_interactions", "with_workload_type"]
+
+_BRONZE_NEEDED = ("event_id", "event_ts", "event_date", "workload_id", "client_id", "record_kind", "source_json")
+
+_FUNCTION_TEXT = "struct<name:string,arguments:string>"
+_MESSAGE_READ = (
+    "struct<role:string,content:string,name:string,tool_call_id:string,"
+    f"tool_calls:array<struct<id:string,type:string,function:{_FUNCTION_TEXT}>>>"
+)
+_RECORD = spark_type(
+    "struct<"
+    f"request:struct<model:string,messages:array<{_MESSAGE_READ}>,tools:string,temperature:double,max_tokens:long>,"
+    f"response:struct<model:string,choices:array<struct<message:{_MESSAGE_READ},finish_reason:string>>,"
+    "usage:struct<prompt_tokens:long,completion_tokens:long,total_tokens:long>>>"
+)
+_PART = "struct<type:string,text:string,image_url:struct<url:string,detail:string>>"
+_MESSAGE_SHAPE = (
+    f"struct<content:array<{_PART}>,tool_calls:array<struct<function:struct<arguments:map<string,string>>>>>"
+)
+_SHAPE = spark_type(
+    "struct<"
+    f"request:struct<messages:array<{_MESSAGE_SHAPE}>,"
+    "tools:array<struct<function:struct<name:string,parameters:struct<properties:map<string,string>>>>>>,"
+    f"response:struct<choices:array<struct<message:{_MESSAGE_SHAPE}>>>>"
+)
+_CALL_TYPE = spark_type(TOOL_CALL_TYPE)
+_MESSAGE_TYPE = spark_type(MESSAGE_TYPE)
+
+
+def _no_calls() -> Column:
+    return F.array().cast(T.ArrayType(_CALL_TYPE))
+
+
+def _is_blank(text: Column) -> Column:
+    return text.isNull() | (F.trim(text) == "")
+
+
+def _tool_call(call: Column, shape: Column) -> Column:
+    """One tool call, typed, with its arguments normalised (null when they are not a JSON object)."""
+    raw = call["function"]["arguments"]
+    logged_as_object = shape["function"]["arguments"].isNotNull()
+    reread = F.from_json(F.concat(F.lit('{"v":'), raw, F.lit("}")), "v string")["v"]
+    candidate = F.when(logged_as_object, raw).otherwise(reread)
+    # json_object_keys is null unless the text is a JSON object; checking the logged string
+    # too rejects a string that only reads as an object once wrapped (e.g. `1,"v":{}`).
+    is_object = (
+        candidate.startswith("{")
+        & F.json_object_keys(candidate).isNotNull()
+        & (logged_as_object | F.json_object_keys(raw).isNotNull())
+    )
+    return F.struct(
+        call["id"].alias("id"),
+        call["type"].alias("type"),
+        call["function"]["name"].alias("name"),
+        F.when(is_object, candidate).alias("arguments"),
+        F.when(~logged_as_object, raw).alias("arguments_raw"),
+    )
+
+
+def _message(message: Column, shape: Column) -> Column:
+    """One chat message: string content or its list of parts, and its typed tool calls."""
+    parts = shape["content"]
+    shape_calls = shape["tool_calls"]
+    return F.struct(
+        message["role"].alias("role"),
+        F.when(parts.isNull(), message["content"]).alias("content"),
+        parts.alias("content_parts"),
+        message["name"].alias("name"),
+        message["tool_call_id"].alias("tool_call_id"),
+        F.transform(message["tool_calls"], lambda c, i: _tool_call(c, shape_calls[i])).alias("tool_calls"),
+    ).cast(_MESSAGE_TYPE)
+
+
+def _text_chars(message: Column) -> Column:
+    parts_chars = F.aggregate(
+        F.coalesce(message["content_parts"]["text"], F.array().cast("array<string>")),
+        F.lit(0).cast("long"),
+        lambda acc, text: acc + F.coalesce(F.length(text), F.lit(0)).cast("long"),
+    )
+    return F.coalesce(F.length(message["content"]), F.lit(0)).cast("long") + parts_chars
+
+
+def _user_text(message: Column) -> Column:
+    """What a user message says: its string content, or its parts' text and image URLs."""
+    parts = F.transform(
+        message["content_parts"], lambda p: F.coalesce(p["text"], p["image_url"]["url"], p["type"], F.lit(""))
+    )
+    return F.coalesce(message["content"], F.array_join(parts, "\n"), F.lit(""))
+
+
+def _reason(messages: Column, response_message: Column, choices: Column, tool_param_counts: Column, cap: int) -> Column:
+    """The first rule of the LLM part of ``SILVER_QUARANTINE_REASONS`` the record breaks (null: none)."""
+    r = F.col("r")
+    roles = F.array(*[F.lit(role) for role in VALID_ROLES])
+    calls = F.concat(
+        F.flatten(F.transform(messages, lambda m: F.coalesce(m["tool_calls"], _no_calls()))),
+        F.coalesce(response_message["tool_calls"], _no_calls()),
+    )
+    bad_call = F.exists(
+        calls,
+        lambda c: (F.coalesce(c["type"], F.lit("")) != "function") | _is_blank(c["name"]) | c["arguments"].isNull(),
+    )
+    too_many = F.exists(calls, lambda c: F.size(F.json_object_keys(c["arguments"])) > cap) | F.exists(
+        tool_param_counts, lambda n: n > cap
+    )
+    return (
+        F.when(r["request"].isNull() | r["response"].isNull(), F.lit("missing_request_response"))
+        .when(
+            ~F.coalesce(
+                (F.size(messages) > 0)
+                & F.forall(messages, lambda m: m.isNotNull() & F.array_contains(roles, m["role"])),
+                F.lit(False),
+            ),
+            F.lit("invalid_messages"),
+        )
+        .when(
+            ~F.coalesce((F.size(choices) > 0) & choices[0]["message"].isNotNull(), F.lit(False)),
+            F.lit("invalid_choices"),
+        )
+        .when(F.coalesce(bad_call, F.lit(True)), F.lit("invalid_tool_call"))
+        .when(F.coalesce(too_many, F.lit(False)), F.lit("too_many_tool_parameters"))
+    )
+
+
+def parse_llm_interactions(bronze_df: DataFrame, settings: Settings) -> DataFrame:
+    """Bronze LLM rows → ``silver.llm_interactions``' data columns except ``workload_type``
+    (see :func:`with_workload_type`), plus ``reason``, ``record_kind`` and ``source_json``
+    (kept only where ``reason`` is set)."""
+    require_columns(bronze_df, _BRONZE_NEEDED, "parse_llm_interactions")
+    r, s = F.col("r"), F.col("s")
+    request, response = r["request"], r["response"]
+    shape_messages = s["request"]["messages"]
+    shape_choice = s["response"]["choices"][0]["message"]
+    messages = F.col("messages")
+    response_message = F.col("response_message")
+    offered = s["request"]["tools"]
+    user_messages = F.filter(messages, lambda m: m["role"] == "user")
+    parsed_df = (
+        bronze_df.withColumn("r", F.from_json("source_json", _RECORD))
+        .withColumn("s", F.from_json("source_json", _SHAPE))
+        .withColumn("messages", F.transform(request["messages"], lambda m, i: _message(m, shape_messages[i])))
+        .withColumn(
+            "response_message",
+            F.when(
+                response["choices"][0]["message"].isNotNull(),
+                _message(response["choices"][0]["message"], shape_choice),
+            ),
+        )
+        .withColumn(
+            "reason",
+            _reason(
+                messages,
+                response_message,
+                response["choices"],
+                F.transform(offered, lambda t: F.coalesce(F.size(t["function"]["parameters"]["properties"]), F.lit(0))),
+                settings.llm.max_tool_parameters,
+            ),
+        )
+    )
+    called = F.coalesce(
+        F.transform(response_message["tool_calls"], lambda c: c["name"]), F.array().cast("array<string>")
+    )
+    return parsed_df.select(
+        "event_id",
+        "event_ts",
+        "event_date",
+        "workload_id",
+        "client_id",
+        request["model"].alias("request_model"),
+        "messages",
+        request["tools"].alias("tools_json"),
+        F.coalesce(
+            F.filter(F.transform(offered, lambda t: t["function"]["name"]), lambda n: n.isNotNull()),
+            F.array().cast("array<string>"),
+        ).alias("tools_offered"),
+        request["temperature"].alias("temperature"),
+        request["max_tokens"].alias("max_tokens"),
+        response["model"].alias("response_model"),
+        "response_message",
+        response["choices"][0]["finish_reason"].alias("finish_reason"),
+        F.coalesce(F.size(response["choices"]), F.lit(0)).cast("long").alias("choice_count"),
+        response["usage"]["prompt_tokens"].alias("prompt_tokens"),
+        response["usage"]["completion_tokens"].alias("completion_tokens"),
+        response["usage"]["total_tokens"].alias("total_tokens"),
+        called.alias("tool_names_called"),
+        called[0].alias("first_tool"),
+        F.size(user_messages).cast("long").alias("turn_count"),
+        F.size(messages).cast("long").alias("message_count"),
+        F.aggregate(messages, F.lit(0).cast("long"), lambda acc, m: acc + _text_chars(m)).alias("prompt_chars"),
+        (
+            F.coalesce(F.length(response_message["content"]), F.lit(0)).cast("long")
+            + F.aggregate(
+                F.coalesce(response_message["tool_calls"], _no_calls()),
+                F.lit(0).cast("long"),
+                lambda acc, c: acc + F.coalesce(F.length(c["arguments"]), F.lit(0)).cast("long"),
+            )
+        ).alias("completion_chars"),
+        F.sha2(F.to_json(F.transform(user_messages, _user_text)), 256).alias("dedup_key"),
+        "record_kind",
+        "reason",
+        F.when(F.col("reason").isNotNull(), F.col("source_json")).alias("source_json"),
+    )
+
+
+def with_workload_type(parsed_rows_df: DataFrame) -> DataFrame:
+    """Add ``workload_type``: ``tool_calling`` for a workload when any of its rows calls a tool.
+
+    Run on materialised rows: it aggregates them once (one small row per workload) and
+    broadcasts that back, instead of a window that would put a whole workload in one task.
+    """
+    tool_calling, generic = WORKLOAD_TYPES
+    types_df = parsed_rows_df.groupBy("workload_id").agg(
+        F.when(F.max(F.size("tool_names_called") > 0), F.lit(tool_calling))
+        .otherwise(F.lit(generic))
+        .alias("workload_type")
+    )
+    return parsed_rows_df.join(F.broadcast(types_df), "workload_id")
