@@ -270,13 +270,6 @@ class LlmSettings(_Model):
     fine-tuning shape, ``eval.jsonl`` in the evaluation shape); relative to the lakehouse root
     unless absolute or a URI."""
 
-    @field_validator("val_ratio")
-    @classmethod
-    def _leaves_train(cls, value: float) -> float:
-        if value >= 1.0:
-            raise ValueError("val_ratio must leave records for train")
-        return value
-
 
 class Settings(_Model):
     profile: str = "local"

@@ -1,5 +1,6 @@
 """The closed loop on the embedded default, as the demo runs it: bronze logs → silver
-predictions → delayed labels → labeled examples → training set → reference model → bundle
+predictions and LLM interactions → LLM fine-tuning / evaluation datasets (per-workload counts
+printed) → delayed labels → labeled examples → training set → reference model → bundle
 → parity gate → serving (predicting with the bundle, logging with the SDK) → Elasticsearch
 → bronze → silver → serving-skew check of what was served.
 
@@ -63,6 +64,7 @@ def close_the_loop(
     """Run every step after ingest for ``start..end`` and one prediction workload, then serve
     the day after ``end`` with the new bundle and land what serving logged."""
     from jobs import (
+        build_llm_datasets,
         build_training_set,
         check_parity,
         check_serving_skew,
@@ -83,6 +85,7 @@ def close_the_loop(
 
     window = ["--start", str(start), "--end", str(end), *common]
     _run("parse_logs", parse_logs.main, window)
+    _run("build_llm_datasets", build_llm_datasets.main, window)
     labels_path = log_file.with_name("labels.jsonl")
     labels = write_labels(
         read_records(log_file), labels_path, LabelConfig(seed=seed, window_days=settings.training.label_window_days)

@@ -26,7 +26,7 @@ from schemas.core import spark_type
 from schemas.llm import MESSAGE_TYPE, TOOL_CALL_TYPE, VALID_ROLES, WORKLOAD_TYPES
 from skewguard.config import Settings
 
-__all__ = ["parse_llm_interactions", "with_workload_type"]
+__all__ = ["RECORD_SCHEMA", "parse_llm_interactions", "with_workload_type"]
 
 _BRONZE_NEEDED = ("event_id", "event_ts", "event_date", "workload_id", "client_id", "record_kind", "source_json")
 
@@ -35,7 +35,7 @@ _MESSAGE_READ = (
     "struct<role:string,content:string,name:string,tool_call_id:string,"
     f"tool_calls:array<struct<id:string,type:string,function:{_FUNCTION_TEXT}>>>"
 )
-_RECORD = spark_type(
+RECORD_SCHEMA = spark_type(
     "struct<"
     f"request:struct<model:string,messages:array<{_MESSAGE_READ}>,tools:string,temperature:double,max_tokens:long>,"
     f"response:struct<model:string,choices:array<struct<message:{_MESSAGE_READ},finish_reason:string>>,"
@@ -164,7 +164,7 @@ def parse_llm_interactions(bronze_df: DataFrame, settings: Settings) -> DataFram
     offered = s["request"]["tools"]
     user_messages = F.filter(messages, lambda m: m["role"] == "user")
     parsed_df = (
-        bronze_df.withColumn("r", F.from_json("source_json", _RECORD))
+        bronze_df.withColumn("r", F.from_json("source_json", RECORD_SCHEMA))
         .withColumn("s", F.from_json("source_json", _SHAPE))
         .withColumn("messages", F.transform(request["messages"], lambda m, i: _message(m, shape_messages[i])))
         .withColumn(

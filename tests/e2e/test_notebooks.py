@@ -23,7 +23,7 @@ NOTEBOOKS = sorted((repo_root() / "notebooks").glob("*.ipynb"))
 
 @pytest.fixture(scope="module")
 def small_lakehouse(local_es, spark, tmp_path_factory):  # type: ignore[no-untyped-def]
-    """What ``make demo`` leaves behind, small: bronze, silver predictions, labeled examples
+    """What ``make demo`` leaves behind, small: bronze, silver predictions and LLM interactions, labeled examples
     (built once for every notebook; the kernels inherit the environment set here)."""
     from elasticsearch import Elasticsearch
 
@@ -52,6 +52,7 @@ def small_lakehouse(local_es, spark, tmp_path_factory):  # type: ignore[no-untyp
 EXPECTED = {
     "01_getting_started.ipynb": ["bronze.serving_logs"],
     "02_training_sets_and_bundles.ipynb": ["same params: True", "validation AUC", "logged_score"],
+    "03_llm_datasets.ipynb": ["silver.llm_interactions:", "tool_calling", "succeeded", "train.jsonl"],
 }
 
 

@@ -10,10 +10,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from pyspark.sql import functions as F
 
 from jobs import build_llm_datasets, parse_logs
 from jobs.lib.delta_io import ensure_table
-from jobs.lib.llm_datasets import NO_TOOL, RARE, DatasetError, allocate, build_llm_datasets as build
+from jobs.lib.llm_datasets import NO_TOOL, RARE, DatasetError, allocate
+from jobs.lib.llm_datasets import build_llm_datasets as build
 from jobs.lib.runs import RunRecord
 from jobs.lib.window import DayWindow
 from schemas.records import SILVER_QUARANTINE_REASONS
@@ -78,7 +80,7 @@ def _weather(text: str, city: str) -> dict[str, Any]:
 #: one failing example per validation rule (reason → record)
 INVALID: dict[str, Any] = {
     "missing_request_response": {k: v for k, v in STRING_ARGS.items() if k != "response"},
-    "invalid_messages": record([{"role": "robot", "content": "beep"}], completion({"role": "assistant", "content": "x"})),
+    "invalid_messages": record([{"role": "robot", "content": "b"}], completion({"role": "assistant", "content": "x"})),
     "invalid_choices": record(_user("hello?"), {**completion({"role": "assistant"}), "choices": []}),
     "invalid_tool_call": record(_user("Weather?"), completion(
         {"role": "assistant", "tool_calls": [tool_call('{"city": "Par')]}, "tool_calls")),
@@ -150,15 +152,17 @@ def _table(spark, settings, name):  # type: ignore[no-untyped-def]
 
 def test_flywheel_records_are_accepted_and_typed(spark, built) -> None:  # type: ignore[no-untyped-def]
     settings, _ = built
+    silver_df = _table(spark, settings, "silver.llm_interactions")
     rows = {
         r["event_id"]: r.asDict(recursive=True)
-        for r in _table(spark, settings, "silver.llm_interactions").where("event_id IN ('simple', 'with_system', "
-                                                                           "'string_args', 'object_args', 'multimodal')").collect()
-    }  # fmt: skip
+        for r in silver_df.where(F.col("event_id").isin(list(FLYWHEEL))).collect()
+    }
     assert sorted(rows) == sorted(FLYWHEEL)
     string_call, object_call = (rows[k]["response_message"]["tool_calls"][0] for k in ("string_args", "object_args"))
-    assert string_call == {"id": "call_1", "type": "function", "name": "get_weather",
-                           "arguments": '{"city":"Paris","unit":"c"}', "arguments_raw": '{"city": "Paris", "unit": "c"}'}  # fmt: skip
+    assert string_call == {
+        "id": "call_1", "type": "function", "name": "get_weather",
+        "arguments": '{"city":"Paris","unit":"c"}', "arguments_raw": '{"city": "Paris", "unit": "c"}',
+    }  # fmt: skip
     assert object_call["arguments"] == '{"city":"Oslo","unit":"c"}' and object_call["arguments_raw"] is None
     simple = rows["simple"]
     assert simple["messages"] == [{"role": "user", "content": "What is the capital of France?", "content_parts": None,
@@ -273,8 +277,11 @@ def test_too_few_records_fail_with_the_counts_and_write_nothing(spark, built) ->
     settings, _ = built
     version = spark.sql(f"DESCRIBE HISTORY delta.`{settings.lakehouse.table_path('gold.llm_datasets')}`").first()
     strict = settings.model_copy(update={"llm": settings.llm.model_copy(update={"min_records": 100})})
-    with pytest.raises(DatasetError, match=r"summaries \(generic\): raw 63, invalid 0 \(none\), filtered 1 "
-                                           r"\(short_content 1\), duplicates 0, kept 62 .*need at least 100"):  # fmt: skip
+    expected = (
+        r"summaries \(generic\): raw 63, invalid 0 \(none\), filtered 1 \(short_content 1\), duplicates 0, "
+        r"kept 62 .*need at least 100"
+    )
+    with pytest.raises(DatasetError, match=expected):
         build(spark, strict, DayWindow(dt.date(2024, 11, 20), dt.date(2024, 11, 20)), RunRecord(job="t"))
     now = spark.sql(f"DESCRIBE HISTORY delta.`{settings.lakehouse.table_path('gold.llm_datasets')}`").first()
     assert now["version"] == version["version"]
