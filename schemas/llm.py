@@ -33,7 +33,8 @@ _MESSAGE_DOC = (
     "`role`; `content` when it is a string, else `content_parts` (the list of parts: `type`, `text`, "
     "`image_url`{`url`, `detail`}); `name`; `tool_call_id`; `tool_calls`: `id`, `type`, `name`, `arguments` "
     "(the arguments object, parsed and re-rendered as compact JSON: the same text whether it was logged as an "
-    "object or as a JSON string) and `arguments_raw` (the string as logged when it was a string, else null)"
+    "object or as a JSON string; null when they are neither) and `arguments_raw` (as logged: the string when "
+    "they were a string, else the object's compact JSON text)"
 )
 
 _PARSE_LINEAGE = (

@@ -1,18 +1,19 @@
 """Bronze LLM interaction rows (Data Flywheel format) → ``silver.llm_interactions``' columns,
 with the OpenAI chat-format validation that quarantines a record with one reason code.
 
-All native Spark (two ``from_json`` reads, higher-order functions; no Python UDF):
+All native Spark (``from_json`` with explicit schemas, higher-order functions; no Python UDF).
+The **typed read** gives every field, reading message ``content`` and tool-call
+``arguments`` as text: Spark renders a JSON list or object there as compact JSON text and a
+JSON string as its value. Two things that rendering cannot tell apart are settled exactly:
 
-* the **typed read** gives every field, reading message ``content`` and tool-call
-  ``arguments`` as text: Spark renders a JSON object or list there as compact JSON text and
-  a JSON string as its value;
-* the **shape read** reads the same places as a list of parts and as a map, which is not
-  null exactly when the value was a list (content) or an object (arguments). Together they
-  tell ``"content": "[…]"`` (a string) from ``"content": […]`` (parts), and arguments logged
-  as an object from arguments logged as a JSON string.
-
-Arguments logged as a string are parsed by reading ``{"v": <string>}`` and re-rendered, so
-both spellings end up as the same compact JSON text.
+* **list content or a string that looks like one** — only for records whose source has a
+  ``"content": [`` at all, the messages are read again as their JSON text, where
+  ``$.content[0]`` exists only for a list; those contents are then read as parts. (Reading
+  content as a list for every record would cost an exception per string content: Spark's
+  partial-result path throws and catches on each mismatch, which made the parse 2.5× slower.)
+* **arguments as an object or as a string holding one** — both are normalised by reading
+  ``{"v": <text>}`` and re-rendering ``v``, which gives the same compact JSON text either way;
+  the text as logged is kept next to it.
 """
 
 from __future__ import annotations
@@ -41,16 +42,13 @@ RECORD_SCHEMA = spark_type(
     f"response:struct<model:string,choices:array<struct<message:{_MESSAGE_READ},finish_reason:string>>,"
     "usage:struct<prompt_tokens:long,completion_tokens:long,total_tokens:long>>>"
 )
-_PART = "struct<type:string,text:string,image_url:struct<url:string,detail:string>>"
-_MESSAGE_SHAPE = (
-    f"struct<content:array<{_PART}>,tool_calls:array<struct<function:struct<arguments:map<string,string>>>>>"
+# the messages again, as JSON text: only for records with list content somewhere
+_MESSAGE_TEXTS = spark_type(
+    "struct<request:struct<messages:array<string>>,response:struct<choices:array<struct<message:string>>>>"
 )
-_SHAPE = spark_type(
-    "struct<"
-    f"request:struct<messages:array<{_MESSAGE_SHAPE}>,"
-    "tools:array<struct<function:struct<name:string,parameters:struct<properties:map<string,string>>>>>>,"
-    f"response:struct<choices:array<struct<message:{_MESSAGE_SHAPE}>>>>"
-)
+_PARTS = "array<struct<type:string,text:string,image_url:struct<url:string,detail:string>>>"
+_TOOLS = "array<struct<function:struct<name:string,parameters:struct<properties:string>>>>"
+_LIST_CONTENT = r'"content"\s*:\s*\['
 _CALL_TYPE = spark_type(TOOL_CALL_TYPE)
 _MESSAGE_TYPE = spark_type(MESSAGE_TYPE)
 
@@ -63,39 +61,35 @@ def _is_blank(text: Column) -> Column:
     return text.isNull() | (F.trim(text) == "")
 
 
-def _tool_call(call: Column, shape: Column) -> Column:
+def _tool_call(call: Column) -> Column:
     """One tool call, typed, with its arguments normalised (null when they are not a JSON object)."""
     raw = call["function"]["arguments"]
-    logged_as_object = shape["function"]["arguments"].isNotNull()
-    reread = F.from_json(F.concat(F.lit('{"v":'), raw, F.lit("}")), "v string")["v"]
-    candidate = F.when(logged_as_object, raw).otherwise(reread)
-    # json_object_keys is null unless the text is a JSON object; checking the logged string
+    normalised = F.from_json(F.concat(F.lit('{"v":'), raw, F.lit("}")), "v string")["v"]
+    # json_object_keys is null unless the text is a JSON object; checking the logged text
     # too rejects a string that only reads as an object once wrapped (e.g. `1,"v":{}`).
     is_object = (
-        candidate.startswith("{")
-        & F.json_object_keys(candidate).isNotNull()
-        & (logged_as_object | F.json_object_keys(raw).isNotNull())
+        normalised.startswith("{") & F.json_object_keys(normalised).isNotNull() & F.json_object_keys(raw).isNotNull()
     )
     return F.struct(
         call["id"].alias("id"),
         call["type"].alias("type"),
         call["function"]["name"].alias("name"),
-        F.when(is_object, candidate).alias("arguments"),
-        F.when(~logged_as_object, raw).alias("arguments_raw"),
+        F.when(is_object, normalised).alias("arguments"),
+        raw.alias("arguments_raw"),
     )
 
 
-def _message(message: Column, shape: Column) -> Column:
-    """One chat message: string content or its list of parts, and its typed tool calls."""
-    parts = shape["content"]
-    shape_calls = shape["tool_calls"]
+def _message(message: Column, text: Column) -> Column:
+    """One chat message: string content or its list of parts (``text``: the message's JSON
+    text when the record has list content anywhere, else null), and its typed tool calls."""
+    is_list = F.coalesce(F.get_json_object(text, "$.content[0]").isNotNull(), F.lit(False))
     return F.struct(
         message["role"].alias("role"),
-        F.when(parts.isNull(), message["content"]).alias("content"),
-        parts.alias("content_parts"),
+        F.when(~is_list, message["content"]).alias("content"),
+        F.when(is_list, F.from_json(message["content"], _PARTS)).alias("content_parts"),
         message["name"].alias("name"),
         message["tool_call_id"].alias("tool_call_id"),
-        F.transform(message["tool_calls"], lambda c, i: _tool_call(c, shape_calls[i])).alias("tool_calls"),
+        F.transform(message["tool_calls"], _tool_call).alias("tool_calls"),
     ).cast(_MESSAGE_TYPE)
 
 
@@ -155,23 +149,24 @@ def parse_llm_interactions(bronze_df: DataFrame, settings: Settings) -> DataFram
     (see :func:`with_workload_type`), plus ``reason``, ``record_kind`` and ``source_json``
     (kept only where ``reason`` is set)."""
     require_columns(bronze_df, _BRONZE_NEEDED, "parse_llm_interactions")
-    r, s = F.col("r"), F.col("s")
+    r, texts = F.col("r"), F.col("texts")
     request, response = r["request"], r["response"]
-    shape_messages = s["request"]["messages"]
-    shape_choice = s["response"]["choices"][0]["message"]
+    message_texts = texts["request"]["messages"]
     messages = F.col("messages")
     response_message = F.col("response_message")
-    offered = s["request"]["tools"]
+    offered = F.from_json(request["tools"], _TOOLS)
     user_messages = F.filter(messages, lambda m: m["role"] == "user")
     parsed_df = (
         bronze_df.withColumn("r", F.from_json("source_json", RECORD_SCHEMA))
-        .withColumn("s", F.from_json("source_json", _SHAPE))
-        .withColumn("messages", F.transform(request["messages"], lambda m, i: _message(m, shape_messages[i])))
+        .withColumn(
+            "texts", F.when(F.col("source_json").rlike(_LIST_CONTENT), F.from_json("source_json", _MESSAGE_TEXTS))
+        )
+        .withColumn("messages", F.transform(request["messages"], lambda m, i: _message(m, message_texts[i])))
         .withColumn(
             "response_message",
             F.when(
                 response["choices"][0]["message"].isNotNull(),
-                _message(response["choices"][0]["message"], shape_choice),
+                _message(response["choices"][0]["message"], texts["response"]["choices"][0]["message"]),
             ),
         )
         .withColumn(
@@ -180,7 +175,12 @@ def parse_llm_interactions(bronze_df: DataFrame, settings: Settings) -> DataFram
                 messages,
                 response_message,
                 response["choices"],
-                F.transform(offered, lambda t: F.coalesce(F.size(t["function"]["parameters"]["properties"]), F.lit(0))),
+                F.transform(
+                    offered,
+                    lambda t: F.coalesce(
+                        F.size(F.json_object_keys(t["function"]["parameters"]["properties"])), F.lit(0)
+                    ),
+                ),
                 settings.llm.max_tool_parameters,
             ),
         )

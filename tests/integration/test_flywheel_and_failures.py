@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from jobs import ingest_logs
+from jobs import ingest_logs, parse_logs
 from jobs.lib.delta_io import table_version
 from skewguard.config import repo_root
 from tests.helpers import load_records, table
@@ -95,6 +95,19 @@ def test_flywheel_records_land_unchanged_from_the_flywheel_mapping(spark, settin
         dt.datetime(2024, 11, 20, 12, 2),
         dt.datetime(2024, 11, 20, 23, 30),
     ]
+    # and they parse into silver as they are: string and object arguments alike
+    assert parse_logs.main(["--date", str(DAY), "--kind", "llm"]) == 0
+    silver = table(spark, settings, "silver.llm_interactions").orderBy("event_ts").collect()
+    calls = [r["response_message"]["tool_calls"][0] for r in silver]
+    assert [c["arguments"] for c in calls] == [
+        '{"city":"Paris"}', '{"city":"Paris"}', '{"city":"Lyon","unit":"C"}', '{"city":"Nice"}'
+    ]  # fmt: skip
+    assert [c["arguments_raw"] for c in calls] == [
+        '{"city": "Paris"}', '{"city":"Paris"}', '{"city": "Lyon", "unit": "C"}', '{"city":"Nice"}'
+    ]  # fmt: skip
+    assert {(r["workload_type"], r["first_tool"], r["prompt_tokens"], r["finish_reason"]) for r in silver} == {
+        ("tool_calling", "get_weather", 42, "tool_calls")
+    }
     # the strict mapping would have refused an undeclared top-level field: the loader says so
     extra = {**_flywheel_record(9, "{}", NOON), "trace_id": "abc"}
     rejected = load_records(settings, [extra], tmp_path / "extra.jsonl", mapping="flywheel")

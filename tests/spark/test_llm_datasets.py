@@ -163,7 +163,7 @@ def test_flywheel_records_are_accepted_and_typed(spark, built) -> None:  # type:
         "id": "call_1", "type": "function", "name": "get_weather",
         "arguments": '{"city":"Paris","unit":"c"}', "arguments_raw": '{"city": "Paris", "unit": "c"}',
     }  # fmt: skip
-    assert object_call["arguments"] == '{"city":"Oslo","unit":"c"}' and object_call["arguments_raw"] is None
+    assert object_call["arguments"] == object_call["arguments_raw"] == '{"city":"Oslo","unit":"c"}'
     simple = rows["simple"]
     assert simple["messages"] == [{"role": "user", "content": "What is the capital of France?", "content_parts": None,
                                    "name": None, "tool_call_id": None, "tool_calls": None}]  # fmt: skip
