@@ -117,16 +117,17 @@ GOLD_LLM_DATASETS = TableSchema(
         ),
         Column("dedup_key", "string", "the record's `dedup_key` (unique per workload here)", False),
         Column(
-            "chat_json",
+            "line_shape",
             "string",
-            'the chat fine-tuning line: `{"messages": [request messages…, response message], "tools": […]}`',
+            "`chat` (train, val: the fine-tuning shape) or `eval` (eval: the evaluation shape)",
             False,
-            payload=True,
         ),
         Column(
-            "eval_json",
+            "line_json",
             "string",
-            'the evaluation line: `{"request": {model, messages, tools, …}, "response": {"choices": […], "usage": …}}`',
+            'the exported JSONL line. chat: `{"messages": [request messages…, response message], "tools": […]}`; '
+            'eval: `{"request": {model, messages, tools, temperature, max_tokens}, "response": '
+            '{model, choices, usage}}`',
             False,
             payload=True,
         ),

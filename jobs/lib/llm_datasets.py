@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs.lib.delta_io import ensure_table, replace_where, sql_string, table_version
-from jobs.lib.llm_lines import chat_line, eval_line
+from jobs.lib.llm_lines import chat_line_of, eval_line_of
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import release, require_columns, table_rows
 from jobs.lib.window import DayWindow
@@ -53,7 +54,9 @@ log = logging.getLogger(__name__)
 
 RARE = "__rare__"
 NO_TOOL = "__none__"
-_NEEDED = ("event_id", "event_ts", "workload_id", "workload_type", "dedup_key", "first_tool", "response_message")
+_NEEDED = ("event_id", "event_ts", "workload_id", "workload_type", "dedup_key", "first_tool", "answer_chars")
+# what the decisions (filters, dedup, split) need: a narrow projection of silver
+_DECISION_COLUMNS = ("event_id", "event_ts", "workload_id", "dedup_key", "first_tool")
 
 
 class DatasetError(RuntimeError):
@@ -96,14 +99,15 @@ class WorkloadDataset:
 
 
 def filter_reason(df: DataFrame, llm: LlmSettings) -> DataFrame:
-    """Add ``filter_reason``: why a valid record is not used (null: it is)."""
+    """Add ``filter_reason``: why a valid record is not used (null: it is); ``answer_chars``
+    is the number of non-blank characters of the response's content."""
     require_columns(df, _NEEDED, "filter_reason")
     tool_calling, generic = WORKLOAD_TYPES
-    content = F.trim(F.coalesce(F.col("response_message")["content"], F.lit("")))
     return df.withColumn(
         "filter_reason",
         F.when((F.col("workload_type") == tool_calling) & F.col("first_tool").isNull(), F.lit("no_tool_call")).when(
-            (F.col("workload_type") == generic) & (F.length(content) < llm.min_response_chars), F.lit("short_content")
+            (F.col("workload_type") == generic) & (F.col("answer_chars") < llm.min_response_chars),
+            F.lit("short_content"),
         ),
     )
 
@@ -215,15 +219,21 @@ def build_llm_datasets(
     run.window_start, run.window_end, run.workload_id = window.start, window.end, window.workload_id
     silver_df, version = _read_silver(spark, settings, window)
     run.source = f"{SILVER_LLM_INTERACTIONS.name}@v{version}"
-    ranked_df = (
-        silver_df.transform(_workload_type)
+    phases: dict[str, float] = {}
+    t0 = time.monotonic()
+    # Decide on a narrow projection (filters, dedup, split), then read the wide columns once
+    # for the kept records only: the messages are never shuffled more than once.
+    answer = F.trim(F.coalesce(F.col("response_message")["content"], F.lit("")))
+    decisions_df = (
+        silver_df.select(*_DECISION_COLUMNS, F.length(answer).alias("answer_chars"))
+        .transform(_workload_type)
         .transform(filter_reason, llm)
         .transform(_with_newest_first)
         .localCheckpoint(eager=True)
     )
     try:
         counts = (
-            ranked_df.groupBy("workload_id", "workload_type", "filter_reason", "is_newest", "first_tool")
+            decisions_df.groupBy("workload_id", "workload_type", "filter_reason", "is_newest", "first_tool")
             .agg(F.count("*").alias("n"))
             .collect()
         )
@@ -231,58 +241,19 @@ def build_llm_datasets(
         if not datasets:
             raise DatasetError(f"no LLM records in {SILVER_LLM_INTERACTIONS.name} for {window}; nothing written")
         _check_sizes(datasets, llm)
+        phases["decide_s"] = round(time.monotonic() - t0, 3)
         run.read_count = sum(ds.raw - sum(ds.invalid.values()) for ds in datasets.values())
         run.source_count = sum(ds.raw for ds in datasets.values())
 
-        strata_rows, quota_rows = [], []
-        for ds in datasets.values():
-            for tool, stratum in ds.tool_strata.items():
-                strata_rows.append((ds.workload_id, NO_TOOL if tool is None else tool, stratum))
-            for stratum, (n_eval, n_val) in split_quotas(ds.strata, llm).items():
-                quota_rows.append((ds.workload_id, stratum, n_eval, n_val))
-                n = ds.strata[stratum]
-                ds.splits["eval"] = ds.splits.get("eval", 0) + n_eval
-                ds.splits["val"] = ds.splits.get("val", 0) + n_val
-                ds.splits["train"] = ds.splits.get("train", 0) + n - n_eval - n_val
-        strata_df = spark.createDataFrame(strata_rows, "workload_id string, tool_key string, stratum string")
-        quotas_df = spark.createDataFrame(quota_rows, "workload_id string, stratum string, n_eval long, n_val long")
-
-        order = Window.partitionBy("workload_id", "stratum").orderBy(
-            F.xxhash64(F.lit(llm.split_seed), "event_id"), "event_id"
-        )
-        rank = F.row_number().over(order)
-        kept_df = ranked_df.where(F.col("filter_reason").isNull() & F.col("is_newest")).where(
-            F.col("workload_id").isin(list(datasets))
-        )
+        t1 = time.monotonic()
+        splits_df = _splits(spark, decisions_df, datasets, llm)
         rows_df = (
-            kept_df.withColumn("tool_key", F.coalesce("first_tool", F.lit(NO_TOOL)))
-            .join(F.broadcast(strata_df), ["workload_id", "tool_key"])
-            .join(F.broadcast(quotas_df), ["workload_id", "stratum"])
-            .withColumn("rank", rank)
-            .withColumn(
-                "split",
-                F.when(F.col("rank") <= F.col("n_eval"), F.lit("eval"))
-                .when(F.col("rank") <= F.col("n_eval") + F.col("n_val"), F.lit("val"))
-                .otherwise(F.lit("train")),
-            )
-            .withColumn("chat_json", chat_line(F.col("messages"), F.col("response_message"), F.col("tools_json")))
-            .withColumn(
-                "eval_json",
-                eval_line(
-                    F.col("request_model"),
-                    F.col("messages"),
-                    F.col("tools_json"),
-                    F.col("temperature"),
-                    F.col("max_tokens"),
-                    F.col("response_model"),
-                    F.col("response_message"),
-                    F.col("finish_reason"),
-                    F.struct("prompt_tokens", "completion_tokens", "total_tokens"),
-                ),
-            )
+            silver_df.drop("workload_type")
+            .join(splits_df, ["workload_id", "event_id"])
+            .withColumn("line_json", F.when(F.col("split") == "eval", eval_line_of()).otherwise(chat_line_of()))
         )
         gold_df = table_rows(
-            rows_df,
+            rows_df.withColumn("line_shape", F.when(F.col("split") == "eval", F.lit("eval")).otherwise(F.lit("chat"))),
             GOLD_LLM_DATASETS,
             window_start=window.start,
             window_end=window.end,
@@ -296,12 +267,16 @@ def build_llm_datasets(
         expected = sum(ds.kept for ds in datasets.values())
         run.output_version = replace_where(spark, gold_df, path, predicate, expected)
         run.landed_count = expected
+        phases["write_gold_s"] = round(time.monotonic() - t1, 3)
     finally:
-        release(ranked_df)
+        release(decisions_df)
 
+    t2 = time.monotonic()
     root = export_root or settings.llm_export_root()
     for ds in datasets.values():
         ds.export_dir = export_workload(spark, path, run.output_version, ds.workload_id, root, run.run_id)
+    phases["export_s"] = round(time.monotonic() - t2, 3)
+    run.details["phases"] = phases
     run.details["workloads"] = {
         w: {
             "workload_type": ds.workload_type,
@@ -317,6 +292,43 @@ def build_llm_datasets(
     }
     run.status = "succeeded"
     return datasets
+
+
+def _splits(
+    spark: SparkSession, decisions_df: DataFrame, datasets: dict[str, WorkloadDataset], llm: LlmSettings
+) -> DataFrame:
+    """``workload_id, event_id, workload_type, stratum, split`` of every kept record; fills
+    each dataset's split counts."""
+    strata_rows, quota_rows = [], []
+    for ds in datasets.values():
+        for tool, stratum in ds.tool_strata.items():
+            strata_rows.append((ds.workload_id, NO_TOOL if tool is None else tool, stratum))
+        for stratum, (n_eval, n_val) in split_quotas(ds.strata, llm).items():
+            quota_rows.append((ds.workload_id, stratum, n_eval, n_val))
+            n = ds.strata[stratum]
+            ds.splits["eval"] = ds.splits.get("eval", 0) + n_eval
+            ds.splits["val"] = ds.splits.get("val", 0) + n_val
+            ds.splits["train"] = ds.splits.get("train", 0) + n - n_eval - n_val
+    strata_df = spark.createDataFrame(strata_rows, "workload_id string, tool_key string, stratum string")
+    quotas_df = spark.createDataFrame(quota_rows, "workload_id string, stratum string, n_eval long, n_val long")
+    order = Window.partitionBy("workload_id", "stratum").orderBy(
+        F.xxhash64(F.lit(llm.split_seed), "event_id"), "event_id"
+    )
+    rank = F.col("rank")
+    return (
+        decisions_df.where(F.col("filter_reason").isNull() & F.col("is_newest"))
+        .withColumn("tool_key", F.coalesce("first_tool", F.lit(NO_TOOL)))
+        .join(F.broadcast(strata_df), ["workload_id", "tool_key"])
+        .join(F.broadcast(quotas_df), ["workload_id", "stratum"])
+        .withColumn("rank", F.row_number().over(order))
+        .withColumn(
+            "split",
+            F.when(rank <= F.col("n_eval"), F.lit("eval"))
+            .when(rank <= F.col("n_eval") + F.col("n_val"), F.lit("val"))
+            .otherwise(F.lit("train")),
+        )
+        .select("workload_id", "event_id", "workload_type", "stratum", "split")
+    )
 
 
 class _Files:
@@ -362,8 +374,7 @@ def export_workload(spark: SparkSession, gold_path: str, version: int, workload:
         .option("versionAsOf", version)
         .load(gold_path)
         .where(F.col("workload_id") == workload)
-        .select("split", "event_id", F.when(F.col("split") == "eval", F.col("eval_json")).otherwise(F.col("chat_json")))
-        .toDF("split", "event_id", "value")
+        .select("split", "event_id", F.col("line_json").alias("value"))
         .repartition(1)
         .sortWithinPartitions("split", "event_id")
         .drop("event_id")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-__all__ = ["chat_line", "eval_line", "message_json"]
+__all__ = ["chat_line", "chat_line_of", "eval_line", "eval_line_of", "message_json"]
 
 
 def _calls(message: Column) -> Column:
@@ -104,3 +104,23 @@ def eval_line(
         F.to_json(F.struct(usage.alias("usage"))),
     )
     return _merge(_member("request", request), _member("response", response))
+
+
+def chat_line_of() -> Column:
+    """:func:`chat_line` of a ``silver.llm_interactions`` row."""
+    return chat_line(F.col("messages"), F.col("response_message"), F.col("tools_json"))
+
+
+def eval_line_of() -> Column:
+    """:func:`eval_line` of a ``silver.llm_interactions`` row."""
+    return eval_line(
+        F.col("request_model"),
+        F.col("messages"),
+        F.col("tools_json"),
+        F.col("temperature"),
+        F.col("max_tokens"),
+        F.col("response_model"),
+        F.col("response_message"),
+        F.col("finish_reason"),
+        F.struct("prompt_tokens", "completion_tokens", "total_tokens"),
+    )

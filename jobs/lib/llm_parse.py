@@ -68,7 +68,9 @@ def _tool_call(call: Column) -> Column:
     # json_object_keys is null unless the text is a JSON object; checking the logged text
     # too rejects a string that only reads as an object once wrapped (e.g. `1,"v":{}`).
     is_object = (
-        normalised.startswith("{") & F.json_object_keys(normalised).isNotNull() & F.json_object_keys(raw).isNotNull()
+        normalised.startswith("{")
+        & F.json_object_keys(normalised).isNotNull()
+        & ((raw == normalised) | F.json_object_keys(raw).isNotNull())
     )
     return F.struct(
         call["id"].alias("id"),
@@ -223,7 +225,14 @@ def parse_llm_interactions(bronze_df: DataFrame, settings: Settings) -> DataFram
                 lambda acc, c: acc + F.coalesce(F.length(c["arguments"]), F.lit(0)).cast("long"),
             )
         ).alias("completion_chars"),
-        F.sha2(F.to_json(F.transform(user_messages, _user_text)), 256).alias("dedup_key"),
+        # each text prefixed by its length, so that no two different lists join to the same string
+        F.sha2(
+            F.concat_ws(
+                "",
+                F.transform(F.transform(user_messages, _user_text), lambda t: F.concat(F.length(t), F.lit(":"), t)),
+            ),
+            256,
+        ).alias("dedup_key"),
         "record_kind",
         "reason",
         F.when(F.col("reason").isNotNull(), F.col("source_json")).alias("source_json"),

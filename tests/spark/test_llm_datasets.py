@@ -16,6 +16,7 @@ from jobs import build_llm_datasets, parse_logs
 from jobs.lib.delta_io import ensure_table
 from jobs.lib.llm_datasets import NO_TOOL, RARE, DatasetError, allocate
 from jobs.lib.llm_datasets import build_llm_datasets as build
+from jobs.lib.llm_lines import chat_line_of, eval_line_of
 from jobs.lib.runs import RunRecord
 from jobs.lib.window import DayWindow
 from schemas.records import SILVER_QUARANTINE_REASONS
@@ -200,10 +201,17 @@ def _gold(spark, settings) -> dict[str, dict[str, Any]]:  # type: ignore[no-unty
     return {r["event_id"]: r.asDict() for r in _table(spark, settings, "gold.llm_datasets").collect()}
 
 
+def _lines(spark, settings) -> dict[str, tuple[Any, Any]]:  # type: ignore[no-untyped-def]
+    """event_id → (chat line, eval line) of the Flywheel records, parsed."""
+    silver_df = _table(spark, settings, "silver.llm_interactions").where(F.col("event_id").isin(list(FLYWHEEL)))
+    rows = silver_df.select("event_id", chat_line_of().alias("chat"), eval_line_of().alias("eval")).collect()
+    return {r["event_id"]: (json.loads(r["chat"]), json.loads(r["eval"])) for r in rows}
+
+
 def test_exported_lines_have_the_training_and_eval_shapes(spark, built) -> None:  # type: ignore[no-untyped-def]
     settings, export = built
-    gold = _gold(spark, settings)
-    assert json.loads(gold["string_args"]["chat_json"]) == {
+    lines = _lines(spark, settings)
+    assert lines["string_args"][0] == {
         "messages": [
             {"role": "user", "content": "Weather in Paris?"},
             {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function", "function": {
@@ -211,29 +219,34 @@ def test_exported_lines_have_the_training_and_eval_shapes(spark, built) -> None:
         ],
         "tools": [WEATHER_TOOL],
     }  # fmt: skip
-    object_chat = json.loads(gold["object_args"]["chat_json"])
+    object_chat = lines["object_args"][0]
     assert object_chat["messages"][1]["tool_calls"][0]["function"]["arguments"] == '{"city":"Oslo","unit":"c"}'
-    assert json.loads(gold["with_system"]["chat_json"]) == {"messages": [
+    assert lines["with_system"][0] == {"messages": [
         {"role": "system", "content": "You are terse."}, {"role": "user", "content": "2+2?"},
         {"role": "assistant", "content": "4"}]}  # fmt: skip
-    assert json.loads(gold["multimodal"]["chat_json"])["messages"][0] == MULTIMODAL["request"]["messages"][0]
-    assert json.loads(gold["with_system"]["eval_json"]) == {
+    assert lines["multimodal"][0]["messages"][0] == MULTIMODAL["request"]["messages"][0]
+    assert lines["with_system"][1] == {
         "request": {"model": "meta/llama-3.1-70b-instruct", "messages": WITH_SYSTEM["request"]["messages"],
                     "temperature": 0.2, "max_tokens": 64},
         "response": {"model": "meta/llama-3.1-8b-instruct", "choices": [
             {"index": 0, "message": {"role": "assistant", "content": "4"}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}},
     }  # fmt: skip
+    assert lines["string_args"][1]["request"]["tools"] == [WEATHER_TOOL]
+    gold = _gold(spark, settings)
+    for event_id, (chat, evaluation) in lines.items():  # gold holds the line of the record's split
+        row = gold[event_id]
+        expected = ("eval", evaluation) if row["split"] == "eval" else ("chat", chat)
+        assert (row["line_shape"], json.loads(row["line_json"])) == expected
     for workload in (TOOLS, GENERIC):
         files = {s: (export / workload / f"{s}.jsonl").read_text().splitlines() for s in ("train", "val", "eval")}
-        lines = {s: [json.loads(line) for line in text] for s, text in files.items()}
-        want = {s: sorted(r["event_id"] for r in gold.values() if r["workload_id"] == workload and r["split"] == s)
+        want = {s: sorted(e for e, r in gold.items() if r["workload_id"] == workload and r["split"] == s)
                 for s in files}  # fmt: skip
-        assert {s: len(v) for s, v in lines.items()} == {s: len(v) for s, v in want.items()}
-        assert files["train"] == [gold[e]["chat_json"] for e in want["train"]]  # ordered by event_id
-        assert files["eval"] == [gold[e]["eval_json"] for e in want["eval"]]
-        assert all(set(line) <= {"messages", "tools"} for line in lines["train"] + lines["val"])
-        assert all(set(line) == {"request", "response"} for line in lines["eval"])
+        for split, text in files.items():
+            assert text == [gold[e]["line_json"] for e in want[split]]  # ordered by event_id
+            assert {gold[e]["line_shape"] for e in want[split]} == {"eval" if split == "eval" else "chat"}
+        assert all(set(json.loads(line)) <= {"messages", "tools"} for line in files["train"] + files["val"])
+        assert all(set(json.loads(line)) == {"request", "response"} for line in files["eval"])
 
 
 def test_dedup_keeps_the_newest_record_per_query(spark, built) -> None:  # type: ignore[no-untyped-def]
