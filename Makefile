@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help setup venv jars es-start es-stop es-status es-start-secure es-stop-secure \
         spark-cluster-start spark-cluster-stop submit-args demo test test-unit lint bench-ingest bench-logger \
-        bench-transforms bench-parity bench-soak bench-llm-datasets docs clean
+        bench-transforms bench-parity bench-soak bench-llm_datasets docs clean
 
 help: ## list the commands
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,7 +71,7 @@ bench-parity: venv jars ## benchmark: the parity gate end to end on 10,000 examp
 bench-soak: setup ## benchmark: 30 simulated days × 4 workloads, daily ingest with lookback 2 and late data, weekly upkeep; checked exactly-once
 	@$(PY) -m benchmarks.soak
 
-bench-llm-datasets: venv jars ## benchmark: 1M generated LLM records bronze → silver → datasets vs a bare parse of the same records
+bench-llm_datasets: venv jars ## benchmark: 1M generated LLM records bronze → silver → datasets vs a bare parse of the same records
 	@$(PY) -m benchmarks.llm_datasets
 
 docs: venv ## regenerate the README's reference section (record kinds, tables) from schemas/

@@ -161,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     spark = get_session(settings, app_name="bench-llm-datasets")
     info = _prepare(spark, settings, args.records, args.days)
+    # every run starts from bronze alone (the generated records are kept)
+    for layer in ("silver", "gold", "metrics", "_runs"):
+        shutil.rmtree(Path(settings.lakehouse.root) / layer, ignore_errors=True)
     end = START + dt.timedelta(days=args.days - 1)
     window = DayWindow(START, end)
     argv_window = ["--start", str(START), "--end", str(end), "--profile", "local"]
@@ -180,14 +183,19 @@ def main(argv: list[str] | None = None) -> int:
         seconds, records = _timed(f"bare parse #{i + 1}", lambda: _bare_parse(spark, settings, window))
         bare.append(seconds)
         full.append(_timed(f"parse + datasets #{i + 1}", datasets)[0])
-    run = (
-        spark.read.format("delta")
-        .load(settings.lakehouse.table_path("metrics.job_runs"))
-        .where("job = 'build_llm_datasets' AND status = 'succeeded'")
-        .orderBy("started_at", ascending=False)
-        .first()
-    )
-    workloads = json.loads(run["details_json"])["workloads"]
+    runs_df = spark.read.format("delta").load(settings.lakehouse.table_path("metrics.job_runs"))
+
+    def last(job: str) -> Any:
+        return runs_df.where(f"job = '{job}' AND status = 'succeeded'").orderBy("started_at", ascending=False).first()
+
+    parse_run, build_run = last("parse_logs"), last("build_llm_datasets")
+    workloads = json.loads(build_run["details_json"])["workloads"]
+    phases = {
+        "parse_s": round(parse_run["duration_s"], 2),
+        **{f"parse_{k}": v for k, v in json.loads(parse_run["details_json"])["phases"].items()},
+        "datasets_s": round(build_run["duration_s"], 2),
+        **{f"datasets_{k}": v for k, v in json.loads(build_run["details_json"])["phases"].items()},
+    }
     bare_s, full_s = statistics.median(bare), statistics.median(full)
     records_per_s = records / full_s
     bare_per_s = records / bare_s
@@ -208,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             w: {k: v for k, v in d.items() if k in ("workload_type", "raw", "filtered", "duplicates", "splits")}
             for w, d in workloads.items()
         },
+        "last_run_phases": phases,
         "spark": {"master": "local[2]", "driver_memory": "6g"},
     }
     write_result("llm_datasets", result)

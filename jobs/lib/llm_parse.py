@@ -95,13 +95,16 @@ def _message(message: Column, text: Column) -> Column:
     ).cast(_MESSAGE_TYPE)
 
 
-def _text_chars(message: Column) -> Column:
-    parts_chars = F.aggregate(
-        F.coalesce(message["content_parts"]["text"], F.array().cast("array<string>")),
-        F.lit(0).cast("long"),
-        lambda acc, text: acc + F.coalesce(F.length(text), F.lit(0)).cast("long"),
-    )
-    return F.coalesce(F.length(message["content"]), F.lit(0)).cast("long") + parts_chars
+def _chars(texts: Column) -> Column:
+    """Characters in an array of strings (nulls count 0). Field extraction and ``concat_ws``
+    are compiled by Spark; lambdas (``aggregate``, ``exists``) are interpreted, so the
+    per-record columns avoid them where they can."""
+    return F.coalesce(F.length(F.concat_ws("", texts)), F.lit(0)).cast("long")
+
+
+def _parts_text(messages: Column) -> Column:
+    """The ``text`` of every part of every message with list content."""
+    return F.flatten(F.array_compact(messages["content_parts"]))["text"]
 
 
 def _user_text(message: Column) -> Column:
@@ -117,12 +120,14 @@ def _reason(messages: Column, response_message: Column, choices: Column, tool_pa
     r = F.col("r")
     roles = F.array(*[F.lit(role) for role in VALID_ROLES])
     calls = F.concat(
-        F.flatten(F.transform(messages, lambda m: F.coalesce(m["tool_calls"], _no_calls()))),
-        F.coalesce(response_message["tool_calls"], _no_calls()),
+        F.flatten(F.array_compact(messages["tool_calls"])), F.coalesce(response_message["tool_calls"], _no_calls())
     )
-    bad_call = F.exists(
-        calls,
-        lambda c: (F.coalesce(c["type"], F.lit("")) != "function") | _is_blank(c["name"]) | c["arguments"].isNull(),
+    n_calls = F.size(calls)
+    bad_call = (
+        (F.size(F.array_remove(calls["type"], "function")) > 0)  # nulls are kept, so a missing type counts
+        | (F.size(F.array_compact(calls["name"])) < n_calls)
+        | F.array_contains(calls["name"], "")
+        | (F.size(F.array_compact(calls["arguments"])) < n_calls)
     )
     too_many = F.exists(calls, lambda c: F.size(F.json_object_keys(c["arguments"])) > cap) | F.exists(
         tool_param_counts, lambda n: n > cap
@@ -131,8 +136,8 @@ def _reason(messages: Column, response_message: Column, choices: Column, tool_pa
         F.when(r["request"].isNull() | r["response"].isNull(), F.lit("missing_request_response"))
         .when(
             ~F.coalesce(
-                (F.size(messages) > 0)
-                & F.forall(messages, lambda m: m.isNotNull() & F.array_contains(roles, m["role"])),
+                # a null message has a null role, which array_except keeps
+                (F.size(messages) > 0) & (F.size(F.array_except(messages["role"], roles)) == 0),
                 F.lit(False),
             ),
             F.lit("invalid_messages"),
@@ -216,14 +221,10 @@ def parse_llm_interactions(bronze_df: DataFrame, settings: Settings) -> DataFram
         called[0].alias("first_tool"),
         F.size(user_messages).cast("long").alias("turn_count"),
         F.size(messages).cast("long").alias("message_count"),
-        F.aggregate(messages, F.lit(0).cast("long"), lambda acc, m: acc + _text_chars(m)).alias("prompt_chars"),
+        (_chars(messages["content"]) + _chars(_parts_text(messages))).alias("prompt_chars"),
         (
             F.coalesce(F.length(response_message["content"]), F.lit(0)).cast("long")
-            + F.aggregate(
-                F.coalesce(response_message["tool_calls"], _no_calls()),
-                F.lit(0).cast("long"),
-                lambda acc, c: acc + F.coalesce(F.length(c["arguments"]), F.lit(0)).cast("long"),
-            )
+            + _chars(response_message["tool_calls"]["arguments"])
         ).alias("completion_chars"),
         # each text prefixed by its length, so that no two different lists join to the same string
         F.sha2(

@@ -30,9 +30,9 @@ def _same_value(silver: str | None, logged: Any) -> bool:
     return silver is not None and float(silver) == float(logged)
 
 
-def _last_run(spark, settings, job: str) -> Any:  # type: ignore[no-untyped-def]
+def _last_run(spark, settings, job: str, kind: str | None = None) -> Any:  # type: ignore[no-untyped-def]
     runs = table(spark, settings, "metrics.job_runs").where(F.col("job") == job).orderBy("started_at").collect()
-    return runs[-1]
+    return [r for r in runs if kind is None or json.loads(r["details_json"]).get("kind") == kind][-1]
 
 
 def test_generated_logs_to_labeled_examples(spark, settings, tmp_path):  # type: ignore[no-untyped-def]
@@ -61,8 +61,15 @@ def test_generated_logs_to_labeled_examples(spark, settings, tmp_path):  # type:
     }
     assert per_day_workload == expected
     assert table(spark, settings, "silver.quarantine").count() == 0
-    parse_run = _last_run(spark, settings, "parse_logs")
+    parse_run = _last_run(spark, settings, "parse_logs", "predictions")
     assert (parse_run["source_count"], parse_run["landed_count"]) == (sum(expected.values()), sum(expected.values()))
+    # the same run parsed the generated LLM records too, every one of them valid
+    llm = table(spark, settings, "silver.llm_interactions").groupBy("event_date", "workload_id").count().collect()
+    assert {f"{r['event_date']}|{r['workload_id']}": r["count"] for r in llm} == {
+        key: n
+        for key, n in generated_summary.to_json()["valid_by_day_workload"].items()
+        if key.split("|")[1] in config.llm_workloads
+    }
     # every feature vector exactly as logged
     logged = {
         document_id(g.record): g.record for g in generated if g.kind == KIND_PREDICTION and g.expected_reason is None
