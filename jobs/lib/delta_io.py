@@ -29,6 +29,7 @@ from skewguard.config import Settings
 
 __all__ = [
     "CommitCountError",
+    "MissingCommitError",
     "ensure_table",
     "last_commit",
     "replace_where",
@@ -141,6 +142,10 @@ class CommitCountError(RuntimeError):
     """A commit wrote another number of rows than the job had reconciled."""
 
 
+class MissingCommitError(RuntimeError):
+    """No commit carries the tag a write left."""
+
+
 def tagged_commit(spark: SparkSession, path: str, tag: str, depth: int = 100) -> tuple[int, dict[str, str]]:
     """Version and operation metrics of the commit written with ``userMetadata = tag``
     (other writers may have committed after it, so it need not be the latest)."""
@@ -152,7 +157,7 @@ def tagged_commit(spark: SparkSession, path: str, tag: str, depth: int = 100) ->
         .first()
     )
     if row is None:
-        raise RuntimeError(f"{path}: no commit tagged {tag} in the last {depth} versions")
+        raise MissingCommitError(f"{path}: no commit tagged {tag} in the last {depth} versions")
     return int(row["version"]), dict(row["operationMetrics"] or {})
 
 
@@ -175,7 +180,13 @@ def replace_where(spark: SparkSession, rows_df: DataFrame, path: str, predicate:
         )
 
     retry_on_conflict(write, f"replace {predicate} in {path}")
-    version, metrics = tagged_commit(spark, path, tag)
+    try:
+        version, metrics = tagged_commit(spark, path, tag)
+    except MissingCommitError:
+        # Delta commits nothing when no row is written and none matched the predicate
+        if expected == 0 and spark.read.format("delta").load(path).where(predicate).limit(1).count() == 0:
+            return table_version(spark, path)
+        raise
     written = int(metrics.get("numOutputRows", -1))
     if written != expected:
         name = "/".join(path.rstrip("/").split("/")[-2:])

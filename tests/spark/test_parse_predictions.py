@@ -170,7 +170,8 @@ REASON_CASES: dict[str, tuple[str, dict[str, Any] | str]] = {
 
 
 def test_each_reason_has_a_failing_example(spark):  # type: ignore[no-untyped-def]
-    assert {reason for reason, _ in REASON_CASES.values()} - {None} == set(SILVER_QUARANTINE_REASONS)
+    prediction_reasons = {k for k, v in SILVER_QUARANTINE_REASONS.items() if v.startswith("prediction:")}
+    assert {reason for reason, _ in REASON_CASES.values()} - {None} == prediction_reasons  # LLM: test_llm_datasets
     rows = [_bronze_row(key, source) for key, (_, source) in REASON_CASES.items()]
 
     parsed = {r["event_id"]: r["reason"] for r in parse_predictions(_bronze_df(spark, rows)).collect()}
@@ -204,7 +205,7 @@ def _silver(spark, settings):  # type: ignore[no-untyped-def]
 def test_parse_job_writes_the_window_and_reruns_replace_exactly_their_window(spark, lake_settings):  # type: ignore[no-untyped-def]
     _write_bronze(spark, lake_settings, _window_rows())
 
-    assert parse_logs.main(["--start", str(DAY1), "--end", str(DAY2)]) == 0
+    assert parse_logs.main(["--start", str(DAY1), "--end", str(DAY2), "--kind", "predictions"]) == 0
 
     predictions, quarantine = _silver(spark, lake_settings)
     assert sorted(r["event_id"] for r in predictions.collect()) == ["d1-fraud", "d1-rank", "d2-fraud"]
@@ -227,7 +228,7 @@ def test_parse_job_writes_the_window_and_reruns_replace_exactly_their_window(spa
 
     # the same window again: the same rows, all rewritten by the new run
     first_predictions, first_quarantine = (df.drop(*LINEAGE).cache() for df in _silver(spark, lake_settings))
-    assert parse_logs.main(["--start", str(DAY1), "--end", str(DAY2)]) == 0
+    assert parse_logs.main(["--start", str(DAY1), "--end", str(DAY2), "--kind", "predictions"]) == 0
     predictions, quarantine = _silver(spark, lake_settings)
     assertDataFrameEqual(predictions.drop(*LINEAGE), first_predictions)
     assertDataFrameEqual(quarantine.drop(*LINEAGE), first_quarantine)
@@ -251,8 +252,8 @@ def test_parse_job_writes_the_window_and_reruns_replace_exactly_their_window(spa
 def test_counts_that_do_not_reconcile_commit_nothing(spark, lake_settings):  # type: ignore[no-untyped-def]
     _write_bronze(spark, lake_settings, _window_rows())
 
-    def lossy_parse(bronze_df):  # type: ignore[no-untyped-def]  # a parse step that loses a record
-        return parse_predictions(bronze_df).where(F.col("event_id") != "d1-rank")
+    def lossy_parse(bronze_df, settings):  # type: ignore[no-untyped-def]  # a parse step that loses a record
+        return parse_predictions(bronze_df, settings).where(F.col("event_id") != "d1-rank")
 
     lossy = dataclasses.replace(PREDICTIONS, parse=lossy_parse)
     with pytest.raises(ParseError, match=r"2024-11-20\|ranking-v2: bronze holds 1 rows .* 0 parsed"):
@@ -265,15 +266,17 @@ def test_counts_that_do_not_reconcile_commit_nothing(spark, lake_settings):  # t
 def test_missing_bronze_fails_with_one_line_and_is_recorded(spark, lake_settings):  # type: ignore[no-untyped-def]
     assert parse_logs.main(["--date", str(DAY1)]) == 1
 
-    (run,) = table(spark, lake_settings, "metrics.job_runs").collect()
-    assert run["status"] == "failed" and "bronze.serving_logs does not exist" in run["error"]
-    assert "\n" not in run["error"]
+    runs = table(spark, lake_settings, "metrics.job_runs").collect()
+    assert sorted(json.loads(r["details_json"])["kind"] for r in runs) == ["llm", "predictions"]  # both kinds tried
+    for run in runs:
+        assert run["status"] == "failed" and "bronze.serving_logs does not exist" in run["error"]
+        assert "\n" not in run["error"]
 
 
 @pytest.mark.parametrize(
     "argv",
     [
-        ["--date", "2024-11-20", "--kind", "llm"],
+        ["--date", "2024-11-20", "--kind", "images"],
         ["--start", "2024-11-20"],
         ["--start", "2024-11-21", "--end", "2024-11-20"],
     ],
