@@ -68,6 +68,12 @@ def test_closed_loop_serves_the_bundle_and_lands_its_logs(settings, spark, tmp_p
         again = bundle.predict({**source["features"], "event_ts": source["timestamp"]})
         assert source["outputs"] == again
     assert result.parity["passed"] and result.parity["examples"] == sum(result.training_set["split_counts"].values())
+    # the loop also built the generated LLM workloads' datasets, with eval sets of the configured size
+    gold = spark.read.format("delta").load(settings.lakehouse.table_path("gold.llm_datasets"))
+    evals = {
+        r["workload_id"]: r["count"] for r in gold.where("split = 'eval'").groupBy("workload_id").count().collect()
+    }
+    assert evals == dict.fromkeys(config.llm_workloads, settings.llm.eval_size)
     assert result.skew["rows"] == 200 and result.skew["mismatched"] == 0  # served = recomputed from the logs
     text = format_loop(result)
     assert "validation AUC" in text and "parity gate: PASSED" in text
