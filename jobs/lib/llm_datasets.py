@@ -90,11 +90,11 @@ class WorkloadDataset:
     def line(self) -> str:
         invalid = ", ".join(f"{k} {v}" for k, v in sorted(self.invalid.items())) or "none"
         filtered = ", ".join(f"{k} {v}" for k, v in sorted(self.filtered.items())) or "none"
-        splits = " / ".join(f"{s} {self.splits.get(s, 0)}" for s in LLM_SPLITS)
+        splits = " → " + " / ".join(f"{s} {self.splits.get(s, 0)}" for s in LLM_SPLITS) if self.splits else ""
         return (
             f"{self.workload_id} ({self.workload_type}): raw {self.raw}, invalid {sum(self.invalid.values())} "
             f"({invalid}), filtered {sum(self.filtered.values())} ({filtered}), duplicates {self.duplicates}, "
-            f"kept {self.kept} → {splits}"
+            f"kept {self.kept}{splits}"
         )
 
 
