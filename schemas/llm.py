@@ -5,6 +5,7 @@ monitors for LLM workloads."""
 from __future__ import annotations
 
 from schemas.core import Column, TableSchema
+from schemas.lineage import PARSE_LINEAGE
 
 __all__ = [
     "GOLD_LLM_DATASETS",
@@ -35,11 +36,6 @@ _MESSAGE_DOC = (
     "(the arguments object, parsed and re-rendered as compact JSON: the same text whether it was logged as an "
     "object or as a JSON string; null when they are neither) and `arguments_raw` (as logged: the string when "
     "they were a string, else the object's compact JSON text)"
-)
-
-_PARSE_LINEAGE = (
-    Column("parse_run_id", "string", "id of the `parse_logs` run that wrote the row (see `metrics.job_runs`)", False),
-    Column("parsed_at", "timestamp", "when that run started (UTC)", False),
 )
 
 SILVER_LLM_INTERACTIONS = TableSchema(
@@ -89,7 +85,7 @@ SILVER_LLM_INTERACTIONS = TableSchema(
             "records with the same key ask the same thing",
             False,
         ),
-        *_PARSE_LINEAGE,
+        *PARSE_LINEAGE,
     ),
     partition_by=("event_date", "workload_id"),
 )
@@ -127,7 +123,7 @@ GOLD_LLM_DATASETS = TableSchema(
             "string",
             'the exported JSONL line. chat: `{"messages": [request messages…, response message], "tools": […]}`; '
             'eval: `{"request": {model, messages, tools, temperature, max_tokens}, "response": '
-            '{model, choices, usage}}`',
+            "{model, choices, usage}}`",
             False,
             payload=True,
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from schemas.core import Column, TableSchema
 from schemas.gold import GOLD_TRAINING_SET
+from schemas.lineage import PARSE_LINEAGE
 from schemas.llm import GOLD_LLM_DATASETS, SILVER_LLM_INTERACTIONS
 from schemas.metrics import METRICS_PARITY, METRICS_SERVING_SKEW
 
@@ -71,11 +72,6 @@ BRONZE_QUARANTINE = TableSchema(
     partition_by=(),
 )
 
-_PARSE_LINEAGE = (
-    Column("parse_run_id", "string", "id of the `parse_logs` run that wrote the row (see `metrics.job_runs`)", False),
-    Column("parsed_at", "timestamp", "when that run started (UTC)", False),
-)
-
 _PREDICTION_DATA = (
     Column("event_id", "string", "the prediction's id (its bronze `event_id`)", False),
     Column("event_ts", "timestamp", "when the prediction was made (UTC)", False),
@@ -106,7 +102,7 @@ SILVER_PREDICTIONS = TableSchema(
         "Every bronze prediction record that parses, typed: model identity, the feature vector exactly as "
         "served and the outputs. Written by `parse_logs`; re-parsing a window replaces exactly that window."
     ),
-    columns=(*_PREDICTION_DATA, *_PARSE_LINEAGE),
+    columns=(*_PREDICTION_DATA, *PARSE_LINEAGE),
     partition_by=("event_date", "workload_id"),
 )
 
@@ -124,7 +120,7 @@ SILVER_QUARANTINE = TableSchema(
         Column("event_date", "date", "UTC day of the record's timestamp", False),
         Column("workload_id", "string", "the record's `workload_id`", False),
         _SOURCE_JSON,
-        *_PARSE_LINEAGE,
+        *PARSE_LINEAGE,
     ),
     partition_by=("event_date",),
 )

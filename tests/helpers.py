@@ -32,3 +32,11 @@ def load_records(settings: Settings, records: Iterable[dict[str, Any]], path: Pa
 
 def table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
     return spark.read.format("delta").load(settings.lakehouse.table_path(name))
+
+
+def bronze_df(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame:
+    """``bronze.serving_logs`` rows (dicts with every column) as a DataFrame of its schema."""
+    from schemas.tables import BRONZE_SERVING_LOGS
+
+    schema = BRONZE_SERVING_LOGS.spark_schema()
+    return spark.createDataFrame([tuple(r[c] for c in schema.names) for r in rows], schema)

@@ -57,10 +57,6 @@ def _no_calls() -> Column:
     return F.array().cast(T.ArrayType(_CALL_TYPE))
 
 
-def _is_blank(text: Column) -> Column:
-    return text.isNull() | (F.trim(text) == "")
-
-
 def _tool_call(call: Column) -> Column:
     """One tool call, typed, with its arguments normalised (null when they are not a JSON object)."""
     raw = call["function"]["arguments"]

@@ -6,8 +6,6 @@ import datetime as dt
 import json
 from typing import Any
 
-from schemas.tables import BRONZE_SERVING_LOGS
-
 NOON = dt.datetime(2024, 11, 20, 12)
 WEATHER_TOOL = {
     "type": "function",
@@ -60,8 +58,3 @@ def bronze_row(event_id: str, source: dict[str, Any] | str, **over: Any) -> dict
     }  # fmt: skip
     row.update(over)
     return row
-
-
-def bronze_df(spark, rows):  # type: ignore[no-untyped-def]
-    schema = BRONZE_SERVING_LOGS.spark_schema()
-    return spark.createDataFrame([tuple(r[c] for c in schema.names) for r in rows], schema)

@@ -22,7 +22,8 @@ from jobs.lib.window import DayWindow
 from schemas.records import SILVER_QUARANTINE_REASONS
 from schemas.tables import BRONZE_SERVING_LOGS
 from skewguard.config import load_settings
-from tests.spark.llm_data import NOON, WEATHER_TOOL, bronze_df, bronze_row, completion, record, tool_call
+from tests.helpers import bronze_df
+from tests.spark.llm_data import NOON, WEATHER_TOOL, bronze_row, completion, record, tool_call
 
 pytestmark = pytest.mark.spark
 

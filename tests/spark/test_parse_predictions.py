@@ -24,7 +24,7 @@ from jobs.lib.window import DayWindow
 from schemas.records import SILVER_QUARANTINE_REASONS
 from schemas.tables import BRONZE_SERVING_LOGS, SILVER_PREDICTIONS
 from skewguard.config import Settings, load_settings
-from tests.helpers import table
+from tests.helpers import bronze_df, table
 
 pytestmark = pytest.mark.spark
 
@@ -52,11 +52,6 @@ def _bronze_row(event_id: str, source: dict[str, Any] | str, **over: Any) -> dic
     return row
 
 
-def _bronze_df(spark, rows):  # type: ignore[no-untyped-def]
-    schema = BRONZE_SERVING_LOGS.spark_schema()
-    return spark.createDataFrame([tuple(r[c] for c in schema.names) for r in rows], schema)
-
-
 @pytest.fixture()
 def lake_settings(lakehouse: Path) -> Settings:
     """Settings on a fresh lakehouse; no Elasticsearch needed."""
@@ -65,7 +60,7 @@ def lake_settings(lakehouse: Path) -> Settings:
 
 def _write_bronze(spark, settings: Settings, rows: list[dict[str, Any]]) -> None:  # type: ignore[no-untyped-def]
     path = ensure_table(spark, settings, BRONZE_SERVING_LOGS)
-    _bronze_df(spark, rows).write.format("delta").mode("append").save(path)
+    bronze_df(spark, rows).write.format("delta").mode("append").save(path)
 
 
 def test_parse_predictions_expected_rows(spark):  # type: ignore[no-untyped-def]
@@ -140,7 +135,7 @@ def test_parse_predictions_expected_rows(spark):  # type: ignore[no-untyped-def]
         expected_schema,
     )
 
-    actual_df = parse_predictions(_bronze_df(spark, rows)).select(*expected_schema.names)
+    actual_df = parse_predictions(bronze_df(spark, rows)).select(*expected_schema.names)
 
     assertDataFrameEqual(actual_df, expected_df)
 
@@ -174,7 +169,7 @@ def test_each_reason_has_a_failing_example(spark):  # type: ignore[no-untyped-de
     assert {reason for reason, _ in REASON_CASES.values()} - {None} == prediction_reasons  # LLM: test_llm_datasets
     rows = [_bronze_row(key, source) for key, (_, source) in REASON_CASES.items()]
 
-    parsed = {r["event_id"]: r["reason"] for r in parse_predictions(_bronze_df(spark, rows)).collect()}
+    parsed = {r["event_id"]: r["reason"] for r in parse_predictions(bronze_df(spark, rows)).collect()}
 
     assert parsed == {key: reason for key, (reason, _) in REASON_CASES.items()}
 
