@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 
 from jobs.lib.delta_io import ensure_table, replace_where, sql_string, table_version
 from jobs.lib.llm_lines import chat_line_of, eval_line_of
+from jobs.lib.llm_parse import with_workload_type
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import release, require_columns, table_rows
 from jobs.lib.window import DayWindow
@@ -169,14 +170,6 @@ def _invalid_counts(spark: SparkSession, settings: Settings, window: DayWindow) 
     )
 
 
-def _workload_type(df: DataFrame) -> DataFrame:
-    tool_calling, generic = WORKLOAD_TYPES
-    types_df = df.groupBy("workload_id").agg(
-        F.when(F.max(F.col("first_tool").isNotNull()), F.lit(tool_calling)).otherwise(F.lit(generic)).alias("wt")
-    )
-    return df.drop("workload_type").join(F.broadcast(types_df), "workload_id").withColumnRenamed("wt", "workload_type")
-
-
 def _summaries(counts: list[Any], invalid: list[Any], llm: LlmSettings) -> dict[str, WorkloadDataset]:
     found: dict[str, WorkloadDataset] = {}
     tools: dict[str, dict[str | None, int]] = {}
@@ -226,7 +219,7 @@ def build_llm_datasets(
     answer = F.trim(F.coalesce(F.col("response_message")["content"], F.lit("")))
     decisions_df = (
         silver_df.select(*_DECISION_COLUMNS, F.length(answer).alias("answer_chars"))
-        .transform(_workload_type)
+        .transform(with_workload_type)
         .transform(filter_reason, llm)
         .transform(_with_newest_first)
         .localCheckpoint(eager=True)

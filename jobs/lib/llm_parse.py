@@ -236,16 +236,17 @@ def parse_llm_interactions(bronze_df: DataFrame, settings: Settings) -> DataFram
     )
 
 
-def with_workload_type(parsed_rows_df: DataFrame) -> DataFrame:
-    """Add ``workload_type``: ``tool_calling`` for a workload when any of its rows calls a tool.
+def with_workload_type(rows_df: DataFrame) -> DataFrame:
+    """Add (or replace) ``workload_type``: ``tool_calling`` for a workload when any of its
+    rows calls a tool (has a ``first_tool``), else ``generic``.
 
     Run on materialised rows: it aggregates them once (one small row per workload) and
     broadcasts that back, instead of a window that would put a whole workload in one task.
     """
     tool_calling, generic = WORKLOAD_TYPES
-    types_df = parsed_rows_df.groupBy("workload_id").agg(
-        F.when(F.max(F.size("tool_names_called") > 0), F.lit(tool_calling))
+    types_df = rows_df.groupBy("workload_id").agg(
+        F.when(F.max(F.col("first_tool").isNotNull()), F.lit(tool_calling))
         .otherwise(F.lit(generic))
         .alias("workload_type")
     )
-    return parsed_rows_df.join(F.broadcast(types_df), "workload_id")
+    return rows_df.drop("workload_type").join(F.broadcast(types_df), "workload_id")
