@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 __all__ = [
     "ENV_OVERRIDES",
@@ -271,6 +271,95 @@ class LlmSettings(_Model):
     unless absolute or a URI."""
 
 
+class Thresholds(_Model):
+    warn: float | None = Field(default=None, ge=0)
+    """Status ``warn`` when the value (deltas: its absolute value) is above this."""
+    alert: float | None = Field(default=None, ge=0)
+    """Status ``alert`` when it is above this."""
+
+    @model_validator(mode="after")
+    def _warn_below_alert(self) -> Thresholds:
+        if self.warn is not None and self.alert is not None and self.warn > self.alert:
+            raise ValueError(f"warn ({self.warn}) must not be above alert ({self.alert})")
+        return self
+
+
+DRIFT_METRIC_NAMES = ("psi", "ks", "ks_pvalue", "js_divergence", "js_distance", "null_rate_delta", "count_delta")
+
+
+def _check_metric_names(mapping: dict[str, Any]) -> None:
+    unknown = sorted(set(mapping) - set(DRIFT_METRIC_NAMES))
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown} (known: {list(DRIFT_METRIC_NAMES)})")
+
+
+def _default_thresholds() -> dict[str, Thresholds]:
+    return {
+        "psi": Thresholds(warn=0.1, alert=0.2),
+        "ks": Thresholds(warn=0.05, alert=0.1),
+        "js_distance": Thresholds(warn=0.1, alert=0.2),
+        "null_rate_delta": Thresholds(warn=0.02, alert=0.1),
+    }
+
+
+class DriftSettings(_Model):
+    bins: int = Field(default=10, ge=2, le=100)
+    """Quantile bins of a numeric feature for PSI (open-ended first and last, plus a null bin)."""
+    fine_bins: int = Field(default=2048, ge=16, le=65536)
+    """Fine quantile bins that bound KS: D_hi − D_lo is at most about one fine bin's share of
+    the reference (2048 → ≈ 5e-4)."""
+    top_k: int = Field(default=20, ge=1, le=1000)
+    """Categories of a categorical feature with their own bin; the rest share ``__other__``."""
+    max_known_categories: int = Field(default=10_000, ge=0)
+    """Reference values beyond the top K remembered (as ``__other__``, not ``__unseen__``)."""
+    epsilon: float = Field(default=1e-4, gt=0, lt=0.1)
+    """PSI: an empty bin proportion is replaced by this."""
+    quantile_accuracy: int = Field(default=20_000, ge=100)
+    """``percentile_approx`` accuracy for the reference's bin edges (relative rank error 1/accuracy)."""
+    ks_mode: Literal["bounded", "exact"] = "bounded"
+    """``bounded``: KS as [D_lo, D_hi] from the fine histograms, refined where a threshold
+    falls inside; ``exact``: equal to scipy's ``ks_2samp`` statistic (a distributed walk of
+    the bins that can hold the largest gap)."""
+    slice_columns: list[str] = Field(default_factory=list)
+    """Columns (of the current rows) to slice each workload by, e.g. ``model_version``; every
+    slice is compared with the workload's reference as well as the whole workload."""
+    outputs: list[str] = Field(default_factory=lambda: ["score"])
+    """Model outputs (``outputs[<name>]`` of prediction rows) monitored as numeric features ``output.<name>``."""
+    thresholds: dict[str, Thresholds] = Field(default_factory=_default_thresholds)
+    """Metric → thresholds (metrics: psi, ks, ks_pvalue, js_divergence, js_distance,
+    null_rate_delta, count_delta). A metric without thresholds is informational."""
+    overrides: dict[str, dict[str, Thresholds]] = Field(default_factory=dict)
+    """Feature (``<feature>`` or ``<workload>/<feature>``) → metric → thresholds replacing the defaults."""
+    features: dict[str, dict[str, Literal["numeric", "categorical"]]] = Field(default_factory=dict)
+    """Workload (or ``*``) → feature → type, for references read from a table (``--table``)
+    where no training-set contract or table schema declares them; a feature is a column, or a
+    logged feature id of a predictions table."""
+    report_dir: str = "drift"
+    """Where HTML reports go: ``<dir>/<run_id>/report.html``, relative to the artifacts folder
+    unless absolute."""
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, Thresholds]) -> dict[str, Thresholds]:
+        _check_metric_names(value)
+        return value
+
+    @field_validator("overrides")
+    @classmethod
+    def _known_override_metrics(cls, value: dict[str, dict[str, Thresholds]]) -> dict[str, dict[str, Thresholds]]:
+        for per_metric in value.values():
+            _check_metric_names(per_metric)
+        return value
+
+    def thresholds_for(self, workload: str, feature: str, metric: str) -> Thresholds:
+        """The thresholds of ``metric`` for a feature: its override, else the default."""
+        for key in (f"{workload}/{feature}", feature):
+            override = self.overrides.get(key, {}).get(metric)
+            if override is not None:
+                return override
+        return self.thresholds.get(metric, Thresholds())
+
+
 class Settings(_Model):
     profile: str = "local"
     """Name of the overlay that was applied (``conf/<profile>.yaml``)."""
@@ -290,6 +379,8 @@ class Settings(_Model):
     """Table upkeep (``maintain_tables``): compaction, vacuum, retention."""
     llm: LlmSettings = Field(default_factory=LlmSettings)
     """LLM interaction logs: validation limits and the fine-tuning / evaluation datasets."""
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    """Drift monitoring: reference profiles, metrics, thresholds, slices and reports."""
 
     def artifacts_path(self) -> Path:
         """Local folder of fitted pipelines, training-set manifests, models and bundles."""
@@ -302,6 +393,11 @@ class Settings(_Model):
                 f"({self.lakehouse.root})"
             )
         return Path(self.lakehouse.root) / configured
+
+    def drift_report_root(self) -> Path:
+        """Folder of the drift reports (one sub-folder per run)."""
+        configured = Path(self.drift.report_dir)
+        return configured if configured.is_absolute() else self.artifacts_path() / configured
 
     def llm_export_root(self) -> str:
         """Where ``build_llm_datasets`` writes its JSONL files (a path or a URI)."""

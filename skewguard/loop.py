@@ -41,6 +41,11 @@ class LoopResult:
     """The parity gate's report (``report.json``)."""
     skew: dict[str, Any]
     """``metrics.serving_skew``'s score row for the served day and the new model version."""
+    drifted: tuple[str, ...]
+    """The features whose distribution the served day moved on purpose."""
+    drift: list[dict[str, Any]]
+    """``metrics.drift`` rows of the served day against the training set that are not ok."""
+    drift_report: str | None
 
 
 def _run(name: str, main: Any, argv: list[str]) -> None:
@@ -68,9 +73,11 @@ def close_the_loop(
         build_training_set,
         check_parity,
         check_serving_skew,
+        compute_drift,
         ingest_logs,
         join_labels,
         parse_logs,
+        profile_reference,
         train_reference_model,
     )
     from jobs.lib.model import model_dir
@@ -81,7 +88,7 @@ def close_the_loop(
     from skewguard.bundle import build_bundle, bundle_dir
     from skewguard.es import connect
     from skewguard.labels import LabelConfig, read_records, write_labels
-    from skewguard.synth import GeneratorConfig, generate
+    from skewguard.synth import GeneratorConfig, feature_schema, generate
 
     window = ["--start", str(start), "--end", str(end), *common]
     _run("parse_logs", parse_logs.main, window)
@@ -113,7 +120,11 @@ def close_the_loop(
     parity = json.loads((report_dir / "report.json").read_text())
 
     serve_day = end + dt.timedelta(days=1)
+    # the world moves on the served day: one number and one category drift, to be found below
+    schema = feature_schema(workload)
+    drifted = (next(f for f, kind, *_ in schema if kind == 0), next(f for f, kind, *_ in schema if kind == 2))
     config = GeneratorConfig(
+        drifted_features=drifted,
         seed=seed + 1,
         start_date=serve_day,
         days=1,
@@ -169,6 +180,24 @@ def close_the_loop(
         )
         .first()
     )
+    # drift of what was served against the training set (profiled once)
+    _run("profile_reference", profile_reference.main, ["--training-set", name, *common])
+    drift_dir = settings.drift_report_root() / f"{name}-{serve_day}"
+    _run(
+        "compute_drift",
+        compute_drift.main,
+        ["--reference", name, *day, "--report-dir", str(drift_dir)],
+    )
+    flagged = (
+        spark.read.format("delta")
+        .load(settings.lakehouse.table_path("metrics.drift"))
+        .where(
+            f"window_start = DATE'{serve_day}' AND workload_id = '{workload}' AND reference = '{name}' "
+            "AND status IN ('warn', 'alert') AND slice_column = ''"
+        )
+        .orderBy("feature", "metric")
+        .collect()
+    )
     model = bundle.manifest
     return LoopResult(
         load_manifest(settings, name),
@@ -180,6 +209,9 @@ def close_the_loop(
         serve_day,
         parity,
         {} if skew is None else skew.asDict(),
+        drifted,
+        [r.asDict() for r in flagged],
+        str(drift_dir / "report.html"),
     )
 
 
@@ -200,5 +232,13 @@ def format_loop(result: LoopResult) -> str:
         f"landed in silver.predictions with model version {model['version']}: {result.landed}",
         f"serving skew on {result.serve_day}: {result.skew.get('mismatched')} of {result.skew.get('rows')} logged "
         f"scores differ from the bundle's recomputation from the logged features",
+        f"drift on {result.serve_day} against the training set (drifted on purpose: {', '.join(result.drifted)}):",
+        *[
+            f"  {r['status'].upper():<5} {r['feature']:<16} {r['metric']:<15} "
+            + (f"{r['value']:.4f}" if r["value"] is not None else "n/a")
+            + f" (warn > {r['warn_threshold']}, alert > {r['alert_threshold']})"
+            for r in result.drift
+        ],
+        f"  drift report: {result.drift_report}",
     ]
     return "\n".join(lines)

@@ -179,6 +179,9 @@ class GeneratorConfig:
     llm_workloads: tuple[str, ...] = ("customer-support-tools", "summarize-generic")
     prediction_workloads: tuple[str, ...] = ("fraud-scoring", "ranking-v2")
     clients: tuple[str, ...] = ("web", "ios", "android", "batch-eval")
+    drifted_features: tuple[str, ...] = ()
+    """Prediction feature ids whose distribution moves (numbers to the upper half of their
+    range, categories towards the first value): drift to find, e.g. in the demo."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -280,6 +283,7 @@ class _Builder:
         self.rng = rng
         self.tool_names = tuple(_TOOLS)
         self.schemas = {w: feature_schema(w) for w in config.prediction_workloads}
+        self.drifted = frozenset(config.drifted_features)
         self.models: dict[str, tuple[tuple[str, str, str], ...]] = {}
         self.rates: dict[str, float] = {}
         for w in config.prediction_workloads:
@@ -388,7 +392,9 @@ class _Builder:
         rnd = self.rng.random
         features: dict[str, Any] = {}
         for fid, kind, param, null_rate in self.schemas[workload]:
-            if kind == 0:
+            if fid in self.drifted:
+                features[fid] = _drifted(kind, param, rnd)
+            elif kind == 0:
                 features[fid] = None if rnd() < null_rate else round(rnd() * param, 4)
             elif kind == 1:
                 features[fid] = int(rnd() * param)
@@ -402,6 +408,14 @@ class _Builder:
             "outputs": {"score": score, "label": int(score >= 0.5)},
             "sampling_rate": self.rates[workload],
         }
+
+
+def _drifted(kind: int, param: Any, rnd: Any) -> Any:
+    if kind == 0:
+        return round((0.5 + 0.5 * rnd()) * param, 4)
+    if kind == 1:
+        return int((0.5 + 0.5 * rnd()) * param)
+    return param[0] if rnd() < 0.6 else param[int(rnd() * len(param))]
 
 
 def feature_schema(workload: str) -> list[tuple[str, int, Any, float]]:

@@ -1,0 +1,167 @@
+"""The single-node peer of bench-drift: Evidently's data-drift preset on two Parquet files.
+
+Runs with the Python of the Evidently virtualenv (``bash scripts/evidently_env.sh python``),
+not the project's: it imports nothing from skewguard, only Evidently, pandas, pyarrow and
+the standard library. Reads both files into pandas (timed on its own), runs the report over
+the given columns with their types declared, and writes the timings and the columns that
+Evidently finds drifted as JSON:
+
+    python benchmarks/evidently_peer.py --reference ref.parquet --current cur.parquet \\
+        --numeric f01,f02 --categorical c1,c2 --out result.json
+
+``report_s`` covers all of Evidently's work: building its datasets, running the report (it
+computes every metric, test and widget eagerly) and exporting the result as a dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("benchmarks.evidently_peer")
+
+# Evidently's telemetry only lives in its UI service; set anyway so no run can phone home.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+class PeerError(RuntimeError):
+    """A problem with the inputs: missing file or column, empty data."""
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _read(path: str, columns: list[str]) -> Any:
+    import pyarrow.parquet as pq
+
+    if not Path(path).is_file():
+        raise PeerError(f"no such Parquet file: {path}")
+    schema_names = set(pq.read_schema(path).names)
+    missing = [c for c in columns if c not in schema_names]
+    if missing:
+        raise PeerError(f"{path} has no column(s) {', '.join(missing)}")
+    frame = pq.read_table(path, columns=columns).to_pandas()
+    if frame.empty:
+        raise PeerError(f"{path} has no rows")
+    return frame
+
+
+def _drift_results(result: dict[str, Any]) -> tuple[list[str], dict[str, Any], float | None]:
+    """(drifted columns, per-column method/score/threshold, drifted count) from the report's dict.
+
+    A column is drifted when its "Value Drift" test fails: that is how Evidently states
+    the per-column verdict (the metric itself only carries the score)."""
+    scores: dict[str, Any] = {}
+    drifted_count = None
+    for metric in result["metrics"]:
+        config = metric.get("config", {})
+        kind = config.get("type", "")
+        if kind.endswith(":ValueDrift"):
+            scores[config["column"]] = {
+                "method": config.get("method"),
+                "score": metric.get("value"),
+                "threshold": config.get("threshold"),
+            }
+        elif kind.endswith(":DriftedColumnsCount"):
+            drifted_count = metric["value"]["count"]
+    drifted = []
+    for test in result["tests"]:
+        params = test.get("metric_config", {}).get("params", {})
+        if params.get("type", "").endswith(":ValueDrift"):
+            column = params["column"]
+            is_drifted = test["status"] != "SUCCESS"
+            scores.setdefault(column, {})["drifted"] = is_drifted
+            if is_drifted:
+                drifted.append(column)
+    return drifted, scores, drifted_count
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    numeric, categorical = _names(args.numeric), _names(args.categorical)
+    columns = numeric + categorical
+    if not columns:
+        raise PeerError("no columns given: pass --numeric and/or --categorical")
+    if len(set(columns)) != len(columns):
+        raise PeerError("a column is named twice in --numeric/--categorical")
+
+    import evidently
+    import pandas as pd
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    t0 = time.perf_counter()
+    reference_df = _read(args.reference, columns)
+    current_df = _read(args.current, columns)
+    read_s = time.perf_counter() - t0
+    log.info("read %d reference and %d current rows in %.2f s", len(reference_df), len(current_df), read_s)
+
+    t0 = time.perf_counter()
+    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
+    reference = Dataset.from_pandas(reference_df, data_definition=definition)
+    current = Dataset.from_pandas(current_df, data_definition=definition)
+    preset = DataDriftPreset(columns=columns, num_method=args.num_method, cat_method=args.cat_method)
+    snapshot = Report([preset], include_tests=True).run(current_data=current, reference_data=reference)
+    result = snapshot.dict()
+    report_s = time.perf_counter() - t0
+    rows = len(reference_df) + len(current_df)
+    log.info("Evidently report over %d rows × %d columns in %.2f s", rows, len(columns), report_s)
+
+    drifted, scores, drifted_count = _drift_results(result)
+    if drifted_count is not None and drifted_count != len(drifted):
+        log.warning("Evidently counts %s drifted columns but its tests fail for %s", drifted_count, drifted)
+    return {
+        "evidently_version": evidently.__version__,
+        "pandas_version": pd.__version__,
+        "reference_rows": len(reference_df),
+        "current_rows": len(current_df),
+        "columns": columns,
+        "numeric": numeric,
+        "categorical": categorical,
+        "read_s": round(read_s, 3),
+        "report_s": round(report_s, 3),
+        "rows_per_s": round(rows / report_s, 1),
+        "drifted_columns": drifted,
+        "column_scores": scores,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/evidently_peer.py",
+        description="Evidently's data-drift report on a reference and a current Parquet file, timed.",
+    )
+    parser.add_argument("--reference", required=True, help="Parquet file of the reference rows")
+    parser.add_argument("--current", required=True, help="Parquet file of the current rows")
+    parser.add_argument("--numeric", default="", help="comma-separated numeric columns, e.g. f01,f02")
+    parser.add_argument("--categorical", default="", help="comma-separated categorical columns, e.g. c1,c2")
+    parser.add_argument("--out", required=True, help="where to write the JSON result")
+    parser.add_argument(
+        "--num-method", default=None, help="Evidently stat test for numeric columns (default: its own choice)"
+    )
+    parser.add_argument(
+        "--cat-method", default=None, help="Evidently stat test for categorical columns (default: its own choice)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        payload = run(args)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(payload, indent=2) + "\n")
+    except Exception as exc:  # one line for the caller, not a traceback
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        log.error("evidently peer failed: %s: %s", type(exc).__name__, message[:500])
+        return 1
+    log.info("wrote %s", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Reference profiles: what every drift run compares against, measured once and stored in
+``metrics.reference_profiles``.
+
+Per workload × feature: numeric features get quantile edges (``drift.bins`` for PSI and
+``drift.fine_bins`` for KS, the PSI edges among the fine ones) from one ``percentile_approx``
+aggregate, categorical ones their top K categories and the other known values from one
+counted ranking; then one histogram pass (the same code the drift run uses on the current
+rows) counts the reference exactly on those bins.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import reduce
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from jobs.lib.delta_io import ensure_table, replace_where, sql_string
+from jobs.lib.drift_hist import ROWS, BinPlan, feature_frame, histograms
+from jobs.lib.drift_source import FeatureSpec, RowSource, declared_features
+from schemas.drift import METRICS_REFERENCE_PROFILES
+from skewguard.drift import CATEGORY_NULL, CATEGORY_OTHER, CATEGORY_UNSEEN, coarse_counts
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from jobs.lib.runs import RunRecord
+    from skewguard.config import DriftSettings, Settings
+
+__all__ = ["merged_specs", "profile_reference"]
+
+log = logging.getLogger("skewguard.drift")
+
+
+def merged_specs(per_workload: dict[str, list[FeatureSpec]]) -> tuple[list[FeatureSpec], dict[str, set[int]]]:
+    """One list of features over all workloads, and which of them each workload monitors."""
+    specs: list[FeatureSpec] = []
+    index: dict[str, int] = {}
+    used: dict[str, set[int]] = {}
+    for workload, wl_specs in sorted(per_workload.items()):
+        for spec in wl_specs:
+            if spec.name not in index:
+                index[spec.name] = len(specs)
+                specs.append(spec)
+            elif specs[index[spec.name]] != spec:
+                raise ValueError(f"feature {spec.name!r} is declared differently for two workloads")
+            used.setdefault(workload, set()).add(index[spec.name])
+    return specs, used
+
+
+def _numeric_edges(
+    features_df: DataFrame, specs: list[FeatureSpec], used: dict[str, set[int]], conf: DriftSettings
+) -> tuple[dict[tuple[str, int], np.ndarray], dict[tuple[str, int], dict[str, Any]]]:
+    from pyspark.sql import functions as F
+
+    numeric = [i for i, s in enumerate(specs) if s.kind == "numeric"]
+    if not numeric:
+        return {}, {}
+    coarse_q = [j / conf.bins for j in range(1, conf.bins)]
+    qs = sorted({*(j / conf.fine_bins for j in range(1, conf.fine_bins)), *coarse_q})
+    coarse_pos = [qs.index(q) for q in coarse_q]
+    aggs = []
+    for i in numeric:
+        col = F.col(f"_f{i}")
+        aggs += [
+            F.percentile_approx(col, qs, conf.quantile_accuracy).alias(f"q{i}"),
+            F.min(col).alias(f"min{i}"),
+            F.max(col).alias(f"max{i}"),
+        ]
+    edges: dict[tuple[str, int], np.ndarray] = {}
+    extra: dict[tuple[str, int], dict[str, Any]] = {}
+    for row in features_df.groupBy("workload_id").agg(*aggs).collect():
+        workload = row["workload_id"]
+        for i in numeric:
+            if i not in used.get(workload, set()):
+                continue
+            values = np.array(row[f"q{i}"] or [], dtype=np.float64)
+            edges[(workload, i)] = np.unique(values)
+            coarse = np.unique(values[coarse_pos]) if values.size else values
+            extra[(workload, i)] = {"bin_edges": coarse, "min": row[f"min{i}"], "max": row[f"max{i}"]}
+    return edges, extra
+
+
+def _top_categories(
+    features_df: DataFrame, specs: list[FeatureSpec], used: dict[str, set[int]], conf: DriftSettings
+) -> tuple[dict[tuple[str, int], list[str]], dict[tuple[str, int], list[str]], dict[tuple[str, int], bool]]:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    categorical = [i for i, s in enumerate(specs) if s.kind == "categorical"]
+    top: dict[tuple[str, int], list[str]] = {}
+    others: dict[tuple[str, int], list[str]] = {}
+    truncated: dict[tuple[str, int], bool] = {}
+    if not categorical:
+        return top, others, truncated
+    parts = [
+        features_df.select(
+            "workload_id",
+            F.lit(i).alias("feature"),
+            (F.explode(f"_f{i}") if specs[i].is_array else F.col(f"_f{i}")).alias("value"),
+        )
+        for i in categorical
+    ]
+    limit = conf.top_k + conf.max_known_categories
+    ranked = (
+        reduce(lambda a, b: a.unionByName(b), parts)
+        .where(F.col("value").isNotNull())
+        .groupBy("workload_id", "feature", "value")
+        .count()
+        .withColumn(
+            "rank",
+            F.row_number().over(Window.partitionBy("workload_id", "feature").orderBy(F.desc("count"), "value")),
+        )
+        .where(F.col("rank") <= limit + 1)
+    )
+    found: dict[tuple[str, int], list[tuple[int, str]]] = {}
+    for row in ranked.collect():
+        found.setdefault((row["workload_id"], row["feature"]), []).append((row["rank"], row["value"]))
+    for workload, indices in used.items():
+        for i in indices:
+            if specs[i].kind != "categorical":
+                continue
+            values = [v for _, v in sorted(found.get((workload, i), []))]
+            top[(workload, i)] = values[: conf.top_k]
+            others[(workload, i)] = values[conf.top_k : limit]
+            truncated[(workload, i)] = len(values) > limit
+    return top, others, truncated
+
+
+def profile_reference(
+    spark: SparkSession,
+    settings: Settings,
+    source: RowSource,
+    name: str,
+    run: RunRecord,
+    contract: dict[str, str] | None = None,
+    given: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Profile ``source`` under ``name`` (replacing an earlier profile of that name); returns the rows written."""
+    conf = settings.drift
+    rows_df = source.read(spark)
+    columns = dict(rows_df.dtypes)
+    workloads = sorted(r[0] for r in rows_df.select("workload_id").distinct().collect())
+    if not workloads:
+        raise ValueError(f"the reference {source.describe()} has no rows")
+    specs, used = merged_specs(
+        {w: declared_features(settings, columns, w, source.table, contract, given) for w in workloads}
+    )
+    features_df = feature_frame(rows_df, specs).cache()
+    try:
+        edges, extra = _numeric_edges(features_df, specs, used, conf)
+        top, others, truncated = _top_categories(features_df, specs, used, conf)
+        plan = BinPlan(specs, edges, top, others)
+        counts = histograms(features_df, plan, 0)
+    finally:
+        features_df.unpersist()
+    base = {
+        "reference": name,
+        "run_id": run.run_id,
+        "profiled_at": run.started_at,
+        "source_table": source.table,
+        "source_version": source.version,
+        "window_start": source.start,
+        "window_end": source.end,
+        "training_set": source.training_set,
+        "source_json": source.to_json(),
+    }
+    out: list[dict[str, Any]] = []
+    for workload in workloads:
+        n_rows = int(counts.get((workload, (), ROWS), np.zeros(1))[0])
+        for i in sorted(used[workload]):
+            spec = specs[i]
+            c = counts.get((workload, (), i), np.zeros(plan.width(workload, i), dtype=np.int64))
+            row: dict[str, Any] = {
+                **base,
+                "workload_id": workload,
+                "feature": spec.name,
+                "feature_type": spec.kind,
+                "expression": spec.expression,
+                "is_array": spec.is_array,
+                "rows": n_rows,
+            }
+            if spec.kind == "numeric":
+                fine = edges[(workload, i)]
+                k = fine.size
+                bins, on_edge, nulls = c[: k + 1], c[k + 1 : 2 * k + 1], int(c[2 * k + 1])
+                coarse = extra[(workload, i)]["bin_edges"]
+                row.update(
+                    count=int(bins.sum()),
+                    null_count=nulls,
+                    bin_edges=[float(x) for x in coarse],
+                    bin_counts=[int(x) for x in coarse_counts(bins, fine, coarse)] + [nulls],
+                    fine_edges=[float(x) for x in fine],
+                    fine_counts=[int(x) for x in bins],
+                    fine_on_edge=[int(x) for x in on_edge],
+                    min=extra[(workload, i)]["min"],
+                    max=extra[(workload, i)]["max"],
+                )
+            else:
+                cats = top[(workload, i)]
+                nulls = int(c[len(cats) + 1])
+                row.update(
+                    count=int(c.sum()) - nulls,
+                    null_count=nulls,
+                    categories=[*cats, CATEGORY_OTHER, CATEGORY_NULL, CATEGORY_UNSEEN],
+                    category_counts=[int(x) for x in c],
+                    other_categories=others[(workload, i)],
+                    other_truncated=truncated[(workload, i)],
+                )
+            total = row["count"] + row["null_count"]
+            row["null_rate"] = row["null_count"] / total if total else None
+            out.append(row)
+    path = ensure_table(spark, settings, METRICS_REFERENCE_PROFILES)
+    schema = METRICS_REFERENCE_PROFILES
+    rows_out = spark.createDataFrame([tuple(r.get(c) for c in schema.column_names) for r in out], schema.spark_schema())
+    run.output_version = replace_where(spark, rows_out, path, f"reference = {sql_string(name)}", len(out))
+    run.read_count = sum(int(counts.get((w, (), ROWS), np.zeros(1))[0]) for w in workloads)
+    run.landed_count = len(out)
+    run.source = source.describe()
+    run.window_start, run.window_end, run.workload_id = source.start, source.end, source.workload
+    run.details = {"reference": name, "workloads": workloads, "features": [s.name for s in specs]}
+    run.status = "succeeded"
+    log.info(
+        "profiled %s: %d workload(s) × features → %d rows (v%s)", name, len(workloads), len(out), run.output_version
+    )
+    return out

@@ -1,0 +1,110 @@
+"""spark-submit job: profile a drift reference once, for every later drift run to compare with.
+
+    skewguard-profile-reference --training-set fraud-scoring_20241101_20241120
+    skewguard-profile-reference --name llm-nov --table silver.llm_interactions --start 2024-11-01 --end 2024-11-07
+
+Exit codes: 0 profiled, 1 the profiling failed, 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from jobs.lib.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, iso_date, run_job
+from skewguard.config import Settings
+
+__all__ = ["main"]
+
+JOB = "profile_reference"
+log = logging.getLogger(f"skewguard.{JOB}")
+
+_KNOWN_TABLES = ("silver.predictions", "silver.labeled_examples", "silver.llm_interactions")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skewguard-profile-reference",
+        description=(
+            "Measure a reference once — a training set's examples as they were logged, or a window of any Delta "
+            "table — and store its profile in metrics.reference_profiles: per workload × feature the counts, null "
+            "rate, quantile bin edges (PSI), fine histograms on reference-quantile edges (KS) and top categories "
+            "(JS). Features and their types come from the training set's contract, --features, drift.features in "
+            "the configuration, or the LLM table's declaration. Re-profiling a name replaces its profile."
+        ),
+    )
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--training-set", help="a built training set: its train examples are the reference")
+    what.add_argument("--table", help=f"a Delta table: one of {', '.join(_KNOWN_TABLES)}, or a path")
+    parser.add_argument("--name", help="name of the profile (default: the training set's name; required with --table)")
+    parser.add_argument("--start", type=iso_date, help="with --table: first UTC day of the reference window")
+    parser.add_argument("--end", type=iso_date, help="with --table: last UTC day, inclusive")
+    parser.add_argument("--workload", help="only this workload")
+    parser.add_argument(
+        "--features", help="name:numeric,name:categorical,… — the features to monitor (overrides the declarations)"
+    )
+    parser.add_argument("--workload-column", default="workload_id", help="--table: column naming the workload")
+    parser.add_argument("--date-column", default="event_date", help="--table: date column the window applies to")
+    add_common_args(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.table and not args.name:
+        parser.error("--table needs --name")
+    if bool(args.start) != bool(args.end) or (args.start and args.training_set):
+        parser.error("--start and --end go together, and only with --table")
+    if args.start and args.end < args.start:
+        parser.error(f"--end {args.end} is before --start {args.start}")
+
+    def body(settings: Settings) -> int:
+        from jobs.lib.delta_io import table_version
+        from jobs.lib.drift_profile import profile_reference
+        from jobs.lib.drift_source import RowSource, parse_feature_list, training_set_source
+        from jobs.lib.runs import RunRecord, recorded_run
+        from jobs.lib.session import get_session
+
+        try:
+            given = parse_feature_list(args.features) if args.features else None
+        except ValueError as exc:
+            log.error("%s: %s", JOB, exc)
+            return EXIT_USAGE
+        spark = get_session(settings, app_name=f"skewguard-{JOB}")
+        contract = None
+        if args.training_set:
+            try:
+                source, contract = training_set_source(settings, args.training_set)
+            except FileNotFoundError as exc:
+                log.error("%s: %s", JOB, exc)
+                return EXIT_USAGE
+        else:
+            path = settings.lakehouse.table_path(args.table) if args.table in _KNOWN_TABLES else args.table
+            source = RowSource(
+                args.table,
+                path,
+                table_version(spark, path),
+                args.start,
+                args.end,
+                args.workload,
+                workload_column=args.workload_column,
+                date_column=args.date_column,
+            )
+        name = args.name or args.training_set
+
+        def work(run: RunRecord) -> None:
+            profile_reference(spark, settings, source, name, run, contract, given)
+
+        run = recorded_run(spark, settings, JOB, work, label=name)
+        if run.status != "succeeded":
+            return EXIT_FAILED
+        log.info("reference profile %s: %s rows from %s", name, run.landed_count, run.source)
+        return EXIT_OK
+
+    return run_job(JOB, args, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,383 @@
+"""The drift job's report: one self-contained HTML page per run (inline CSS and SVG, no script,
+no external resource), so it opens from a file, a CI artifact or an e-mail alike.
+
+The drift job builds a :class:`RunReport` of :class:`FeatureReport` (one per workload, feature
+and slice) and calls :func:`write_report`. The page lists every feature worst first
+(:func:`severity_key`), then one section per feature with its metrics and a histogram of the
+reference against the current window."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "FeatureReport",
+    "MetricValue",
+    "RunReport",
+    "histogram_svg",
+    "render_report",
+    "severity_key",
+    "write_report",
+]
+
+log = logging.getLogger(__name__)
+
+_STATUS_RANK = {"alert": 0, "warn": 1, "ok": 2, "empty": 3}
+_METRIC_LABELS = {
+    "psi": "PSI",
+    "ks": "KS",
+    "ks_pvalue": "KS p-value",
+    "js_divergence": "JS divergence",
+    "js_distance": "JS distance",
+    "null_rate_delta": "null-rate delta",
+    "count_delta": "count delta",
+}
+_REF_COLOUR, _CUR_COLOUR = "#4c78a8", "#f58518"
+_LABEL_CHARS = 22  # longer bin labels are cut under the chart (the full label is the tooltip)
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One drift metric of one feature, with the thresholds it was judged against."""
+
+    metric: str
+    value: float | None
+    warn: float | None
+    alert: float | None
+    status: str
+    lower: float | None = None
+    upper: float | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class FeatureReport:
+    """One feature (of one workload and slice): counts, binned proportions and metrics."""
+
+    workload_id: str
+    feature: str
+    feature_type: str
+    slice: str
+    status: str
+    ref_count: int
+    cur_count: int
+    ref_null_rate: float | None
+    cur_null_rate: float | None
+    bin_labels: tuple[str, ...]
+    ref_props: tuple[float, ...]
+    cur_props: tuple[float, ...]
+    metrics: tuple[MetricValue, ...]
+
+    def __post_init__(self) -> None:
+        # An empty tuple stands for "no rows"; any other length must match the bins.
+        for name in ("ref_props", "cur_props"):
+            props = getattr(self, name)
+            if props and len(props) != len(self.bin_labels):
+                raise ValueError(
+                    f"{self.workload_id}/{self.feature}: {name} has {len(props)} values for {len(self.bin_labels)} bins"
+                )
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """One drift run: which window was compared with which reference, and every feature."""
+
+    run_id: str
+    computed_at: str
+    window: str
+    reference: str
+    ks_mode: str
+    features: tuple[FeatureReport, ...]
+
+
+def _finite(v: float | None) -> float | None:
+    return v if v is not None and math.isfinite(v) else None
+
+
+def _point(m: MetricValue) -> float | None:
+    """The metric's value; in KS bounded mode without a point value, the upper bound (worst case)."""
+    return _finite(m.value) if _finite(m.value) is not None else _finite(m.upper)
+
+
+def _ratio(m: MetricValue) -> float:
+    """How far past its alert threshold a metric is (1.0 = at the threshold)."""
+    v = _point(m)
+    if v is None or m.alert is None:
+        return 0.0
+    if m.alert == 0:
+        return math.inf if v != 0 else 0.0
+    return abs(v) / abs(m.alert)
+
+
+def severity_key(f: FeatureReport) -> tuple[int, float, str, str, str]:
+    """Sort key, worst first: alert, warn, ok, empty; within a status the feature whose worst
+    thresholded metric is furthest past its alert threshold; then workload, feature, slice."""
+    thresholded = [m for m in f.metrics if m.alert is not None]
+    worst = min(thresholded, key=lambda m: (_STATUS_RANK.get(m.status, 9), -_ratio(m)), default=None)
+    ratio = _ratio(worst) if worst is not None else 0.0
+    return (_STATUS_RANK.get(f.status, len(_STATUS_RANK)), -ratio, f.workload_id, f.feature, f.slice)
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _num(v: float | None) -> str:
+    v = _finite(v)
+    if v is None:
+        return "—"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.4g}"
+
+
+def _pct(v: float | None) -> str:
+    v = _finite(v)
+    return "—" if v is None else f"{v:.2%}"
+
+
+def _value_text(m: MetricValue) -> str:
+    lo, hi = _finite(m.lower), _finite(m.upper)
+    if lo is not None and hi is not None and lo != hi:
+        return f"{_num(lo)}–{_num(hi)}"
+    return _num(m.value if _finite(m.value) is not None else lo)
+
+
+def _anchor(f: FeatureReport) -> str:
+    key = "\x1f".join((f.workload_id, f.feature, f.slice))
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", f"{f.workload_id}-{f.feature}-{f.slice}").strip("-")[:60]
+    return f"feature-{slug}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+
+
+def _metric(f: FeatureReport, *names: str) -> MetricValue | None:
+    by_name = {m.metric: m for m in f.metrics}
+    return next((by_name[n] for n in names if n in by_name), None)
+
+
+def _metric_cell(m: MetricValue | None, prefix: str = "") -> str:
+    if m is None:
+        return '<td class="metric">—</td>'
+    return (
+        f'<td class="metric st-{_e(m.status)}" data-metric="{_e(m.metric)}" data-status="{_e(m.status)}" '
+        f'title="{_e(_METRIC_LABELS.get(m.metric, m.metric))}: {_e(m.status)}">{_e(prefix)}{_e(_value_text(m))}</td>'
+    )
+
+
+def _badge(status: str) -> str:
+    return f'<span class="badge st-{_e(status)}">{_e(status)}</span>'
+
+
+def _summary_row(f: FeatureReport) -> str:
+    shape = _metric(f, "ks") if f.feature_type == "numeric" else None
+    shape = shape or _metric(f, "ks", "js_distance", "js_divergence")
+    prefix = {"ks": "KS ", "js_distance": "JS dist ", "js_divergence": "JS div "}.get(shape.metric, "") if shape else ""
+    return (
+        f'<tr class="feature-row" data-status="{_e(f.status)}" data-workload="{_e(f.workload_id)}" '
+        f'data-feature="{_e(f.feature)}" data-slice="{_e(f.slice)}">'
+        f"<td>{_badge(f.status)}</td><td>{_e(f.workload_id)}</td>"
+        f'<td><a href="#{_anchor(f)}">{_e(f.feature)}</a></td><td>{_e(f.slice or "—")}</td>'
+        f'<td>{_e(f.feature_type)}</td><td class="num">{f.ref_count:,}</td><td class="num">{f.cur_count:,}</td>'
+        f'<td class="num">{_pct(f.ref_null_rate)} → {_pct(f.cur_null_rate)}</td>'
+        f"{_metric_cell(_metric(f, 'psi'))}{_metric_cell(shape, prefix)}</tr>"
+    )
+
+
+def _metric_table(f: FeatureReport) -> str:
+    if not f.metrics:
+        return '<p class="facts">No metrics were computed for this feature.</p>'
+    rows = "".join(
+        f'<tr data-metric="{_e(m.metric)}" data-status="{_e(m.status)}">'
+        f"<td>{_e(_METRIC_LABELS.get(m.metric, m.metric))}</td>"
+        f'<td class="num st-{_e(m.status)}">{_e(_value_text(m))}</td>'
+        f'<td class="num">{_e(_num(m.warn))}</td><td class="num">{_e(_num(m.alert))}</td>'
+        f"<td>{_badge(m.status)}</td><td>{_e(m.note or '')}</td></tr>"
+        for m in f.metrics
+    )
+    return (
+        '<table class="metrics"><thead><tr><th>metric</th><th>value</th><th>warn</th><th>alert</th>'
+        f"<th>status</th><th>note</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _tick_step(top: float) -> float:
+    for step in (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25):
+        if top / step <= 5:
+            return step
+    return 0.25
+
+
+def _props(props: tuple[float, ...], n: int) -> list[float]:
+    return [max(_finite(p) or 0.0, 0.0) for p in props] if props else [0.0] * n
+
+
+def _histogram(f: FeatureReport) -> str:
+    """Grouped bars, reference against current, one group per bin; y axis in percent."""
+    n = len(f.bin_labels)
+    ref, cur = _props(f.ref_props, n), _props(f.cur_props, n)
+    cur_empty = f.cur_count == 0 or not any(cur)
+    note = '<p class="empty-note">Empty window: the current window has no rows for this feature.</p>'
+    peak = max([*ref, *cur], default=0.0)
+    if n == 0 or peak == 0:
+        return note if cur_empty else '<p class="empty-note">No binned data for this feature.</p>'
+    step = _tick_step(peak)
+    top = math.ceil(peak / step - 1e-9) * step
+    group = max(14.0, min(64.0, 960.0 / n))
+    bar = group * 0.38
+    # Labels turn 45° while there is room between them, else stand upright (many bins).
+    angle = -45 if group >= 28 else -90
+    label_px = 6.0 * min(max(len(label) for label in f.bin_labels), _LABEL_CHARS)
+    reach = label_px * (0.71 if angle == -45 else 1.0)
+    left, right, head, plot_h = max(56.0, reach - group / 2 + 6), 16.0, 30.0, 220.0
+    width, height = left + n * group + right, head + plot_h + reach + 20
+    base = head + plot_h
+    parts = [
+        f'<svg class="hist" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="{_e(f.feature)}: reference vs current">',
+        f'<rect class="swatch" x="{left}" y="8" width="12" height="12" fill="{_REF_COLOUR}"/>'
+        f'<text x="{left + 16}" y="18">reference</text>'
+        f'<rect class="swatch" x="{left + 96}" y="8" width="12" height="12" fill="{_CUR_COLOUR}"/>'
+        f'<text x="{left + 112}" y="18">current</text>',
+    ]
+    tick_format = ".0%" if step >= 0.01 else ".1%"
+    for i in range(round(top / step) + 1):
+        y = base - plot_h * (i * step) / top
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.2f}" y2="{y:.2f}"/>'
+            f'<text class="tick" x="{left - 6}" y="{y + 4:.2f}" text-anchor="end">{i * step:{tick_format}}</text>'
+        )
+    for i, label in enumerate(f.bin_labels):
+        x0 = left + i * group + (group - 2 * bar) / 2
+        for cls, props, x in (("ref", ref, x0), ("cur", cur, x0 + bar)):
+            h = props[i] / top * plot_h  # full precision: heights stay proportional to the proportions
+            colour = _REF_COLOUR if cls == "ref" else _CUR_COLOUR
+            parts.append(
+                f'<rect class="bar {cls}" x="{x:.2f}" y="{base - h!r}" width="{bar:.2f}" height="{h!r}" '
+                f'fill="{colour}" data-prop="{props[i]!r}"><title>{_e(label)} · '
+                f"{'reference' if cls == 'ref' else 'current'} {props[i]:.2%}</title></rect>"
+            )
+        shown = label if len(label) <= _LABEL_CHARS else label[: _LABEL_CHARS - 1] + "…"
+        lx, ly = left + i * group + group / 2 + (4 if angle == -90 else 0), base + 10
+        parts.append(
+            f'<text class="bin" x="{lx:.2f}" y="{ly:.2f}" text-anchor="end" '
+            f'transform="rotate({angle} {lx:.2f} {ly:.2f})"><title>{_e(label)}</title>{_e(shown)}</text>'
+        )
+    parts.append(f'<line class="axis" x1="{left}" x2="{width - right}" y1="{base}" y2="{base}"/></svg>')
+    return (note if cur_empty else "") + "".join(parts)
+
+
+def histogram_svg(feature: FeatureReport) -> str:
+    """The feature's histogram as the report draws it, for a notebook or another page: an
+    inline ``<svg>`` of the reference against the current proportions per bin, preceded by a
+    ``<p>`` note when the current window is empty (only the note when nothing can be drawn).
+    Its grid and axis lines take their colour from the report's stylesheet."""
+    return _histogram(feature)
+
+
+def _section(f: FeatureReport) -> str:
+    where = f" · {f.slice}" if f.slice else ""
+    return (
+        f'<section class="feature" id="{_anchor(f)}" data-status="{_e(f.status)}" data-feature="{_e(f.feature)}" '
+        f'data-workload="{_e(f.workload_id)}" data-slice="{_e(f.slice)}">'
+        f"<h2>{_badge(f.status)} {_e(f.workload_id)} · {_e(f.feature)}{_e(where)}</h2>"
+        f'<p class="facts">{_e(f.feature_type)} · reference {f.ref_count:,} rows, current {f.cur_count:,} rows · '
+        f"null rate {_pct(f.ref_null_rate)} → {_pct(f.cur_null_rate)} · {len(f.bin_labels)} bins</p>"
+        f'{_metric_table(f)}<div class="chart">{_histogram(f)}</div><p><a href="#summary">back to summary</a></p>'
+        "</section>"
+    )
+
+
+def _counts(features: Iterable[FeatureReport]) -> dict[str, int]:
+    counts = dict.fromkeys(_STATUS_RANK, 0)
+    for f in features:
+        counts[f.status] = counts.get(f.status, 0) + 1
+    return counts
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1d2330;max-width:1500px}
+h1{font-size:1.4em;margin:0 0 8px}h2{font-size:1.1em;margin:0 0 6px}
+dl.run{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:8px 0 12px}dl.run dt{color:#5a6272}
+dl.run dd{margin:0;font-family:ui-monospace,monospace}
+.counts span.count{display:inline-block;margin-right:12px;font-weight:600}
+table{border-collapse:collapse;font-size:.9em;margin:8px 0}th,td{border-bottom:1px solid #e3e6eb;padding:4px 8px;
+text-align:left}th{background:#f4f6f8;position:sticky;top:0}td.num,td.metric{text-align:right;
+font-variant-numeric:tabular-nums}
+.badge{display:inline-block;border-radius:3px;padding:0 6px;font-size:.85em;font-weight:600;color:#fff;background:#888}
+.badge.st-alert{background:#c62828}.badge.st-warn{background:#e0a000;color:#1d2330}.badge.st-ok{background:#2e7d32}
+.badge.st-info{background:#607d8b}.badge.st-empty{background:#9e9e9e}
+td.st-alert{background:#fde0e0;color:#8e0000;font-weight:600}td.st-warn{background:#fff4cc}td.st-ok{color:#2e7d32}
+td.st-empty,td.st-info{color:#6b7280}
+section.feature{border-top:2px solid #e3e6eb;padding:14px 0;margin-top:10px}.facts{color:#5a6272;margin:2px 0 6px}
+.chart{overflow-x:auto}svg.hist text{font-size:11px;fill:#333}svg.hist line.grid{stroke:#e6e8eb}
+svg.hist line.axis{stroke:#555}.empty-note{color:#8e0000;font-style:italic}
+.help{background:#f7f8fa;border-left:3px solid #4c78a8;padding:8px 12px;max-width:1000px;font-size:.92em}
+"""
+
+_HELP = (
+    "<p><b>How to read this report.</b> Each feature's current window is compared with the reference on the "
+    "reference's bins (numeric features: quantile bins plus a null bin; categorical: the reference's top "
+    "categories, <code>__other__</code>, <code>__null__</code> and <code>__unseen__</code> for values the reference "
+    "never had). <b>PSI</b>, the population stability index over the reference bins, sums "
+    "(cur − ref)·ln(cur / ref): ok ≤ 0.1 &lt; warn ≤ 0.2 &lt; alert by default. <b>KS</b> is the largest gap "
+    "between the two empirical CDFs; in bounded mode it is computed from bins and given as an interval "
+    "[D_lo, D_hi] that contains the exact value. <b>JS</b> is the Jensen–Shannon divergence of the category "
+    "proportions, log base 2, so the divergence lies in [0, 1] and the distance is its square root. The "
+    "<b>null-rate delta</b> is the change in the share of nulls and the <b>count delta</b> the relative change in "
+    "row count. The <b>KS p-value</b> is shown for information only: at large N any tiny difference becomes "
+    "“significant”, so it is not a useful alarm. The thresholds actually used are in each feature's table.</p>"
+)
+
+
+def render_report(run: RunReport) -> str:
+    """The whole report as one HTML page (no script, no external resource)."""
+    features = sorted(run.features, key=severity_key)
+    counts = _counts(features)
+    count_html = "".join(
+        f'<span class="count" data-status="{_e(s)}">{_badge(s)} <span class="n">{counts[s]}</span></span>'
+        for s in ("alert", "warn", "ok", "empty")
+    )
+    header = (
+        f'<header><h1>Drift report · {_e(run.run_id)}</h1><dl class="run">'
+        f'<dt>run</dt><dd id="run-id">{_e(run.run_id)}</dd><dt>computed at</dt><dd>{_e(run.computed_at)}</dd>'
+        f'<dt>window</dt><dd id="window">{_e(run.window)}</dd>'
+        f'<dt>reference</dt><dd id="reference">{_e(run.reference)}</dd>'
+        f'<dt>KS mode</dt><dd id="ks-mode">{_e(run.ks_mode)}</dd>'
+        f"<dt>features</dt><dd>{len(features)}</dd></dl>"
+        f'<div class="counts" id="counts">{count_html}</div></header>'
+    )
+    summary = (
+        '<h2 id="summary">Features, worst first</h2><table class="summary"><thead><tr><th>status</th><th>workload</th>'
+        "<th>feature</th><th>slice</th><th>type</th><th>ref count</th><th>cur count</th><th>null rate ref → cur</th>"
+        f"<th>PSI</th><th>KS / JS</th></tr></thead><tbody>{''.join(_summary_row(f) for f in features)}</tbody></table>"
+    )
+    body = header + f'<div class="help">{_HELP}</div>' + summary + "".join(_section(f) for f in features)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Drift report · {_e(run.run_id)}</title><style>{_CSS}</style></head><body>{body}</body></html>\n"
+    )
+
+
+def write_report(run: RunReport, path: Path) -> Path:
+    """Render ``run`` and write it to ``path`` (UTF-8, parent folders created); returns ``path``."""
+    text = render_report(run)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    counts = _counts(run.features)
+    log.info(
+        "drift report %s written to %s (%d alert, %d warn, %d ok, %d empty)",
+        run.run_id,
+        path,
+        counts["alert"],
+        counts["warn"],
+        counts["ok"],
+        counts["empty"],
+    )
+    return path
