@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help setup venv jars es-start es-stop es-status es-start-secure es-stop-secure \
         spark-cluster-start spark-cluster-stop submit-args demo test test-unit lint bench-ingest bench-logger \
-        bench-transforms bench-parity bench-soak bench-llm_datasets docs clean
+        bench-transforms bench-parity bench-soak bench-llm_datasets bench-drift browser docs clean
 
 help: ## list the commands
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,7 +47,7 @@ submit-args: venv jars ## print the spark-submit arguments (jars, Delta conf, --
 demo: setup ## set up, then the closed loop: logs → bronze → silver → labels → training set → model → bundle → serving → logs
 	@$(VENV)/bin/skewguard demo
 
-test: setup ## set up, then run the whole test suite (unit, Spark, Elasticsearch, fault injection, cluster, notebooks)
+test: setup browser ## set up, then run the whole test suite (unit, Spark, Elasticsearch, fault injection, cluster, notebooks)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv ## only the tests that need neither Spark nor Elasticsearch
@@ -73,6 +73,13 @@ bench-soak: setup ## benchmark: 30 simulated days × 4 workloads, daily ingest w
 
 bench-llm_datasets: venv jars ## benchmark: 1M generated LLM records bronze → silver → datasets vs a bare parse of the same records
 	@$(PY) -m benchmarks.llm_datasets
+
+bench-drift: venv jars ## benchmark: drift job on 10M rows × 23 features vs a bare scan of the same columns and Evidently on 1M + 1M rows
+	@bash scripts/evidently_env.sh
+	@$(PY) -m benchmarks.drift
+
+browser: ## Debian's Chromium for the report tests (installed when missing)
+	@bash scripts/browser.sh ensure
 
 docs: venv ## regenerate the README's reference section (record kinds, tables) from schemas/
 	@$(PY) -m schemas.docs

@@ -1,8 +1,9 @@
 """The closed loop on the embedded default, as the demo runs it: bronze logs → silver
 predictions and LLM interactions → LLM fine-tuning / evaluation datasets (per-workload counts
 printed) → delayed labels → labeled examples → training set → reference model → bundle
-→ parity gate → serving (predicting with the bundle, logging with the SDK) → Elasticsearch
-→ bronze → silver → serving-skew check of what was served.
+→ parity gate → serving (predicting with the bundle, logging with the SDK; two features
+drift on purpose) → Elasticsearch → bronze → silver → serving-skew check of what was served
+→ drift of the served day against the training set (profiled once), with its HTML report.
 
 Each step is the real job (``main(argv)``), so a failure stops the loop with that job's
 one-line cause.
@@ -232,12 +233,15 @@ def format_loop(result: LoopResult) -> str:
         f"landed in silver.predictions with model version {model['version']}: {result.landed}",
         f"serving skew on {result.serve_day}: {result.skew.get('mismatched')} of {result.skew.get('rows')} logged "
         f"scores differ from the bundle's recomputation from the logged features",
-        f"drift on {result.serve_day} against the training set (drifted on purpose: {', '.join(result.drifted)}):",
+        f"drift on {result.serve_day} against the training set (drifted on purpose: {', '.join(result.drifted)}): "
+        f"{sum(r['status'] == 'alert' for r in result.drift)} metric(s) in alert, "
+        f"{sum(r['status'] == 'warn' for r in result.drift)} in warn",
         *[
-            f"  {r['status'].upper():<5} {r['feature']:<16} {r['metric']:<15} "
+            f"  ALERT {r['feature']:<16} {r['metric']:<15} "
             + (f"{r['value']:.4f}" if r["value"] is not None else "n/a")
-            + f" (warn > {r['warn_threshold']}, alert > {r['alert_threshold']})"
+            + f" (alert > {r['alert_threshold']})"
             for r in result.drift
+            if r["status"] == "alert"
         ],
         f"  drift report: {result.drift_report}",
     ]

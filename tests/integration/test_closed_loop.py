@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 
@@ -75,5 +76,9 @@ def test_closed_loop_serves_the_bundle_and_lands_its_logs(settings, spark, tmp_p
     }
     assert evals == dict.fromkeys(config.llm_workloads, settings.llm.eval_size)
     assert result.skew["rows"] == 200 and result.skew["mismatched"] == 0  # served = recomputed from the logs
+    # the features drifted on purpose on the served day are in alert against the training set
+    alerted = {r["feature"] for r in result.drift if r["status"] == "alert" and r["metric"] == "psi"}
+    assert set(result.drifted) <= alerted
+    assert Path(result.drift_report).is_file()
     text = format_loop(result)
     assert "validation AUC" in text and "parity gate: PASSED" in text

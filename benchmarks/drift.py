@@ -1,0 +1,211 @@
+"""bench-drift: the drift job on ≥ 10M current rows × 20 numeric + 3 categorical features,
+next to a bare Spark scan of the same columns (the limit) and Evidently's data-drift preset
+(the single-node peer, in its own virtualenv) on 1M + 1M rows of the same data.
+
+Data (``benchmarks.drift_data``, cached under ``.cache/bench/drift``): one Delta table with a
+reference day and a current day of ``--rows`` rows each; a few features drift slightly. The
+reference day is profiled once (``profile_reference``; timed, not in the ratios: it is stored
+and reused). Then, warm, each ``--repeat`` times (median):
+
+* **scan** — ``agg`` of ``sum`` of every numeric column and ``count`` of every categorical one
+  over the current day;
+* **binned** — the histogram pass alone (everything PSI, JS, null-rate and count deltas and the
+  KS bounds need);
+* **drift** — the drift job's work: ``compute_drift`` (bounded KS, refined where a threshold
+  falls inside the interval) + the ``metrics.drift`` commit + the HTML report;
+* **exact KS** — the same with ``ks_mode = exact``;
+* **scaling** — the drift job on a tenth of the rows (a second table), for the 10× ratio.
+
+    python -m benchmarks.drift [--rows 10000000] [--repeat 2] [--evidently-rows 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import write_result
+from skewguard.config import load_settings, repo_root
+from skewguard.logs import setup_logging
+
+log = logging.getLogger("benchmarks.drift")
+
+TARGETS = {"drift_vs_scan_ratio": 3.0, "binned_vs_scan_ratio": 2.0, "exact_ks_vs_scan_ratio": 10.0,
+           "vs_evidently_speedup": 50.0, "scaling_10x_time_ratio": 11.0}  # fmt: skip
+
+
+def _bench_dir() -> Path:
+    return repo_root() / ".cache" / "bench" / "drift"
+
+
+def _timed(label: str, fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    seconds = time.perf_counter() - t0
+    log.info("%s: %.2f s", label, seconds)
+    return seconds, out
+
+
+def _data(spark: Any, rows: int) -> dict[str, Any]:
+    """The cached table of ``rows`` per side (written once)."""
+    from benchmarks.drift_data import write_drift_data
+
+    path = _bench_dir() / f"data_{rows}"
+    info_file = path.with_suffix(".json")
+    if info_file.exists() and (path / "_delta_log").exists():
+        info: dict[str, Any] = json.loads(info_file.read_text())
+        return info
+    info = write_drift_data(spark, str(path), rows)
+    info_file.write_text(json.dumps(info, indent=2))
+    return info
+
+
+def _evidently(spark: Any, info: dict[str, Any], rows: int) -> dict[str, Any]:
+    from benchmarks.drift_data import export_parquet_sample
+
+    out_dir = _bench_dir() / f"evidently_{rows}"
+    ref, cur = export_parquet_sample(spark, info["path"], str(out_dir), rows)
+    python = subprocess.run(
+        ["bash", str(repo_root() / "scripts" / "evidently_env.sh"), "python"], check=True, capture_output=True,
+        text=True,
+    ).stdout.strip().splitlines()[-1]  # fmt: skip
+    result_file = out_dir / "result.json"
+    subprocess.run(
+        [python, str(repo_root() / "benchmarks" / "evidently_peer.py"), "--reference", ref, "--current", cur,
+         "--numeric", ",".join(info["numeric"]), "--categorical", ",".join(info["categorical"]),
+         "--out", str(result_file)],
+        check=True, env={**os.environ, "DO_NOT_TRACK": "1"},
+    )  # fmt: skip
+    peer: dict[str, Any] = json.loads(result_file.read_text())
+    return peer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.drift", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000_000, help="current rows (and reference rows)")
+    parser.add_argument("--repeat", type=int, default=2, help="timed runs of each measurement (median)")
+    parser.add_argument("--evidently-rows", type=int, default=1_000_000, help="rows per side given to Evidently")
+    args = parser.parse_args(argv)
+    setup_logging("INFO")
+
+    from pyspark.sql import functions as F
+
+    from jobs.lib.drift import compute_drift, write_drift
+    from jobs.lib.drift_hist import feature_frame, histograms
+    from jobs.lib.drift_profile import profile_reference
+    from jobs.lib.drift_source import RowSource
+    from jobs.lib.runs import RunRecord
+    from jobs.lib.session import get_session
+    from jobs.lib.window import DayWindow
+    from skewguard.drift_report import write_report
+
+    os.environ["SKEWGUARD_LAKEHOUSE"] = str(_bench_dir() / "lakehouse")
+    base = load_settings("local")
+    settings = base.model_copy(
+        update={"spark": base.spark.model_copy(update={"master": "local[2]", "driver_memory": "6g"})}
+    )
+    spark = get_session(settings, app_name="bench-drift")
+    info = _data(spark, args.rows)
+    small = _data(spark, args.rows // 10)
+    features = {**dict.fromkeys(info["numeric"], "numeric"), **dict.fromkeys(info["categorical"], "categorical")}
+    from benchmarks.drift_data import CURRENT_DATE, REFERENCE_DATE
+
+    def profile(data: dict[str, Any], name: str) -> None:
+        from jobs.lib.delta_io import table_version
+
+        source = RowSource(data["path"], data["path"], table_version(spark, data["path"]), REFERENCE_DATE,
+                           REFERENCE_DATE)  # fmt: skip
+        profile_reference(spark, settings, source, name, RunRecord("profile_reference"), None, features)
+
+    profile_s, _ = _timed("profile 10x", lambda: profile(info, "bench"))
+    _timed("profile 1x", lambda: profile(small, "bench-small"))
+    window = DayWindow(CURRENT_DATE, CURRENT_DATE)
+    current_df = spark.read.format("delta").load(info["path"]).where(F.col("event_date") == F.lit(CURRENT_DATE))
+
+    def scan() -> None:
+        current_df.agg(*[F.sum(c) for c in info["numeric"]], *[F.count(c) for c in info["categorical"]]).collect()
+
+    from jobs.lib.drift import load_profile
+
+    loaded = load_profile(spark, settings, "bench", None)
+
+    def binned() -> None:
+        histograms(feature_frame(current_df, loaded.specs), loaded.plan, 0)
+
+    results: dict[str, Any] = {}
+
+    def drift(name: str, data: dict[str, Any], mode: str) -> Callable[[], None]:
+        def run() -> None:
+            record = RunRecord("compute_drift")
+            result = compute_drift(spark, settings, name, window, record, data["path"], mode)
+            write_drift(spark, settings, result, name, window)
+            write_report(result.report, _bench_dir() / "report" / f"{name}-{mode}.html")
+            results[(name, mode)] = result
+
+        return run
+
+    measures: dict[str, Callable[[], Any]] = {
+        "scan": scan,
+        "binned": binned,
+        "drift": drift("bench", info, "bounded"),
+        "exact_ks": drift("bench", info, "exact"),
+        "drift_small": drift("bench-small", small, "bounded"),
+    }
+    for label, fn in measures.items():
+        _timed(f"warm-up {label}", fn)
+    times: dict[str, list[float]] = {label: [] for label in measures}
+    for i in range(args.repeat):
+        for label, fn in measures.items():
+            times[label].append(_timed(f"{label} #{i + 1}", fn)[0])
+    med = {label: statistics.median(values) for label, values in times.items()}
+    peer = _evidently(spark, info, args.evidently_rows)
+    bounded = results[("bench", "bounded")]
+    ks_rows = [r for r in bounded.rows if r["metric"] == "ks" and r["slice_column"] == ""]
+    widest = max(r["upper"] - r["lower"] for r in ks_rows)
+    exact_ks = {r["feature"]: r["value"] for r in results[("bench", "exact")].rows if r["metric"] == "ks"}
+    lower_error = max(abs(r["lower"] - exact_ks[r["feature"]]) for r in ks_rows)
+    upper_error = max(abs(r["upper"] - exact_ks[r["feature"]]) for r in ks_rows)
+    our_rows_per_s = args.rows / med["drift"]
+    flagged = sorted({r["feature"] for r in bounded.rows if r["status"] in ("warn", "alert")})
+    figures = {
+        "drift_vs_scan_ratio": round(med["drift"] / med["scan"], 3),
+        "binned_vs_scan_ratio": round(med["binned"] / med["scan"], 3),
+        "exact_ks_vs_scan_ratio": round(med["exact_ks"] / med["scan"], 3),
+        "vs_evidently_speedup": round(our_rows_per_s / peer["rows_per_s"], 1),
+        "scaling_10x_time_ratio": round(med["drift"] / med["drift_small"], 3),
+    }
+    result = {
+        **figures,
+        "targets": TARGETS,
+        "met": {k: (v >= TARGETS[k] if k == "vs_evidently_speedup" else v <= TARGETS[k]) for k, v in figures.items()},
+        "seconds": {k: round(v, 3) for k, v in med.items()},
+        "profile_s": round(profile_s, 2),
+        "rows_per_side": args.rows,
+        "numeric_features": len(info["numeric"]),
+        "categorical_features": len(info["categorical"]),
+        "drifted": info["drifted"],
+        "flagged": flagged,
+        "fine_bins": settings.drift.fine_bins,
+        "ks_widest_interval": widest,
+        "ks_lower_max_error_vs_exact": lower_error,
+        "ks_upper_max_error_vs_exact": upper_error,
+        "drift_rows_per_s": round(our_rows_per_s),
+        "drift_rows_per_s_counting_profile": round(2 * args.rows / (med["drift"] + profile_s)),
+        "evidently": peer,
+        "repeat": args.repeat,
+    }
+    write_result("drift", result)
+    log.info("bench-drift: %s", json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
