@@ -32,6 +32,7 @@ __all__ = ["BinPlan", "Comparison", "HistKey", "exact_gaps", "feature_frame", "h
 HistKey = tuple[str, tuple[str, ...], int]
 """(workload, slice values, feature index); feature index −1 holds the row count."""
 ROWS = -1
+_BATCH_CONF, _BATCH_ROWS = "spark.sql.execution.arrow.maxRecordsPerBatch", 65_536
 
 
 @dataclass
@@ -104,7 +105,10 @@ def _count(
     codes: np.ndarray,
     width: int,
 ) -> None:
-    flat = np.bincount(group * width + codes, minlength=len(combos) * width).reshape(len(combos), width)
+    if len(combos) == 1:  # no slices (or one value): no group offsets to add
+        flat = np.bincount(codes, minlength=width).reshape(1, width)
+    else:
+        flat = np.bincount(group * width + codes, minlength=len(combos) * width).reshape(len(combos), width)
     for g, combo in enumerate(combos):
         key = (workload, combo, feature)
         if key in acc:
@@ -194,11 +198,17 @@ def histograms(features_df: DataFrame, plan: BinPlan, n_slices: int) -> dict[His
         ]
     )
     counts_df = features_df.mapInArrow(bin_partition, schema)
-    pairs = (
-        counts_df.rdd.map(lambda r: ((r[0], r[1], r[2]), np.frombuffer(r[3], dtype=np.int64)))
-        .reduceByKey(np.add)
-        .collect()
-    )
+    spark = features_df.sparkSession
+    before = spark.conf.get(_BATCH_CONF)
+    spark.conf.set(_BATCH_CONF, str(_BATCH_ROWS))  # fewer, larger batches: less per-batch Python overhead
+    try:
+        pairs = (
+            counts_df.rdd.map(lambda r: ((r[0], r[1], r[2]), np.frombuffer(r[3], dtype=np.int64)))
+            .reduceByKey(np.add)
+            .collect()
+        )
+    finally:
+        spark.conf.set(_BATCH_CONF, before)
     out: dict[HistKey, np.ndarray] = {}
     for (workload, combo, feature), counts in pairs:
         slices = tuple(combo.split("\x1f")) if n_slices else ()
