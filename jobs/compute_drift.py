@@ -12,6 +12,7 @@ no such profile, a failing source; nothing is written then).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -33,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
             "(and per value of drift.slice_columns): PSI for every feature, KS for numeric ones (bounded by "
             "default: [D_lo, D_hi], walked exactly where a threshold falls inside; --ks-mode exact gives scipy's "
             "ks_2samp statistic), JS divergence and distance for categorical ones, null-rate and count deltas. "
-            "Writes metrics.drift (a re-run of the window replaces its rows) and <report-dir>/report.html."
+            "Writes metrics.drift (a re-run of the window replaces its rows), <report-dir>/report.html and "
+            "<report-dir>/summary.json (the alert and warning lines)."
         ),
     )
     parser.add_argument("--reference", required=True, help="name of the reference profile")
@@ -68,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             run.output_version = write_drift(spark, settings, result, args.reference, window)
             folder = args.report_dir or settings.drift_report_root() / run.run_id
             report = write_report(result.report, Path(folder) / "report.html")
+            summary = {"run_id": run.run_id, "window": str(window), "reference": args.reference,
+                       "alerts": result.alerts, "warnings": result.warnings}  # fmt: skip
+            (Path(folder) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
             run.landed_count = len(result.rows)
             run.details = {
                 "reference": args.reference,

@@ -316,7 +316,7 @@ def _result(
                 status = max((low, high), key=lambda s: m.STATUS_RANK[s])
             else:
                 status = m.status_of(value, limits.warn, limits.alert)
-            if counts["cur"] == 0 and metric != "count_delta":
+            if f.cur_rows == 0 and metric != "count_delta":
                 status = "empty"
             values.append(MetricValue(metric, value, limits.warn, limits.alert, status, lower, upper, got.get("note")))
             row = {
@@ -368,7 +368,7 @@ def _result(
                 counts["cur_null_rate"],
                 tuple(f.bins[0]),
                 tuple(f.bins[1]),
-                tuple(f.bins[2]) if counts["cur"] else (),
+                tuple(f.bins[2]) if f.cur_rows else (),
                 tuple(values),
             )
         )

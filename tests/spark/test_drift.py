@@ -215,3 +215,16 @@ def test_undrifted_window_and_slices_and_empty_window(spark, data) -> None:  # t
     assert {r["status"] for r in empty.rows if r["metric"] != "count_delta"} == {"empty"}
     assert all(r["value"] is None for r in empty.rows if r["metric"] in ("psi", "ks", "js_distance"))
     assert next(r["value"] for r in empty.rows if r["metric"] == "count_delta") == -1.0
+
+
+def test_bad_references_fail_with_one_line_and_write_nothing(spark, data, capsys) -> None:  # type: ignore[no-untyped-def]
+    settings = data["settings"]
+    before = spark.read.format("delta").load(settings.lakehouse.table_path("metrics.drift")).count()
+    assert compute_drift.main(["--reference", "missing", "--date", str(CUR_DAY), "--table", data["path"]]) == 2
+    assert "no reference profile named 'missing'" in capsys.readouterr().err
+    assert spark.read.format("delta").load(settings.lakehouse.table_path("metrics.drift")).count() == before
+    # a declared feature the table does not have
+    args = ["--table", data["path"], "--name", "bad", "--features", "normal:numeric,absent:numeric"]
+    assert profile_reference.main(args) == 1
+    assert "has no column 'absent'" in capsys.readouterr().err
+    assert profile_reference.main(["--table", data["path"], "--name", "bad", "--features", "normal:number"]) == 2

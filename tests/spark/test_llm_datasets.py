@@ -307,3 +307,22 @@ def test_allocate_shares_by_largest_remainder() -> None:
     assert allocate(5, {"a": 1, "b": 1}) == {"a": 1, "b": 1}
     assert allocate(3, {"a": 5, "b": 5, "c": 5}) == {"a": 1, "b": 1, "c": 1}
     assert sum(allocate(20, {"x": 7, "y": 6, "z": 6}).values()) == 19
+
+
+def test_llm_interactions_are_profiled_and_monitored_on_their_declared_features(spark, built) -> None:  # type: ignore[no-untyped-def]
+    from jobs import compute_drift, profile_reference
+    from schemas.llm import LLM_DRIFT_FEATURES
+
+    settings, _ = built
+    table = ["--table", "silver.llm_interactions"]
+    assert profile_reference.main([*table, "--name", "llm-ref", "--start", DAY, "--end", DAY]) == 0
+    assert compute_drift.main(["--reference", "llm-ref", *WINDOW, *table]) == 0
+    rows = _table(spark, settings, "metrics.drift").where("reference = 'llm-ref'").collect()
+    for workload in {r["workload_id"] for r in rows}:
+        mine = [r for r in rows if r["workload_id"] == workload]
+        assert {(r["feature"], r["feature_type"]) for r in mine} == set(LLM_DRIFT_FEATURES.items())
+    # the window against itself: nothing moved, every metric is 0 and ok
+    measured = [r for r in rows if r["metric"] in ("psi", "ks", "js_distance", "null_rate_delta")]
+    assert measured and all(r["value"] == 0.0 and r["status"] == "ok" for r in measured)
+    tools = next(r for r in rows if r["feature"] == "tool_names_called" and r["metric"] == "psi")
+    assert "__null__" in tools["bin_labels"] and tools["ref_props"] == tools["cur_props"]
