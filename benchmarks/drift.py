@@ -199,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         "ks_upper_max_error_vs_exact": upper_error,
         "drift_rows_per_s": round(our_rows_per_s),
         "drift_rows_per_s_counting_profile": round(2 * args.rows / (med["drift"] + profile_s)),
+        "drift_phases_s": bounded.phases,
+        "exact_phases_s": results[("bench", "exact")].phases,
         "evidently": peer,
         "repeat": args.repeat,
     }

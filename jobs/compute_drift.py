@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from jobs.lib.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, add_window_args, run_job, window_from_args
@@ -67,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         def work(run: RunRecord) -> None:
             run.window_start, run.window_end, run.workload_id = window.start, window.end, window.workload_id
             result = compute_drift(spark, settings, args.reference, window, run, args.table, args.ks_mode)
+            t0 = time.perf_counter()
             run.output_version = write_drift(spark, settings, result, args.reference, window)
+            result.phases["write_s"] = round(time.perf_counter() - t0, 3)
             folder = args.report_dir or settings.drift_report_root() / run.run_id
             report = write_report(result.report, Path(folder) / "report.html")
             summary = {"run_id": run.run_id, "window": str(window), "reference": args.reference,
@@ -79,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                 "report": str(report),
                 "alerts": len(result.alerts),
                 "warnings": len(result.warnings),
+                "phases": result.phases,
             }
             run.status = "succeeded"
             results.append(result)

@@ -315,7 +315,7 @@ class DriftSettings(_Model):
     epsilon: float = Field(default=1e-4, gt=0, lt=0.1)
     """PSI: an empty bin proportion is replaced by this."""
     quantile_accuracy: int = Field(default=20_000, ge=100)
-    """``percentile_approx`` accuracy for the reference's bin edges (relative rank error 1/accuracy)."""
+    """Accuracy of the reference's quantile edges (``approxQuantile``: rank error ≤ rows / accuracy)."""
     ks_mode: Literal["bounded", "exact"] = "bounded"
     """``bounded``: KS as [D_lo, D_hi] from the fine histograms, refined where a threshold
     falls inside; ``exact``: equal to scipy's ``ks_2samp`` statistic (a distributed walk of

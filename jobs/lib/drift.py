@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -118,6 +119,8 @@ class DriftResult:
     report: RunReport
     alerts: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase (profile load, histogram pass, exact KS walk) and bins walked."""
 
 
 def _scoped(counts: dict[Any, np.ndarray], workloads: list[str], slices: list[str]) -> dict[Any, np.ndarray]:
@@ -230,11 +233,16 @@ def compute_drift(
     """Measure ``window`` against the profile ``reference``; write ``metrics.drift``."""
     conf = settings.drift
     exact = (ks_mode or conf.ks_mode) == "exact"
+    t0 = time.perf_counter()
     profile = load_profile(spark, settings, reference, window.workload_id)
     source = current_source(spark, settings, profile.source, window, table)
+    phases = {"load_profile_s": time.perf_counter() - t0}
     slices = list(conf.slice_columns)
     cur_df = feature_frame(source.read(spark), profile.specs, slices)
+    t0 = time.perf_counter()
     counts = _scoped(histograms(cur_df, profile.plan, len(slices)), sorted(profile.workload_rows), slices)
+    phases["histograms_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     features: list[_Feature] = []
     scopes = sorted({(w, s) for (w, s, _) in counts}, key=lambda ws: (ws[0], ws[1] is not None, str(ws[1])))
     for workload in sorted(profile.workload_rows):
@@ -276,12 +284,18 @@ def compute_drift(
         ref_df = feature_frame(profile.source.read(spark), profile.specs)
         partitions = max(spark.sparkContext.defaultParallelism, min(len(comparisons), 200))
         gaps = exact_gaps(ref_df, cur_df, profile.plan, comparisons, partitions)
+    phases["ks_walk_s"] = time.perf_counter() - t0
+    phases["ks_bins_walked"] = len(comparisons)
     offset = 0
     for f in features:
         if f.spec.kind == "numeric":
             _finish_ks(f, gaps[offset : offset + f.ks_refine.size], exact)
             offset += f.ks_refine.size
-    return _result(settings, reference, profile, source, window, run, features, slices, exact)
+    result = _result(settings, reference, profile, source, window, run, features, slices, exact)
+    result.phases = {k: round(v, 3) for k, v in phases.items()}
+    run.source = f"{source.table}@v{source.version}"
+    run.read_count = sum(f.cur_rows for f in features if f.scope is None and f.index == 0)
+    return result
 
 
 def _result(

@@ -235,31 +235,35 @@ def _emit_side(
     batches: Iterator[pa.RecordBatch], plan: BinPlan, luts: dict[tuple[str, int], list[Any]], side: int
 ) -> Iterator[pa.RecordBatch]:
     for batch in batches:
-        wl = batch.column("workload_id").to_numpy(zero_copy_only=False)
+        encoded = pc.dictionary_encode(batch.column("workload_id"))
+        names = encoded.dictionary.to_pylist()
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        keys: list[np.ndarray] = []
+        values: list[np.ndarray] = []
         for (workload, feature), scoped in luts.items():
-            rows = np.flatnonzero(wl == workload)
-            if rows.size == 0:
+            if workload not in names:
                 continue
-            values = batch.column(f"_f{feature}").to_numpy(zero_copy_only=False).astype(np.float64)[rows]
-            idx, on_edge, valid, _ = bin_numeric(values, plan.edges[(workload, feature)])
-            vals = values[valid]
-            inside = ~on_edge
+            rows = np.flatnonzero(codes == names.index(workload)) if len(names) > 1 else None
+            column = batch.column(f"_f{feature}").to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            column = column if rows is None else column[rows]
+            idx, on_edge, valid, _ = bin_numeric(column, plan.edges[(workload, feature)])
+            vals = column[valid]
             for scope, lut in scoped:
                 cmp = lut[idx]
-                keep = (cmp >= 0) & inside
+                keep = (cmp >= 0) & ~on_edge
                 if side == 1 and scope is not None:
-                    column = batch.column(f"_s{scope[0]}").to_numpy(zero_copy_only=False)[rows][valid]
-                    keep &= column == scope[1]
+                    labels = batch.column(f"_s{scope[0]}").to_numpy(zero_copy_only=False)
+                    labels = labels if rows is None else labels[rows]
+                    keep &= labels[valid] == scope[1]
                 if keep.any():
-                    n = int(keep.sum())
-                    yield pa.RecordBatch.from_arrays(
-                        [
-                            pa.array(cmp[keep].astype(np.int64)),
-                            pa.array(vals[keep]),
-                            pa.array(np.full(n, side, dtype=np.int8)),
-                        ],
-                        names=["cmp", "value", "side"],
-                    )
+                    keys.append(cmp[keep])
+                    values.append(vals[keep])
+        if keys:
+            k, v = np.concatenate(keys), np.concatenate(values)
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(k.astype(np.int64)), pa.array(v), pa.array(np.full(k.size, side, dtype=np.int8))],
+                names=["cmp", "value", "side"],
+            )
 
 
 def exact_gaps(

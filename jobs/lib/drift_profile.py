@@ -2,8 +2,8 @@
 ``metrics.reference_profiles``.
 
 Per workload × feature: numeric features get quantile edges (``drift.bins`` for PSI and
-``drift.fine_bins`` for KS, the PSI edges among the fine ones) from one ``percentile_approx``
-aggregate, categorical ones their top K categories and the other known values from one
+``drift.fine_bins`` for KS, the PSI edges among the fine ones) from one ``approxQuantile``
+pass per workload, categorical ones their top K categories and the other known values from one
 counted ranking; then one histogram pass (the same code the drift run uses on the current
 rows) counts the reference exactly on those bins.
 """
@@ -60,22 +60,25 @@ def _numeric_edges(
     coarse_q = [j / conf.bins for j in range(1, conf.bins)]
     qs = sorted({*(j / conf.fine_bins for j in range(1, conf.fine_bins)), *coarse_q})
     coarse_pos = [qs.index(q) for q in coarse_q]
-    aggs = []
-    for i in numeric:
-        col = F.col(f"_f{i}")
-        aggs += [
-            F.percentile_approx(col, qs, conf.quantile_accuracy).alias(f"q{i}"),
-            F.min(col).alias(f"min{i}"),
-            F.max(col).alias(f"max{i}"),
-        ]
+    ranges = {
+        row["workload_id"]: row
+        for row in features_df.groupBy("workload_id")
+        .agg(*[F.min(f"_f{i}").alias(f"min{i}") for i in numeric], *[F.max(f"_f{i}").alias(f"max{i}") for i in numeric])
+        .collect()
+    }
     edges: dict[tuple[str, int], np.ndarray] = {}
     extra: dict[tuple[str, int], dict[str, Any]] = {}
-    for row in features_df.groupBy("workload_id").agg(*aggs).collect():
-        workload = row["workload_id"]
-        for i in numeric:
-            if i not in used.get(workload, set()):
-                continue
-            values = np.array(row[f"q{i}"] or [], dtype=np.float64)
+    for workload, row in sorted(ranges.items()):
+        mine = [i for i in numeric if i in used.get(workload, set())]
+        if not mine:
+            continue
+        # approxQuantile (Greenwald–Khanna, one pass over the workload's rows, nulls ignored) is
+        # several times quicker than percentile_approx at thousands of quantiles
+        found = features_df.where(F.col("workload_id") == F.lit(workload)).approxQuantile(
+            [f"_f{i}" for i in mine], qs, 1.0 / conf.quantile_accuracy
+        )
+        for i, quantiles in zip(mine, found, strict=True):
+            values = np.array(quantiles or [], dtype=np.float64)
             edges[(workload, i)] = np.unique(values)
             coarse = np.unique(values[coarse_pos]) if values.size else values
             extra[(workload, i)] = {"bin_edges": coarse, "min": row[f"min{i}"], "max": row[f"max{i}"]}

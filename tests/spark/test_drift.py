@@ -218,8 +218,11 @@ def test_undrifted_window_and_slices_and_empty_window(spark, data) -> None:  # t
 
 
 def test_bad_references_fail_with_one_line_and_write_nothing(spark, data, capsys) -> None:  # type: ignore[no-untyped-def]
+    from jobs.lib.delta_io import ensure_table
+    from schemas.drift import METRICS_DRIFT
+
     settings = data["settings"]
-    before = spark.read.format("delta").load(settings.lakehouse.table_path("metrics.drift")).count()
+    before = spark.read.format("delta").load(ensure_table(spark, settings, METRICS_DRIFT)).count()
     assert compute_drift.main(["--reference", "missing", "--date", str(CUR_DAY), "--table", data["path"]]) == 2
     assert "no reference profile named 'missing'" in capsys.readouterr().err
     assert spark.read.format("delta").load(settings.lakehouse.table_path("metrics.drift")).count() == before
