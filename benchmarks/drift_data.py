@@ -220,11 +220,13 @@ def export_parquet_sample(spark: SparkSession, path: str, out_dir: str, rows: in
     for side, day in (("reference", REFERENCE_DATE), ("current", CURRENT_DATE)):
         staging = out / f".{side}.staging"
         shutil.rmtree(staging, ignore_errors=True)
+        # one task reads files until it has ``rows`` rows: limit before coalesce would read
+        # the whole day and shuffle it to one partition first
         (
             table_df.where(F.col("event_date") == F.lit(day))
             .select(*features)
-            .limit(rows)
             .coalesce(1)
+            .limit(rows)
             .write.mode("overwrite")
             .parquet(str(staging))
         )

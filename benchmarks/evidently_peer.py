@@ -56,8 +56,8 @@ def _read(path: str, columns: list[str]) -> Any:
 def _drift_results(result: dict[str, Any]) -> tuple[list[str], dict[str, Any], float | None]:
     """(drifted columns, per-column method/score/threshold, drifted count) from the report's dict.
 
-    A column is drifted when its "Value Drift" test fails: that is how Evidently states
-    the per-column verdict (the metric itself only carries the score)."""
+    A column is drifted when its "Value Drift" test fails (FAIL is set exactly when Evidently
+    detects drift): the metric itself only carries the score."""
     scores: dict[str, Any] = {}
     drifted_count = None
     for metric in result["metrics"]:
@@ -76,10 +76,13 @@ def _drift_results(result: dict[str, Any]) -> tuple[list[str], dict[str, Any], f
         params = test.get("metric_config", {}).get("params", {})
         if params.get("type", "").endswith(":ValueDrift"):
             column = params["column"]
-            is_drifted = test["status"] != "SUCCESS"
+            is_drifted = test["status"] == "FAIL"
             scores.setdefault(column, {})["drifted"] = is_drifted
             if is_drifted:
                 drifted.append(column)
+    undecided = sorted(c for c, score in scores.items() if "drifted" not in score)
+    if undecided:
+        raise PeerError(f"Evidently's result has no drift verdict for {', '.join(undecided)}")
     return drifted, scores, drifted_count
 
 
