@@ -13,14 +13,13 @@ import logging
 import sys
 
 from jobs.lib.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, iso_date, run_job
+from jobs.lib.drift_source import KNOWN_TABLES
 from skewguard.config import Settings
 
 __all__ = ["main"]
 
 JOB = "profile_reference"
 log = logging.getLogger(f"skewguard.{JOB}")
-
-_KNOWN_TABLES = ("silver.predictions", "silver.labeled_examples", "silver.llm_interactions")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--training-set", help="a built training set: its train examples are the reference")
-    what.add_argument("--table", help=f"a Delta table: one of {', '.join(_KNOWN_TABLES)}, or a path")
+    what.add_argument("--table", help=f"a Delta table: one of {', '.join(KNOWN_TABLES)}, or a path")
     parser.add_argument("--name", help="name of the profile (default: the training set's name; required with --table)")
     parser.add_argument("--start", type=iso_date, help="with --table: first UTC day of the reference window")
     parser.add_argument("--end", type=iso_date, help="with --table: last UTC day, inclusive")
@@ -61,9 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--end {args.end} is before --start {args.start}")
 
     def body(settings: Settings) -> int:
-        from jobs.lib.delta_io import table_version
         from jobs.lib.drift_profile import profile_reference
-        from jobs.lib.drift_source import RowSource, parse_feature_list, training_set_source
+        from jobs.lib.drift_source import parse_feature_list, table_source, training_set_source
         from jobs.lib.runs import RunRecord, recorded_run
         from jobs.lib.session import get_session
 
@@ -81,17 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                 log.error("%s: %s", JOB, exc)
                 return EXIT_USAGE
         else:
-            path = settings.lakehouse.table_path(args.table) if args.table in _KNOWN_TABLES else args.table
-            source = RowSource(
-                args.table,
-                path,
-                table_version(spark, path),
-                args.start,
-                args.end,
-                args.workload,
-                workload_column=args.workload_column,
-                date_column=args.date_column,
-            )
+            source = table_source(spark, settings, args.table, args.start, args.end, args.workload,
+                                  args.workload_column, args.date_column)  # fmt: skip
         name = args.name or args.training_set
 
         def work(run: RunRecord) -> None:

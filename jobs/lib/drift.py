@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jobs.lib.delta_io import ensure_table, replace_where, sql_date, sql_string, table_version
+from jobs.lib.delta_io import ensure_table, replace_where, sql_date, sql_string
 from jobs.lib.drift_hist import ROWS, BinPlan, Comparison, exact_gaps, feature_frame, histograms
 from jobs.lib.drift_profile import merged_specs
-from jobs.lib.drift_source import FeatureSpec, RowSource
+from jobs.lib.drift_source import FeatureSpec, RowSource, table_source
 from schemas.drift import METRICS_DRIFT, METRICS_REFERENCE_PROFILES
-from schemas.llm import SILVER_LLM_INTERACTIONS
 from schemas.tables import SILVER_LABELED_EXAMPLES, SILVER_PREDICTIONS
 from skewguard import drift as m
 from skewguard.drift_report import FeatureReport, MetricValue, RunReport
@@ -95,22 +94,9 @@ def current_source(
     """The current rows: ``table`` (a table name or path) when given; else where the
     reference's kind of rows is logged (training sets and predictions: ``silver.predictions``)."""
     if table is None:
-        name = SILVER_PREDICTIONS.name if reference.table == SILVER_LABELED_EXAMPLES.name else reference.table
-        path = reference.path if name == reference.table else settings.lakehouse.table_path(name)
-    elif table in (SILVER_PREDICTIONS.name, SILVER_LABELED_EXAMPLES.name, SILVER_LLM_INTERACTIONS.name):
-        name, path = table, settings.lakehouse.table_path(table)
-    else:
-        name, path = table, table
-    return RowSource(
-        name,
-        path,
-        table_version(spark, path),
-        window.start,
-        window.end,
-        window.workload_id,
-        workload_column=reference.workload_column,
-        date_column=reference.date_column,
-    )
+        table = SILVER_PREDICTIONS.name if reference.table == SILVER_LABELED_EXAMPLES.name else reference.table
+    return table_source(spark, settings, table, window.start, window.end, window.workload_id,
+                        reference.workload_column, reference.date_column)  # fmt: skip
 
 
 @dataclass

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from schemas.llm import LLM_DRIFT_FEATURES, SILVER_LLM_INTERACTIONS
+from schemas.tables import SILVER_LABELED_EXAMPLES, SILVER_PREDICTIONS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -21,10 +22,12 @@ if TYPE_CHECKING:
     from skewguard.config import Settings
 
 __all__ = [
+    "KNOWN_TABLES",
     "FeatureSpec",
     "RowSource",
     "declared_features",
     "parse_feature_list",
+    "table_source",
     "training_set_source",
 ]
 
@@ -110,6 +113,30 @@ class RowSource:
         if self.workload_column != "workload_id":
             rows_df = rows_df.withColumn("workload_id", F.col(self.workload_column).cast("string"))
         return rows_df
+
+
+#: tables named by their lakehouse name (anything else is a Delta path)
+KNOWN_TABLES = (SILVER_PREDICTIONS.name, SILVER_LABELED_EXAMPLES.name, SILVER_LLM_INTERACTIONS.name)
+
+
+def table_source(
+    spark: SparkSession,
+    settings: Settings,
+    table: str,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    workload: str | None = None,
+    workload_column: str = "workload_id",
+    date_column: str = "event_date",
+) -> RowSource:
+    """Rows of ``table`` (a lakehouse table name or a Delta path) at its current version."""
+    from jobs.lib.delta_io import table_version
+
+    path = settings.lakehouse.table_path(table) if table in KNOWN_TABLES else table
+    return RowSource(
+        table, path, table_version(spark, path), start, end, workload,
+        workload_column=workload_column, date_column=date_column,
+    )  # fmt: skip
 
 
 def training_set_source(settings: Settings, name: str) -> tuple[RowSource, dict[str, str]]:

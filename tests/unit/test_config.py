@@ -67,3 +67,19 @@ def test_secrets_in_yaml_are_refused_and_never_echoed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings("local", _conf(tmp_path, ""), env={"ES_API_KEY": "k" * 5, "ELASTICSEARCH_URL": "ftp://x"})
     assert "kkkkk" not in str(err.value)
+
+
+def test_drift_thresholds_overrides_and_their_validation(tmp_path: Path) -> None:
+    conf = "drift:\n  overrides:\n    f001: {psi: {warn: 0.3, alert: 0.5}}\n    w1/f002: {ks: {alert: 0.4}}\n"
+    drift = load_settings("local", _conf(tmp_path, conf), env={}).drift
+    assert (drift.thresholds_for("w1", "f001", "psi").warn, drift.thresholds_for("w1", "f001", "psi").alert) == (
+        0.3,
+        0.5,
+    )
+    assert drift.thresholds_for("w1", "f002", "ks").alert == 0.4
+    assert drift.thresholds_for("w2", "f002", "ks").alert == 0.1  # the override is w1's only
+    assert drift.thresholds_for("w1", "f003", "count_delta").warn is None  # informational
+    with pytest.raises(ConfigError, match=r"unknown metric\(s\) \['pis'\]"):
+        load_settings("local", _conf(tmp_path, "drift:\n  thresholds:\n    pis: {warn: 0.1}\n"), env={})
+    with pytest.raises(ConfigError, match=r"warn \(0.3\) must not be above alert \(0.2\)"):
+        load_settings("local", _conf(tmp_path, "drift:\n  thresholds:\n    psi: {warn: 0.3, alert: 0.2}\n"), env={})
