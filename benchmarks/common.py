@@ -11,9 +11,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from skewguard.config import repo_root
+from skewguard.config import Settings, load_settings, repo_root
 
-__all__ = ["machine", "write_result"]
+__all__ = ["local_session", "machine", "write_result"]
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +48,17 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     log.info("wrote %s", path)
     return path
+
+
+def local_session(app_name: str, lakehouse: Path, driver_memory: str = "6g") -> tuple[Settings, Any]:
+    """Settings (``local`` profile, ``local[2]``, the given driver memory) with the lakehouse at
+    ``lakehouse`` (also exported as ``SKEWGUARD_LAKEHOUSE`` for the jobs a benchmark calls),
+    and a Spark session built from them."""
+    from jobs.lib.session import get_session
+
+    os.environ["SKEWGUARD_LAKEHOUSE"] = str(lakehouse)
+    base = load_settings("local")
+    settings = base.model_copy(
+        update={"spark": base.spark.model_copy(update={"master": "local[2]", "driver_memory": driver_memory})}
+    )
+    return settings, get_session(settings, app_name=app_name)

@@ -34,8 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import write_result
-from skewguard.config import load_settings, repo_root
+from benchmarks.common import local_session, write_result
+from skewguard.config import repo_root
 from skewguard.logs import setup_logging
 
 log = logging.getLogger("benchmarks.drift")
@@ -103,28 +103,19 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.lib.drift import compute_drift, write_drift
     from jobs.lib.drift_hist import feature_frame, histograms
     from jobs.lib.drift_profile import profile_reference
-    from jobs.lib.drift_source import RowSource
+    from jobs.lib.drift_source import table_source
     from jobs.lib.runs import RunRecord
-    from jobs.lib.session import get_session
     from jobs.lib.window import DayWindow
     from skewguard.drift_report import write_report
 
-    os.environ["SKEWGUARD_LAKEHOUSE"] = str(_bench_dir() / "lakehouse")
-    base = load_settings("local")
-    settings = base.model_copy(
-        update={"spark": base.spark.model_copy(update={"master": "local[2]", "driver_memory": "6g"})}
-    )
-    spark = get_session(settings, app_name="bench-drift")
+    settings, spark = local_session("bench-drift", _bench_dir() / "lakehouse")
     info = _data(spark, args.rows)
     small = _data(spark, args.rows // 10)
     features = {**dict.fromkeys(info["numeric"], "numeric"), **dict.fromkeys(info["categorical"], "categorical")}
     from benchmarks.drift_data import CURRENT_DATE, REFERENCE_DATE
 
     def profile(data: dict[str, Any], name: str) -> None:
-        from jobs.lib.delta_io import table_version
-
-        source = RowSource(data["path"], data["path"], table_version(spark, data["path"]), REFERENCE_DATE,
-                           REFERENCE_DATE)  # fmt: skip
+        source = table_source(spark, settings, data["path"], REFERENCE_DATE, REFERENCE_DATE)
         profile_reference(spark, settings, source, name, RunRecord("profile_reference"), None, features)
 
     profile_s, _ = _timed("profile 10x", lambda: profile(info, "bench"))

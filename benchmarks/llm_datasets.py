@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import write_result
-from skewguard.config import Settings, load_settings, repo_root
+from benchmarks.common import local_session, write_result
+from skewguard.config import Settings, repo_root
 from skewguard.logs import setup_logging
 
 log = logging.getLogger("benchmarks.llm_datasets")
@@ -148,18 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging("INFO")
 
-    import os
-
     from jobs import build_llm_datasets, parse_logs
-    from jobs.lib.session import get_session
     from jobs.lib.window import DayWindow
 
-    os.environ["SKEWGUARD_LAKEHOUSE"] = str(_bench_dir() / "lakehouse")
-    base = load_settings("local")
-    settings = base.model_copy(
-        update={"spark": base.spark.model_copy(update={"master": "local[2]", "driver_memory": "6g"})}
-    )
-    spark = get_session(settings, app_name="bench-llm-datasets")
+    settings, spark = local_session("bench-llm-datasets", _bench_dir() / "lakehouse")
     info = _prepare(spark, settings, args.records, args.days)
     # every run starts from bronze alone (the generated records are kept)
     for layer in ("silver", "gold", "metrics", "_runs"):
