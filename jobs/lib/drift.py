@@ -145,6 +145,9 @@ class _Feature:
     bins: tuple[list[str], list[float], list[float]] = ([], [], [])
     ks: m.KsBounds | None = None
     ks_refine: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cur_count: int = 0
+    """Current values (numeric: non-null) or observations (categorical)."""
+    cur_null_rate: float | None = None
 
 
 def _measure(f: _Feature, settings: Settings) -> None:
@@ -176,11 +179,8 @@ def _measure(f: _Feature, settings: Settings) -> None:
     }
     f.metrics["count_delta"] = {"value": f.cur_rows / ref["rows"] - 1.0 if ref["rows"] else None}
     f.bins = (labels, [float(x) for x in m.proportions(ref_psi)], [float(x) for x in m.proportions(cur_psi)])
-    f.metrics["_counts"] = {
-        "ref": int(ref["count"]),
-        "cur": cur_count,
-        "cur_null_rate": cur_nulls / cur_total if cur_total else None,
-    }
+    f.cur_count = cur_count
+    f.cur_null_rate = cur_nulls / cur_total if cur_total else None
 
 
 def _ks_candidates(f: _Feature, settings: Settings, exact: bool) -> np.ndarray:
@@ -230,11 +230,9 @@ def compute_drift(
     phases["histograms_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     features: list[_Feature] = []
-    scopes = sorted({(w, s) for (w, s, _) in counts}, key=lambda ws: (ws[0], ws[1] is not None, str(ws[1])))
-    for workload in sorted(profile.workload_rows):
-        if (workload, None) not in scopes:
-            scopes.insert(0, (workload, None))  # an empty window is measured (and reported) too
-    for workload, scope in sorted(set(scopes), key=lambda ws: (ws[0], ws[1] is not None, str(ws[1]))):
+    # every profiled workload is measured (an empty window is reported too), then its slices
+    scopes = {(w, s) for (w, s, _) in counts} | {(w, None) for w in profile.workload_rows}
+    for workload, scope in sorted(scopes, key=lambda ws: (ws[0], ws[1] is not None, str(ws[1]))):
         cur_rows = int(counts.get((workload, scope, ROWS), np.zeros(1))[0])
         for (w, i), ref in sorted(profile.rows.items()):
             if w != workload:
@@ -301,7 +299,6 @@ def _result(
     alerts: list[str] = []
     warnings: list[str] = []
     for f in features:
-        counts = f.metrics.pop("_counts")
         slice_column, slice_value = ("", "") if f.scope is None else (slices[f.scope[0]], f.scope[1])
         values: list[MetricValue] = []
         for metric in ("psi", "ks", "ks_pvalue", "js_divergence", "js_distance", "null_rate_delta", "count_delta"):
@@ -338,10 +335,10 @@ def _result(
                 "warn_threshold": limits.warn,
                 "alert_threshold": limits.alert,
                 "status": status,
-                "ref_count": counts["ref"],
-                "cur_count": counts["cur"],
+                "ref_count": int(f.ref["count"]),
+                "cur_count": f.cur_count,
                 "ref_null_rate": f.ref["null_rate"],
-                "cur_null_rate": counts["cur_null_rate"],
+                "cur_null_rate": f.cur_null_rate,
                 "bin_labels": f.bins[0] if metric == "psi" else None,
                 "ref_props": f.bins[1] if metric == "psi" else None,
                 "cur_props": f.bins[2] if metric == "psi" else None,
@@ -362,10 +359,10 @@ def _result(
                 f.spec.kind,
                 "" if f.scope is None else f"{slice_column}={slice_value}",
                 m.worst_status([v.status for v in values if v.status != "info"]),
-                counts["ref"],
-                counts["cur"],
+                int(f.ref["count"]),
+                f.cur_count,
                 f.ref["null_rate"],
-                counts["cur_null_rate"],
+                f.cur_null_rate,
                 tuple(f.bins[0]),
                 tuple(f.bins[1]),
                 tuple(f.bins[2]) if f.cur_rows else (),
