@@ -57,26 +57,26 @@ lint: venv ## ruff (lint + format check) and mypy on transforms/ and schemas/
 	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 
 bench-ingest: setup ## benchmark: 1M generated records, ingest vs bare connector read vs raw sliced scroll
-	@$(PY) -m benchmarks.ingest
+	@$(PY) -m benchmarks.bench_ingest
 
 bench-logger: setup ## benchmark: serving logger call latency and throughput vs parallel_bulk
-	@$(PY) -m benchmarks.logger
+	@$(PY) -m benchmarks.bench_logger
 
 bench-transforms: venv jars ## benchmark: shared pipeline through Arrow vs the same transforms as native Spark, 10M rows
-	@$(PY) -m benchmarks.transforms
+	@$(PY) -m benchmarks.bench_transforms
 
 bench-parity: venv jars ## benchmark: the parity gate end to end on 10,000 examples (target ≤ 30 s) and serving latency
-	@$(PY) -m benchmarks.parity
+	@$(PY) -m benchmarks.bench_parity
 
 bench-soak: setup ## benchmark: 30 simulated days × 4 workloads, daily ingest with lookback 2 and late data, weekly upkeep; checked exactly-once
-	@$(PY) -m benchmarks.soak
+	@$(PY) -m benchmarks.bench_soak
 
 bench-llm_datasets: venv jars ## benchmark: 1M generated LLM records bronze → silver → datasets vs a bare parse of the same records
-	@$(PY) -m benchmarks.llm_datasets
+	@$(PY) -m benchmarks.bench_llm_datasets
 
 bench-drift: venv jars ## benchmark: drift job on 10M rows × 23 features vs a bare scan of the same columns and Evidently on 1M + 1M rows
 	@bash scripts/evidently_env.sh
-	@$(PY) -m benchmarks.drift
+	@$(PY) -m benchmarks.bench_drift
 
 browser: ## Debian's Chromium for the report tests (installed when missing)
 	@bash scripts/browser.sh ensure

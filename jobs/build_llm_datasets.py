@@ -15,7 +15,7 @@ import argparse
 import logging
 import sys
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
 from skewguard.config import Settings
 
 __all__ = ["main"]
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     window = window_from_args(parser, args)
 
     def body(settings: Settings) -> int:
-        from jobs.lib.llm_datasets import WorkloadDataset, build_llm_datasets
+        from jobs.gold.llm_datasets import WorkloadDataset, build_llm_datasets
         from jobs.lib.runs import recorded_run
         from jobs.lib.session import get_session
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from jobs.lib.cli import (
+from jobs.lib.job import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -68,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--workload is required: a training set is built for one workload")
 
     def body(settings: Settings) -> int:
+        from jobs.gold.training_set import TrainingSetRequest, build_training_set, default_name
         from jobs.lib.runs import recorded_run
         from jobs.lib.session import get_session
-        from jobs.lib.training import TrainingSetRequest, build_training_set, default_name
         from transforms import FittedPipeline, Pipeline
 
         try:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, run_job
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, run_job
 from skewguard.config import Settings
 
 __all__ = ["main"]
@@ -74,10 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     strata = tuple(c.strip() for c in args.stratify.split(",") if c.strip())
 
     def body(settings: Settings) -> int:
-        from jobs.lib.parity import ParityRequest, check_parity
         from jobs.lib.runs import RunRecord, recorded_run
         from jobs.lib.session import get_session
-        from skewguard.parity_report import render_text
+        from jobs.parity.gate import ParityRequest, check_parity
+        from jobs.parity.parity_report import render_text
 
         if not (args.bundle / "manifest.json").exists():
             log.error("%s: no model bundle at %s (no manifest.json)", JOB, args.bundle)

@@ -14,7 +14,7 @@ import logging
 import sys
 from typing import Any
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, iso_date, run_job
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, add_common_args, iso_date, run_job
 from skewguard.config import Settings
 
 __all__ = ["main"]
@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(settings: Settings) -> int:
         from jobs.lib.runs import RunRecord, recorded_run
-        from jobs.lib.serving_skew import FeatureTable, check_serving_skew, summarize
         from jobs.lib.session import get_session
+        from jobs.parity.serving_skew import FeatureTable, check_serving_skew, summarize
 
         table = (
             FeatureTable(args.feature_table, args.entity_key, args.entity_column, args.as_of_column)

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, add_window_args, run_job, window_from_args
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, add_window_args, run_job, window_from_args
 from skewguard.config import Settings
 
 __all__ = ["main"]
@@ -57,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     window = window_from_args(parser, args)
 
     def body(settings: Settings) -> int:
-        from jobs.lib.drift import DriftResult, compute_drift, write_drift
+        from jobs.drift.drift_report import write_report
+        from jobs.drift.drift_run import DriftResult, compute_drift, write_drift
         from jobs.lib.runs import RunRecord, recorded_run
         from jobs.lib.session import get_session
-        from skewguard.drift_report import write_report
 
         spark = get_session(settings, app_name=f"skewguard-{JOB}")
         results: list[DriftResult] = []

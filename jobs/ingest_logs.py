@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import sys
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
 from jobs.lib.window import DayWindow
 from skewguard.config import Settings
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         window = DayWindow(window.start - dt.timedelta(days=args.lookback_days), window.end, window.workload_id)
 
     def body(settings: Settings) -> int:
-        from jobs.lib.ingest import ingest_window
+        from jobs.bronze.ingest import ingest_window
         from jobs.lib.runs import recorded_run
         from jobs.lib.session import get_session
 

@@ -14,7 +14,7 @@ import argparse
 import logging
 import sys
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
 from skewguard.config import Settings
 
 __all__ = ["main"]
@@ -59,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--label-window-days must be positive, got {args.label_window_days}")
 
     def body(settings: Settings) -> int:
-        from jobs.lib.labels import join_window
         from jobs.lib.runs import recorded_run
         from jobs.lib.session import get_session
+        from jobs.silver.label_join import join_window
 
         spark = get_session(settings, app_name=f"skewguard-{JOB}")
         window_days = args.label_window_days or settings.training.label_window_days

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import sys
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, iso_date, run_job
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, add_common_args, iso_date, run_job
 from skewguard.config import Settings
 
 __all__ = ["main"]

@@ -14,7 +14,7 @@ import argparse
 import logging
 import sys
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
 from skewguard.config import Settings
 
 __all__ = ["main"]
@@ -24,7 +24,7 @@ log = logging.getLogger(f"skewguard.{JOB}")
 KIND_NAMES = (
     "predictions",
     "llm",
-)  # keep in step with jobs.lib.parse.KINDS (not imported here: no Spark at parse time)
+)  # keep in step with jobs.silver.parse.KINDS (not imported here: no Spark at parse time)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     names = list(KIND_NAMES) if args.kind == "all" else [args.kind]
 
     def body(settings: Settings) -> int:
-        from jobs.lib.parse import KINDS, parse_window
         from jobs.lib.runs import recorded_run
         from jobs.lib.session import get_session
+        from jobs.silver.parse import KINDS, parse_window
 
         spark = get_session(settings, app_name=f"skewguard-{JOB}")
         code = EXIT_OK

@@ -12,8 +12,8 @@ import argparse
 import logging
 import sys
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, iso_date, run_job
-from jobs.lib.drift_source import KNOWN_TABLES
+from jobs.drift.sources import KNOWN_TABLES
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, iso_date, run_job
 from skewguard.config import Settings
 
 __all__ = ["main"]
@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--end {args.end} is before --start {args.start}")
 
     def body(settings: Settings) -> int:
-        from jobs.lib.drift_profile import profile_reference
-        from jobs.lib.drift_source import parse_feature_list, table_source, training_set_source
+        from jobs.drift.reference_profile import profile_reference
+        from jobs.drift.sources import parse_feature_list, table_source, training_set_source
         from jobs.lib.runs import RunRecord, recorded_run
         from jobs.lib.session import get_session
 

@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Any
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, one_line, run_job
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, add_common_args, one_line, run_job
 from skewguard.config import Settings
 
 __all__ = ["main"]
@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--reg-param must be >= 0 and --max-iter >= 1")
 
     def body(settings: Settings) -> int:
-        from jobs.lib.model import ModelRequest, train_reference_model
+        from jobs.gold.reference_model import ModelRequest, train_reference_model
         from jobs.lib.runs import RunRecord, recorded_run
         from jobs.lib.session import get_session
-        from jobs.lib.training import load_manifest
+        from skewguard.artifacts import load_manifest
 
         try:
             workload = load_manifest(settings, args.training_set)["window"]["workload_id"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas.core import Column, TableSchema
-from schemas.drift import METRICS_DRIFT, METRICS_REFERENCE_PROFILES
+from schemas.drift_tables import METRICS_DRIFT, METRICS_REFERENCE_PROFILES
 from schemas.gold import GOLD_TRAINING_SET
 from schemas.lineage import PARSE_LINEAGE
 from schemas.llm import GOLD_LLM_DATASETS, SILVER_LLM_INTERACTIONS

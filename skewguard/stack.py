@@ -20,7 +20,7 @@ DELTA_CONF: dict[str, str] = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
-_PACKAGES = ("skewguard", "jobs", "schemas", "transforms", "serving")
+_PACKAGES = ("skewguard", "jobs", "schemas", "transforms", "serving", "ops")
 
 
 class JarsMissing(RuntimeError):

@@ -9,9 +9,9 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from ops.loader import LoadResult, load_jsonl
 from skewguard.config import Settings
 from skewguard.es import connect
-from skewguard.loader import LoadResult, load_jsonl
 
 
 def write_jsonl(records: Iterable[dict[str, Any]], path: Path) -> Path:

@@ -1,7 +1,7 @@
 """The statistics stages fit from, and their reference computation on one machine.
 
 A stage declares what it needs (:class:`Need`); :func:`local_stats` computes those from a
-frame, and ``jobs/lib/transform_spark.py`` computes the same with distributed aggregations.
+frame, and ``jobs/gold/spark_transforms.py`` computes the same with distributed aggregations.
 Definitions (both sides):
 
 * ``moments`` — count and missing count (null or NaN), exact sums (:mod:`.exact`).

@@ -20,8 +20,8 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from jobs.lib.cli import one_line
 from jobs.lib.delta_io import ensure_table
+from jobs.lib.job import one_line
 from schemas.tables import JOB_RUNS
 from skewguard.config import Settings
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from skewguard.drift_report import FeatureReport, MetricValue, RunReport, severity_key, write_report
+from jobs.drift.drift_report import FeatureReport, MetricValue, RunReport, severity_key, write_report
 from tests.browser import dump_dom, screenshot
 
 HOSTILE = 'amount<script>alert("x")</script>'

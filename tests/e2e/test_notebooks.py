@@ -11,9 +11,9 @@ import pytest
 from nbclient import NotebookClient
 
 from jobs import ingest_logs, join_labels, parse_logs
+from ops.synthetic import GeneratorConfig, generate
+from ops.synthetic_labels import LabelConfig, write_labels
 from skewguard.config import load_settings, repo_root
-from skewguard.labels import LabelConfig, write_labels
-from skewguard.synth import GeneratorConfig, generate
 from tests.helpers import load_records
 
 pytestmark = [pytest.mark.es, pytest.mark.spark]

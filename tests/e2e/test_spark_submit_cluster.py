@@ -83,8 +83,8 @@ def test_training_set_job_runs_arrow_transforms_on_the_cluster(spark_master, set
     import numpy as np
 
     from jobs.lib.delta_io import ensure_table
-    from jobs.lib.training import training_set_dir
     from schemas.tables import SILVER_LABELED_EXAMPLES
+    from skewguard.artifacts import training_set_dir
     from tests.spark.test_training_set import _examples, _table
     from transforms import FittedPipeline
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from ops.loader import document_id, load_jsonl
+from ops.synthetic import GeneratorConfig, generate, write_jsonl
 from skewguard.config import Settings, repo_root
 from skewguard.es import connect
-from skewguard.loader import document_id, load_jsonl
-from skewguard.synth import GeneratorConfig, generate, write_jsonl
 from tests.helpers import table
 
 Partition = tuple[dt.date, str]

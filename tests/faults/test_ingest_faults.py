@@ -14,8 +14,8 @@ import pytest
 from pyspark.sql import SparkSession
 
 from jobs import ingest_logs
+from ops.synthetic import GeneratorConfig
 from skewguard.config import Settings, load_settings
-from skewguard.synth import GeneratorConfig
 from tests.conftest import run_script
 from tests.faults.harness import (
     Indexed,

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from skewguard.labels import LabelConfig, synthesize_labels
-from skewguard.synth import GeneratorConfig, generate, write_jsonl
+from ops.synthetic import GeneratorConfig, generate, write_jsonl
+from ops.synthetic_labels import LabelConfig, synthesize_labels
 from tests.helpers import load_records
 
 pytestmark = [pytest.mark.es, pytest.mark.spark]
 
 
 def test_closed_loop_serves_the_bundle_and_lands_its_logs(settings, spark, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ops.demo_loop import close_the_loop, format_loop
     from serving.bundle import Bundle
-    from skewguard.loop import close_the_loop, format_loop
 
     config = GeneratorConfig(seed=4, start_date=dt.date(2024, 11, 20), days=2, records_per_day=1200)
     log_file = tmp_path / "logs.jsonl"

@@ -12,10 +12,10 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from jobs import ingest_logs
+from ops.loader import document_id, load_jsonl
+from ops.synthetic import GeneratorConfig, generate, write_jsonl
 from skewguard.config import Settings
 from skewguard.es import connect
-from skewguard.loader import document_id, load_jsonl
-from skewguard.synth import GeneratorConfig, generate, write_jsonl
 from tests.helpers import load_records, table
 
 pytestmark = [pytest.mark.es, pytest.mark.spark]
@@ -177,7 +177,7 @@ def test_late_records_land_exactly_once_with_lookback(spark, settings, tmp_path)
 def test_new_fields_land_and_are_listed_per_day(spark, settings, tmp_path):  # type: ignore[no-untyped-def]
     """Top-level and request keys never seen before break nothing: the records land with
     their exact source, and the summary lists the unknown top-level fields per day."""
-    from skewguard.summary import bronze_summary, format_summary
+    from ops.summary import bronze_summary, format_summary
 
     config = GeneratorConfig(seed=9, start_date=DAY1, days=1, records_per_day=60, malformed_fraction=0.0)
     records = [g.record for g in generate(config)]

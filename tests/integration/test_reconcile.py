@@ -10,8 +10,8 @@ import json
 import pytest
 
 from jobs import ingest_logs
-from skewguard import cli
-from skewguard.synth import GeneratorConfig, generate
+from ops import cli
+from ops.synthetic import GeneratorConfig, generate
 from tests.helpers import load_records
 
 pytestmark = [pytest.mark.es, pytest.mark.spark]

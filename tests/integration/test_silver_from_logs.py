@@ -11,10 +11,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs import ingest_logs, join_labels, parse_logs
+from ops.loader import document_id, load_jsonl
+from ops.synthetic import KIND_PREDICTION, GeneratorConfig, generate, write_jsonl
+from ops.synthetic_labels import LabelConfig, read_records, synthesize_labels, write_labels
 from skewguard.es import connect
-from skewguard.labels import LabelConfig, read_records, synthesize_labels, write_labels
-from skewguard.loader import document_id, load_jsonl
-from skewguard.synth import KIND_PREDICTION, GeneratorConfig, generate, write_jsonl
 from tests.helpers import table
 
 pytestmark = [pytest.mark.es, pytest.mark.spark]

@@ -101,7 +101,7 @@ def build_bundle(spark: Any, settings: Settings, spec_dir: Path, n: int = 12_000
     from jobs.build_training_set import main as build
     from jobs.lib.delta_io import ensure_table
     from jobs.train_reference_model import main as train
-    from skewguard.bundle import build_named_bundle
+    from ops.build_bundle import build_named_bundle
 
     path = ensure_table(spark, settings, SILVER_LABELED_EXAMPLES)
     rows = examples(n)

@@ -192,7 +192,7 @@ def test_bounded_ks_brackets_scipy_and_flags_exactly_the_drift(spark, data) -> N
 
 
 def test_undrifted_window_and_slices_and_empty_window(spark, data) -> None:  # type: ignore[no-untyped-def]
-    from jobs.lib.drift import compute_drift as run_drift
+    from jobs.drift.drift_run import compute_drift as run_drift
     from jobs.lib.runs import RunRecord
     from jobs.lib.window import DayWindow
 
@@ -219,7 +219,7 @@ def test_undrifted_window_and_slices_and_empty_window(spark, data) -> None:  # t
 
 def test_bad_references_fail_with_one_line_and_write_nothing(spark, data, capsys) -> None:  # type: ignore[no-untyped-def]
     from jobs.lib.delta_io import ensure_table
-    from schemas.drift import METRICS_DRIFT
+    from schemas.drift_tables import METRICS_DRIFT
 
     settings = data["settings"]
     before = spark.read.format("delta").load(ensure_table(spark, settings, METRICS_DRIFT)).count()

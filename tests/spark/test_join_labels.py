@@ -14,7 +14,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from jobs import join_labels
 from jobs.lib.delta_io import ensure_table, table_version
-from jobs.lib.labels import choose_labels, read_labels, with_unlabeled_cause
+from jobs.silver.label_join import choose_labels, read_labels, with_unlabeled_cause
 from schemas.tables import SILVER_LABELED_EXAMPLES, SILVER_PREDICTIONS
 from skewguard.config import Settings, load_settings
 from tests.helpers import table

@@ -9,9 +9,9 @@ import pytest
 from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
-from jobs.lib.ingest import IngestWindow, MissingColumnsError, parse_hits
+from jobs.bronze.ingest import IngestWindow, MissingColumnsError, parse_hits
+from ops.synthetic import GeneratorConfig, generate
 from schemas.records import MILLIS_THRESHOLD, classify_record, parse_timestamp
-from skewguard.synth import GeneratorConfig, generate
 
 pytestmark = pytest.mark.spark
 

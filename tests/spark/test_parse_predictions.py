@@ -17,10 +17,10 @@ from pyspark.testing import assertDataFrameEqual
 
 from jobs import parse_logs
 from jobs.lib.delta_io import ensure_table, table_version
-from jobs.lib.parse import KINDS, PREDICTIONS, ParseError, parse_predictions, parse_window
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import MissingColumnsError
 from jobs.lib.window import DayWindow
+from jobs.silver.parse import KINDS, PREDICTIONS, ParseError, parse_predictions, parse_window
 from schemas.records import SILVER_QUARANTINE_REASONS
 from schemas.tables import BRONZE_SERVING_LOGS, SILVER_PREDICTIONS
 from skewguard.config import Settings, load_settings

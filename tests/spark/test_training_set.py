@@ -104,7 +104,7 @@ def labeled(spark, settings):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def built(settings, labeled):  # type: ignore[no-untyped-def]
     """The training set ``ts1``, built once: its manifest and gold rows by event_id."""
-    from jobs.lib.training import load_manifest
+    from skewguard.artifacts import load_manifest
 
     assert _build() == 0
     return load_manifest(settings, "ts1")
@@ -112,10 +112,9 @@ def built(settings, labeled):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def bundle_path(settings, built, tmp_path_factory):  # type: ignore[no-untyped-def]
-    from jobs.lib.model import model_dir
-    from jobs.lib.training import training_set_dir
     from jobs.train_reference_model import main as train
-    from skewguard.bundle import build_bundle
+    from ops.build_bundle import build_bundle
+    from skewguard.artifacts import model_dir, training_set_dir
 
     assert train(["--training-set", "ts1", "--name", "fraud", "--version", "v9"]) == 0
     out = tmp_path_factory.mktemp("bundle") / "fraud-v9"
@@ -167,7 +166,7 @@ def test_training_set_split_lineage_and_vectors(spark, settings, labeled, built)
 
 
 def test_rebuild_is_stable_and_names_its_version(spark, settings, labeled, built) -> None:  # type: ignore[no-untyped-def]
-    from jobs.lib.training import load_manifest
+    from skewguard.artifacts import load_manifest
 
     first, v1 = _gold(spark, settings, "ts1"), built["version"]
     assert _build() == 0
@@ -240,8 +239,8 @@ def test_bundle_refuses_altered_transform_source(bundle_path, tmp_path) -> None:
 
 
 def test_bundle_commands(settings, bundle_path, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from ops.cli import main
     from serving.bundle import Bundle
-    from skewguard.cli import main
 
     out = tmp_path / "cli-bundle"
     assert main(["bundle", "build", "--model", "fraud", "--version", "v9", "--out", str(out)]) == 0

@@ -56,7 +56,7 @@ def _df(spark, table: pa.Table):  # type: ignore[no-untyped-def]
 
 
 def test_spark_fit_equals_python_fit_and_apply_is_bit_identical(spark) -> None:  # type: ignore[no-untyped-def]
-    from jobs.lib.transform_spark import apply_pipeline, fit_pipeline
+    from jobs.gold.spark_transforms import apply_pipeline, fit_pipeline
 
     table = _data(4000)
     pipeline = Pipeline.from_spec(SPEC)
@@ -72,7 +72,7 @@ def test_spark_fit_equals_python_fit_and_apply_is_bit_identical(spark) -> None: 
 
 
 def test_quantile_edges_within_documented_rank_error(spark) -> None:  # type: ignore[no-untyped-def]
-    from jobs.lib.transform_spark import fit_pipeline
+    from jobs.gold.spark_transforms import fit_pipeline
 
     n, accuracy = 30_000, 200
     table = _data(n, seed=11)
@@ -95,8 +95,8 @@ def test_quantile_edges_within_documented_rank_error(spark) -> None:  # type: ig
 
 
 def test_apply_refuses_kept_columns_the_pipeline_rewrites(spark) -> None:  # type: ignore[no-untyped-def]
+    from jobs.gold.spark_transforms import apply_pipeline
     from jobs.lib.steps import MissingColumnsError
-    from jobs.lib.transform_spark import apply_pipeline
 
     table = _data(50)
     fitted = Pipeline.from_spec(SPEC).fit(table)
@@ -107,7 +107,7 @@ def test_apply_refuses_kept_columns_the_pipeline_rewrites(spark) -> None:  # typ
 
 
 def test_fitted_params_survive_json(spark) -> None:  # type: ignore[no-untyped-def]
-    from jobs.lib.transform_spark import fit_pipeline
+    from jobs.gold.spark_transforms import fit_pipeline
 
     table = _data(500)
     fitted = fit_pipeline(_df(spark, table), Pipeline.from_spec(SPEC))

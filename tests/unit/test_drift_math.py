@@ -8,7 +8,7 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import ks_2samp
 
-from skewguard import drift as m
+from skewguard import drift_stats as m
 
 CASES = {
     "normal_shift": lambda r: (r.normal(0, 1, 3000), r.normal(0.1, 1, 2000)),

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ops.cli import main as cli_main
+from ops.synthetic import GeneratorConfig, feature_schema, generate
+from ops.synthetic_labels import FATES, LabelConfig, read_records, synthesize_labels, write_labels
 from schemas.records import UNLABELED_CAUSES, parse_timestamp
-from skewguard.cli import main as cli_main
-from skewguard.labels import FATES, LabelConfig, read_records, synthesize_labels, write_labels
-from skewguard.synth import GeneratorConfig, feature_schema, generate
 
 RECORDS = [g.record for g in generate(GeneratorConfig(seed=3, days=2, records_per_day=3000, malformed_fraction=0.02))]
 

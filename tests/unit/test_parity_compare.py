@@ -9,8 +9,9 @@ import math
 import pyarrow as pa
 import pytest
 
-from jobs.lib.sample import allocate
-from skewguard.parity import OfflineExample, bisect, compare, request_from_logged
+from jobs.parity.comparison import OfflineExample, bisect, compare
+from jobs.parity.replay_client import request_from_logged
+from jobs.parity.stratified_sample import allocate
 from transforms import INPUTS_STEP, Pipeline
 
 

@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
+from ops.loader import document_id
 from schemas import BRONZE_QUARANTINE, BRONZE_SERVING_LOGS, JOB_RUNS, SKEWGUARD_INDEX_MAPPING, TABLES
 from schemas.records import FLYWHEEL_INDEX_MAPPING, QUARANTINE_REASONS, classify_record, parse_timestamp
 from skewguard.es import window_query, window_ranges_ms
-from skewguard.loader import document_id
 
 UTC = dt.UTC
 

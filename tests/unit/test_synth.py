@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from skewguard.synth import (
+from ops.synthetic import (
     FLYWHEEL_KEYS,
     KIND_LLM,
     KIND_PREDICTION,

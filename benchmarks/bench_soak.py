@@ -13,7 +13,7 @@ whole range, and the data files per partition. ``day30_vs_day1_time_ratio`` comp
 last day's ingest with the first's, each the median of three runs of that day's ingest
 (re-runs are idempotent: they replace the same window with the same rows).
 
-    python -m benchmarks.soak [--days 30] [--records-per-day 4000]
+    python -m benchmarks.bench_soak [--days 30] [--records-per-day 4000]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ LATE_SHARE = 0.05
 
 
 def _day_records(day: dt.date, n: int, seed: int) -> list[Any]:
-    from skewguard.synth import GeneratorConfig, generate
+    from ops.synthetic import GeneratorConfig, generate
 
     return list(
         generate(GeneratorConfig(seed=seed, start_date=day, days=1, records_per_day=n, malformed_fraction=0.01))
@@ -53,8 +53,8 @@ def _day_records(day: dt.date, n: int, seed: int) -> list[Any]:
 def _index(settings: Settings, records: list[dict[str, Any]], path: Path) -> None:
     import json
 
+    from ops.loader import load_jsonl
     from skewguard.es import connect
-    from skewguard.loader import load_jsonl
 
     with path.open("w") as fh:
         for record in records:
@@ -93,8 +93,8 @@ def _files_per_partition(spark: Any, path: str) -> dict[str, int]:
 def run(days: int, records_per_day: int, work: Path) -> dict[str, Any]:
     from jobs import maintain_tables
     from jobs.lib.session import get_session
-    from skewguard.loader import document_id
-    from skewguard.reconcile import reconcile
+    from ops.loader import document_id
+    from ops.reconcile import reconcile
 
     settings = load_settings()
     spark = get_session(settings, app_name="skewguard-bench-soak")
@@ -183,7 +183,7 @@ def run(days: int, records_per_day: int, work: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=30, help="simulated days measured (default 30)")
     parser.add_argument("--records-per-day", type=int, default=4000, help="records per day, 4 workloads (default 4000)")
     args = parser.parse_args(argv)

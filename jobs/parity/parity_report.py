@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from jobs.parity.comparison import Comparison
 from serving.bundle import Bundle
-from skewguard.parity import Comparison
 
 __all__ = ["build_report", "render_html", "render_text", "write_report"]
 

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jobs.drift.drift_report import FeatureReport, MetricValue, RunReport
+from jobs.drift.histograms import ROWS, BinPlan, Comparison, exact_gaps, feature_frame, histograms
+from jobs.drift.reference_profile import merged_specs
+from jobs.drift.sources import FeatureSpec, RowSource, table_source
 from jobs.lib.delta_io import ensure_table, replace_where, sql_date, sql_string
-from jobs.lib.drift_hist import ROWS, BinPlan, Comparison, exact_gaps, feature_frame, histograms
-from jobs.lib.drift_profile import merged_specs
-from jobs.lib.drift_source import FeatureSpec, RowSource, table_source
-from schemas.drift import METRICS_DRIFT, METRICS_REFERENCE_PROFILES
+from schemas.drift_tables import METRICS_DRIFT, METRICS_REFERENCE_PROFILES
 from schemas.tables import SILVER_LABELED_EXAMPLES, SILVER_PREDICTIONS
-from skewguard import drift as m
-from skewguard.drift_report import FeatureReport, MetricValue, RunReport
+from skewguard import drift_stats as m
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

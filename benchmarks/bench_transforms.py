@@ -14,7 +14,7 @@ Where the Arrow time goes: a bare scan, an identity ``mapInArrow``, one returnin
 wide as the output, and the numpy stages timed in this process. Writes ``benchmarks/results/transforms.json`` with
 ``arrow_vs_native_ratio`` (throughput of a over b).
 
-    python -m benchmarks.transforms [--rows 10000000] [--repeat 3] [--batch-sizes 10000,50000]
+    python -m benchmarks.bench_transforms [--rows 10000000] [--repeat 3] [--batch-sizes 10000,50000]
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def _noop_seconds(df: DataFrame) -> float:
 
 def _agreement(df: DataFrame, fitted: FittedPipeline, sample_rows: int) -> dict[str, Any]:
     """Both paths on every k-th row, joined on id: max |Δ| per column and NaN/null mismatches."""
-    from jobs.lib.transform_spark import apply_pipeline
+    from jobs.gold.spark_transforms import apply_pipeline
 
     rows = df.count()
     sample_df = df.where(F.col("id") % max(rows // sample_rows, 1) == 0)
@@ -297,7 +297,7 @@ def _median(runs: list[float]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.transforms", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_transforms", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000, help="generated rows (default 10M)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each path after a warm-up (median)")
     parser.add_argument("--batch-sizes", default="10000,50000", help="maxRecordsPerBatch values, comma-separated")
@@ -306,8 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     setup_logging("INFO")
 
+    from jobs.gold.spark_transforms import apply_pipeline, fit_pipeline
     from jobs.lib.session import get_session
-    from jobs.lib.transform_spark import apply_pipeline, fit_pipeline
 
     base = load_settings("local")
     spark_conf = {"master": "local[2]", "driver_memory": "6g"}

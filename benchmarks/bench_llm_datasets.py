@@ -1,7 +1,7 @@
 """bench-llm-datasets: ≥ 1M generated LLM interaction records, bronze → datasets, next to a
 bare parse of the same bronze records (the limit).
 
-The records come from the project's generator (``skewguard.synth``, LLM records only: the
+The records come from the project's generator (``ops.synthetic``, LLM records only: the
 tool-calling support workload and the generic summaries, with string and object tool
 arguments, list content and repeated queries), written once as ``bronze.serving_logs`` rows
 (cached under ``.cache/bench/llm_datasets``). Then, in one Spark session:
@@ -15,7 +15,7 @@ arguments, list content and repeated queries), written once as ``bronze.serving_
 Each is run ``--repeat`` times after a warm-up; the median is reported. ``records_per_s`` is
 records / (parse + datasets); ``vs_bare_parse_ratio`` is that over the bare parse's records/s.
 
-    python -m benchmarks.llm_datasets [--records 1000000] [--days 4] [--repeat 2]
+    python -m benchmarks.bench_llm_datasets [--records 1000000] [--days 4] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ def _write_parquet(path: Path, records: int, days: int) -> float:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from ops.synthetic import GeneratorConfig, generate
     from schemas.records import parse_timestamp
     from schemas.tables import BRONZE_SERVING_LOGS
-    from skewguard.synth import GeneratorConfig, generate
 
     schema = BRONZE_SERVING_LOGS.arrow_schema()
     config = GeneratorConfig(
@@ -124,8 +124,8 @@ def _prepare(spark: Any, settings: Settings, records: int, days: int) -> dict[st
 def _bare_parse(spark: Any, settings: Settings, window: Any) -> int:
     from pyspark.sql import functions as F
 
-    from jobs.lib.llm_parse import RECORD_SCHEMA
-    from jobs.lib.parse import read_bronze
+    from jobs.silver.llm_parse import RECORD_SCHEMA
+    from jobs.silver.parse import read_bronze
 
     bronze_df, _ = read_bronze(spark, settings, window, "llm_interaction")
     parsed = bronze_df.select(F.from_json("source_json", RECORD_SCHEMA).alias("r"))
@@ -141,7 +141,9 @@ def _timed(label: str, fn: Any) -> tuple[float, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.llm_datasets", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_llm_datasets", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--records", type=int, default=1_000_000, help="generated LLM records (default 1M)")
     parser.add_argument("--days", type=int, default=4, help="days they are spread over (default 4)")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs of each path after a warm-up (median)")

@@ -142,7 +142,7 @@ def table_source(
 def training_set_source(settings: Settings, name: str) -> tuple[RowSource, dict[str, str]]:
     """The reference rows of a training set — its ``train`` examples as they were logged (in
     the source table at the version it was built from) — and its feature contract."""
-    from jobs.lib.training import load_manifest
+    from skewguard.artifacts import load_manifest
 
     manifest = load_manifest(settings, name)
     window = manifest["window"]

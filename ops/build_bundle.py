@@ -12,25 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from serving.bundle import BUNDLE_FORMAT, Bundle, source_files_hash
+from skewguard.artifacts import bundle_dir, model_dir, training_set_dir
 from skewguard.config import Settings
 from transforms import FittedPipeline
 
-__all__ = ["build_bundle", "build_named_bundle", "bundle_dir"]
+__all__ = ["build_bundle", "build_named_bundle"]
 
 log = logging.getLogger("skewguard.bundle")
 
 TRANSFORMS_SOURCE = Path(__file__).resolve().parent.parent / "transforms"
 
 
-def bundle_dir(settings: Settings, name: str, version: str) -> Path:
-    return settings.artifacts_path() / "bundles" / f"{name}-{version}"
-
-
-def build_bundle(model_dir: Path, training_set_dir: Path, out: Path) -> Bundle:
+def build_bundle(model_folder: Path, training_set_folder: Path, out: Path) -> Bundle:
     """Write the bundle to ``out`` (replacing it) and return it loaded back, as serving will."""
-    model = json.loads((model_dir / "model.json").read_text())
-    manifest_ts = json.loads((training_set_dir / "manifest.json").read_text())
-    pipeline_text = (training_set_dir / "pipeline.json").read_text()
+    model = json.loads((model_folder / "model.json").read_text())
+    manifest_ts = json.loads((training_set_folder / "manifest.json").read_text())
+    pipeline_text = (training_set_folder / "pipeline.json").read_text()
     fitted = FittedPipeline.loads(pipeline_text)
     if fitted.params_hash() != model["training_set"]["pipeline_hash"]:
         raise ValueError("the training set's pipeline.json is not the one the model was trained with")
@@ -87,9 +84,6 @@ def build_named_bundle(
 ) -> Bundle:
     """Bundle the trained model ``model``/``version`` (with its own training set's pipeline
     unless ``training_set`` names another) into ``out`` (default: :func:`bundle_dir`)."""
-    from jobs.lib.model import model_dir
-    from jobs.lib.training import training_set_dir
-
     folder = model_dir(settings, model, version)
     if not (folder / "model.json").exists():
         raise FileNotFoundError(f"no trained model at {folder}; run skewguard-train-model first")

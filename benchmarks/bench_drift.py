@@ -18,7 +18,7 @@ and reused). Then, warm, each ``--repeat`` times (median):
 * **exact KS** — the same with ``ks_mode = exact``;
 * **scaling** — the drift job on a tenth of the rows (a second table), for the 10× ratio.
 
-    python -m benchmarks.drift [--rows 10000000] [--repeat 2] [--evidently-rows 1000000]
+    python -m benchmarks.bench_drift [--rows 10000000] [--repeat 2] [--evidently-rows 1000000]
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _evidently(spark: Any, info: dict[str, Any], rows: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.drift", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_drift", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000, help="current rows (and reference rows)")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs of each measurement (median)")
     parser.add_argument("--evidently-rows", type=int, default=1_000_000, help="rows per side given to Evidently")
@@ -100,13 +100,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from pyspark.sql import functions as F
 
-    from jobs.lib.drift import compute_drift, write_drift
-    from jobs.lib.drift_hist import feature_frame, histograms
-    from jobs.lib.drift_profile import profile_reference
-    from jobs.lib.drift_source import table_source
+    from jobs.drift.drift_report import write_report
+    from jobs.drift.drift_run import compute_drift, write_drift
+    from jobs.drift.histograms import feature_frame, histograms
+    from jobs.drift.reference_profile import profile_reference
+    from jobs.drift.sources import table_source
     from jobs.lib.runs import RunRecord
     from jobs.lib.window import DayWindow
-    from skewguard.drift_report import write_report
 
     settings, spark = local_session("bench-drift", _bench_dir() / "lakehouse")
     info = _data(spark, args.rows)
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     def scan() -> None:
         current_df.agg(*[F.sum(c) for c in info["numeric"]], *[F.count(c) for c in info["categorical"]]).collect()
 
-    from jobs.lib.drift import load_profile
+    from jobs.drift.drift_run import load_profile
 
     loaded = load_profile(spark, settings, "bench", None)
 

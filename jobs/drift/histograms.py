@@ -21,8 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.lib.drift_source import FeatureSpec
-from skewguard.drift import bin_numeric, walk_runs
+from jobs.drift.sources import FeatureSpec
+from skewguard.drift_stats import bin_numeric, walk_runs
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

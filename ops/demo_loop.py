@@ -81,15 +81,14 @@ def close_the_loop(
         profile_reference,
         train_reference_model,
     )
-    from jobs.lib.model import model_dir
     from jobs.lib.session import get_session
-    from jobs.lib.training import load_manifest, training_set_dir
+    from ops.build_bundle import build_bundle
+    from ops.synthetic import GeneratorConfig, feature_schema, generate
+    from ops.synthetic_labels import LabelConfig, read_records, write_labels
     from serving.bundle import Bundle
     from serving.logger import ServingLogger
-    from skewguard.bundle import build_bundle, bundle_dir
+    from skewguard.artifacts import bundle_dir, load_manifest, model_dir, training_set_dir
     from skewguard.es import connect
-    from skewguard.labels import LabelConfig, read_records, write_labels
-    from skewguard.synth import GeneratorConfig, feature_schema, generate
 
     window = ["--start", str(start), "--end", str(end), *common]
     _run("parse_logs", parse_logs.main, window)

@@ -3,7 +3,7 @@
 Each landable prediction record with a ``request_id`` gets a true outcome drawn from a
 hidden logistic model of its logged features: ``label ~ Bernoulli(sigmoid(bias + Σ w·x))``.
 The weights are seeded per workload × feature; a numeric feature enters as its value
-divided by its scale (from :func:`skewguard.synth.feature_schema`), centred and scaled to
+divided by its scale (from :func:`ops.synthetic.feature_schema`), centred and scaled to
 unit variance (null: 0); each value of a categorical feature has its own weight. The
 weights are rescaled so that the hidden logit has the standard deviation
 ``LabelConfig.logit_std``, which is what makes the labels learnable (a logistic regression
@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ops.synthetic import feature_schema
 from schemas.records import PREDICTION, classify_record, parse_timestamp
-from skewguard.synth import feature_schema
 
 __all__ = [
     "FATES",

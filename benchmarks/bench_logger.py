@@ -10,7 +10,7 @@ In the same run, on the same generated prediction records (≈ 1 KB each):
 Writes ``benchmarks/results/logger.json`` with ``log_call_p99_us`` and
 ``throughput_vs_parallel_bulk_ratio``.
 
-    python -m benchmarks.logger [--records 200000]
+    python -m benchmarks.bench_logger [--records 200000]
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ import numpy as np
 from elasticsearch import helpers
 
 from benchmarks.common import write_result
+from ops.synthetic import GeneratorConfig, generate
 from schemas.records import SKEWGUARD_INDEX_MAPPING
 from serving.logger import ServingLogger
 from skewguard.config import Settings, load_settings, repo_root
 from skewguard.es import connect, ensure_index
 from skewguard.logs import setup_logging
-from skewguard.synth import GeneratorConfig, generate
 
 log = logging.getLogger("benchmarks.logger")
 
@@ -115,7 +115,7 @@ def _run_parallel_bulk(settings: Settings, records: list[dict[str, Any]], thread
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.logger", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_logger", description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=200_000, help="records logged (default 200k)")
     parser.add_argument("--threads", type=int, default=2, help="parallel_bulk threads (default 2, one per core)")
     args = parser.parse_args(argv)

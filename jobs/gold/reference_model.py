@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pyspark.ml.classification import LogisticRegression
@@ -18,10 +17,10 @@ from pyspark.sql import functions as F
 
 from jobs.lib.delta_io import sql_string
 from jobs.lib.runs import RunRecord
-from jobs.lib.training import load_manifest
+from skewguard.artifacts import load_manifest, model_dir
 from skewguard.config import Settings
 
-__all__ = ["ModelRequest", "model_dir", "train_reference_model"]
+__all__ = ["ModelRequest", "train_reference_model"]
 
 log = logging.getLogger("skewguard.model")
 
@@ -33,10 +32,6 @@ class ModelRequest:
     version: str
     reg_param: float = 0.01
     max_iter: int = 100
-
-
-def model_dir(settings: Settings, name: str, version: str) -> Path:
-    return settings.artifacts_path() / "models" / name / version
 
 
 def train_reference_model(

@@ -3,7 +3,7 @@
 Each record kind that has a silver table is a :class:`SilverKind`: the bronze
 ``record_kind`` it reads, the table it writes and its parse step. Predictions are
 parsed into ``silver.predictions`` (:data:`PREDICTIONS`), LLM interactions into
-``silver.llm_interactions`` (:data:`LLM`, see :mod:`jobs.lib.llm_parse`).
+``silver.llm_interactions`` (:data:`LLM`, see :mod:`jobs.silver.llm_parse`).
 
 For one kind and one window:
 
@@ -31,10 +31,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs.lib.delta_io import ensure_table, replace_where, table_version
-from jobs.lib.llm_parse import parse_llm_interactions, with_workload_type
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import release, require_columns, table_rows
 from jobs.lib.window import DayWindow
+from jobs.silver.llm_parse import parse_llm_interactions, with_workload_type
 from schemas.core import TableSchema
 from schemas.records import LLM_INTERACTION, PREDICTION
 from schemas.tables import BRONZE_SERVING_LOGS, SILVER_LLM_INTERACTIONS, SILVER_PREDICTIONS, SILVER_QUARANTINE

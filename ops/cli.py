@@ -21,10 +21,10 @@ import logging
 import sys
 from pathlib import Path
 
-from jobs.lib.cli import EXIT_FAILED, EXIT_OK, add_common_args, iso_date, one_line
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, add_common_args, iso_date, one_line
+from ops.summary import bronze_summary, format_summary
 from skewguard.config import ConfigError, Settings, load_settings, repo_root
 from skewguard.logs import setup_logging
-from skewguard.summary import bronze_summary, format_summary
 
 __all__ = ["main"]
 
@@ -39,7 +39,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from skewguard.synth import GeneratorConfig, generate, write_jsonl
+    from ops.synthetic import GeneratorConfig, generate, write_jsonl
 
     setup_logging(args.log_level)
     config = GeneratorConfig(
@@ -63,7 +63,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _labels(args: argparse.Namespace) -> int:
-    from skewguard.labels import LabelConfig, read_records, write_labels
+    from ops.synthetic_labels import LabelConfig, read_records, write_labels
 
     window_days = args.window_days
     if window_days is None:
@@ -86,8 +86,8 @@ def _labels(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
+    from ops.loader import load_jsonl
     from skewguard.es import connect
-    from skewguard.loader import load_jsonl
 
     settings = _settings(args)
     index = args.index or settings.elasticsearch.index
@@ -124,7 +124,7 @@ def _submit_args(args: argparse.Namespace) -> int:
 
 
 def _reconcile(args: argparse.Namespace) -> int:
-    from skewguard.reconcile import format_reconcile, reconcile
+    from ops.reconcile import format_reconcile, reconcile
 
     if bool(args.start) != bool(args.end) or (args.date is None) == (args.start is None):
         log.error("reconcile: give --date, or --start with --end")
@@ -151,9 +151,9 @@ def _summary(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     """generate → load → ingest → summary, on the embedded default."""
     from jobs import ingest_logs
+    from ops.loader import load_jsonl
+    from ops.synthetic import GeneratorConfig, generate, write_jsonl
     from skewguard.es import connect
-    from skewguard.loader import load_jsonl
-    from skewguard.synth import GeneratorConfig, generate, write_jsonl
 
     settings = _settings(args)
     out = repo_root() / ".cache" / "demo" / "serving_logs.jsonl"
@@ -185,7 +185,7 @@ def _demo(args: argparse.Namespace) -> int:
     sys.stdout.write("\n" + format_summary(bronze_summary(settings)) + "\n")
     if args.no_loop:
         return EXIT_OK
-    from skewguard.loop import close_the_loop, format_loop
+    from ops.demo_loop import close_the_loop, format_loop
 
     common = ("--log-level", args.log_level, *(("--profile", args.profile) if args.profile else ()))
     result = close_the_loop(
@@ -203,7 +203,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bundle_build(args: argparse.Namespace) -> int:
-    from skewguard.bundle import build_named_bundle
+    from ops.build_bundle import build_named_bundle
 
     bundle = build_named_bundle(_settings(args), args.model, args.version, args.training_set, args.out)
     sys.stdout.write(f"{bundle.path}\n")

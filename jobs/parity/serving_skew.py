@@ -26,17 +26,17 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import NumericType
 
+from jobs.gold.training_set import TIME_COLUMN
 from jobs.lib.delta_io import ensure_table, replace_where, sql_date, sql_string, table_version
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import require_columns
-from jobs.lib.training import TIME_COLUMN
 from jobs.lib.window import DayWindow
+from jobs.parity.replay_client import request_from_logged
 from schemas.metrics import METRICS_SERVING_SKEW
 from schemas.tables import SILVER_PREDICTIONS
 from serving.bundle import Bundle, BundleError
-from skewguard.bundle import bundle_dir
+from skewguard.artifacts import bundle_dir
 from skewguard.config import Settings
-from skewguard.parity import request_from_logged
 
 __all__ = ["FeatureTable", "check_serving_skew", "summarize"]
 

@@ -10,7 +10,7 @@ On one window of ≥ 1M generated records (≈ 1 KB each), in the same run:
 Writes ``benchmarks/results/ingest.json`` with the rates, ``ingest_vs_connector_read_ratio``
 (a/b), ``ingest_vs_raw_ratio`` (a/c) and where the ingest time goes.
 
-    python -m benchmarks.ingest [--records 1000000] [--repeat 2]
+    python -m benchmarks.bench_ingest [--records 1000000] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ _HIT = b'"_id":'
 
 def _prepare_data(settings: Settings, records: int, shards: int) -> dict[str, Any]:
     """Generate and index the records once; later runs reuse them when the count matches."""
+    from ops.loader import load_jsonl
+    from ops.synthetic import GeneratorConfig, generate, write_jsonl
     from schemas.records import SKEWGUARD_INDEX_MAPPING
-    from skewguard.loader import load_jsonl
-    from skewguard.synth import GeneratorConfig, generate, write_jsonl
 
     cache = repo_root() / ".cache" / "bench"
     cache.mkdir(parents=True, exist_ok=True)
@@ -119,7 +119,7 @@ def _raw_sliced_scroll(settings: Settings, slices: int, size: int = 5000) -> tup
 
 
 def _connector_read(spark: Any, settings: Settings) -> tuple[int, float]:
-    from jobs.lib.es_reader import read_json_hits
+    from jobs.bronze.es_reader import read_json_hits
 
     t0 = time.monotonic()
     n = read_json_hits(spark, settings.elasticsearch, INDEX, window_query(DAY, DAY)).count()
@@ -127,7 +127,7 @@ def _connector_read(spark: Any, settings: Settings) -> tuple[int, float]:
 
 
 def _ingest(spark: Any, settings: Settings) -> tuple[dict[str, Any], float]:
-    from jobs.lib.ingest import IngestWindow, ingest_window
+    from jobs.bronze.ingest import IngestWindow, ingest_window
     from jobs.lib.runs import RunRecord
 
     shutil.rmtree(settings.lakehouse.root, ignore_errors=True)
@@ -146,7 +146,7 @@ def _ingest(spark: Any, settings: Settings) -> tuple[dict[str, Any], float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.ingest", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_ingest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000, help="records in the window (default 1M)")
     parser.add_argument("--repeat", type=int, default=2, help="measurements of each path (best is reported)")
     parser.add_argument("--shards", type=int, default=2, help="primary shards of the benchmark index")

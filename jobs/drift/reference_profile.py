@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jobs.drift.histograms import ROWS, BinPlan, feature_frame, histograms
+from jobs.drift.sources import FeatureSpec, RowSource, declared_features
 from jobs.lib.delta_io import ensure_table, replace_where, sql_string
-from jobs.lib.drift_hist import ROWS, BinPlan, feature_frame, histograms
-from jobs.lib.drift_source import FeatureSpec, RowSource, declared_features
-from schemas.drift import METRICS_REFERENCE_PROFILES
-from skewguard.drift import CATEGORY_NULL, CATEGORY_OTHER, CATEGORY_UNSEEN, coarse_counts
+from schemas.drift_tables import METRICS_REFERENCE_PROFILES
+from skewguard.drift_stats import CATEGORY_NULL, CATEGORY_OTHER, CATEGORY_UNSEEN, coarse_counts
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -20,17 +20,19 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.gold.training_set import with_typed_features
 from jobs.lib.delta_io import ensure_table, sql_string
 from jobs.lib.runs import RunRecord
-from jobs.lib.sample import stratified_sample
 from jobs.lib.steps import require_columns
-from jobs.lib.training import load_manifest, training_set_dir, with_typed_features
 from jobs.lib.window import DayWindow
+from jobs.parity.comparison import OfflineExample, bisect, compare
+from jobs.parity.parity_report import build_report, write_report
+from jobs.parity.replay_client import Replay, run_replay
+from jobs.parity.stratified_sample import stratified_sample
 from schemas.metrics import METRICS_PARITY
 from serving.bundle import Bundle
+from skewguard.artifacts import load_manifest, training_set_dir
 from skewguard.config import Settings
-from skewguard.parity import OfflineExample, Replay, bisect, compare, run_replay
-from skewguard.parity_report import build_report, write_report
 from transforms import FittedPipeline
 
 __all__ = ["ParityRequest", "check_parity", "offline_score"]

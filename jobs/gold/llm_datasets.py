@@ -29,12 +29,12 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from jobs.gold.llm_lines import chat_line_of, eval_line_of
 from jobs.lib.delta_io import ensure_table, replace_where, sql_string, table_version
-from jobs.lib.llm_lines import chat_line_of, eval_line_of
-from jobs.lib.llm_parse import with_workload_type
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import release, require_columns, table_rows
 from jobs.lib.window import DayWindow
+from jobs.silver.llm_parse import with_workload_type
 from schemas.llm import GOLD_LLM_DATASETS, LLM_SPLITS, SILVER_LLM_INTERACTIONS, WORKLOAD_TYPES
 from schemas.records import LLM_INTERACTION
 from schemas.tables import SILVER_QUARANTINE

@@ -36,8 +36,8 @@ log = logging.getLogger("bench.parity")
 
 def _labeled_rows(n: int, seed: int) -> list[tuple[Any, ...]]:
     """Labeled examples from the generator's feature schema (values as serving logs them)."""
+    from ops.synthetic import feature_schema
     from schemas.tables import SILVER_LABELED_EXAMPLES
-    from skewguard.synth import feature_schema
 
     schema = feature_schema(WORKLOAD)
     rng = random.Random(seed)
@@ -90,8 +90,8 @@ def _prepare(lakehouse: Path, n: int) -> Path:
     from jobs.lib.delta_io import ensure_table
     from jobs.lib.session import get_session
     from jobs.train_reference_model import main as train
+    from ops.build_bundle import build_named_bundle
     from schemas.tables import SILVER_LABELED_EXAMPLES
-    from skewguard.bundle import build_named_bundle
     from skewguard.config import load_settings
 
     settings = load_settings()
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (bundle / "manifest.json").exists():
             # in a process of its own: its JVM must not share the machine with the timed runs
             t0 = time.perf_counter()
-            cmd = [sys.executable, "-m", "benchmarks.parity", "--prepare-only", "--workdir", str(tmp)]
+            cmd = [sys.executable, "-m", "benchmarks.bench_parity", "--prepare-only", "--workdir", str(tmp)]
             subprocess.run([*cmd, "--examples", str(args.examples)], cwd=ROOT, check=True)
             log.info("prepared training set, model and bundle in %.1f s", time.perf_counter() - t0)
         walls, reports = [], []

@@ -9,7 +9,6 @@ import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -18,13 +17,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from jobs.gold.spark_transforms import apply_pipeline, fit_pipeline, with_feature_vector
 from jobs.lib.delta_io import ensure_table, replace_where, sql_string, table_version
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import release, require_columns, table_rows
-from jobs.lib.transform_spark import apply_pipeline, fit_pipeline, with_feature_vector
 from jobs.lib.window import DayWindow
 from schemas.gold import GOLD_TRAINING_SET
 from schemas.tables import SILVER_LABELED_EXAMPLES
+from skewguard.artifacts import training_set_dir
 from skewguard.config import Settings
 from transforms import SPLITS, FittedPipeline, Pipeline, assign_split, default_pipeline, source_hash
 
@@ -34,8 +34,6 @@ __all__ = [
     "build_training_set",
     "default_name",
     "infer_contract",
-    "load_manifest",
-    "training_set_dir",
     "with_split",
     "with_typed_features",
 ]
@@ -65,19 +63,6 @@ class TrainingSetRequest:
     pipeline: Pipeline | None = None
     fitted: FittedPipeline | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-def training_set_dir(settings: Settings, name: str) -> Path:
-    return settings.artifacts_path() / "training_sets" / name
-
-
-def load_manifest(settings: Settings, name: str) -> dict[str, Any]:
-    """The manifest of a built training set (raises ``FileNotFoundError`` naming it)."""
-    path = training_set_dir(settings, name) / "manifest.json"
-    if not path.exists():
-        raise FileNotFoundError(f"training set {name!r} has no manifest at {path}; build it first")
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
 
 
 def infer_contract(examples_df: DataFrame) -> dict[str, str]:

@@ -22,9 +22,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.lib.cli import one_line
+from jobs.bronze.es_reader import read_json_hits
 from jobs.lib.delta_io import ensure_table, replace_where, retry_on_conflict, sql_date, sql_string
-from jobs.lib.es_reader import read_json_hits
+from jobs.lib.job import one_line
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import MissingColumnsError, release, require_columns, table_rows
 from jobs.lib.window import DayWindow
