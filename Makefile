@@ -47,10 +47,14 @@ submit-args: venv jars ## print the spark-submit arguments (jars, Delta conf, --
 demo: setup ## set up, then the closed loop: logs → bronze → silver → labels → training set → model → bundle → serving → logs
 	@$(VENV)/bin/skewguard demo
 
-test: setup browser ## set up, then run the whole test suite (unit, Spark, Elasticsearch, fault injection, cluster, notebooks)
-	@$(PY) -m pytest $(PYTEST_ARGS)
+TEST_WORKERS ?= 2
 
-test-unit: venv ## only the tests that need neither Spark nor Elasticsearch
+test: ## set up, then run the whole test suite: the Spark-free tests first, then Spark, Elasticsearch, faults, cluster, notebooks
+	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory setup browser
+	@$(PY) -m pytest --ignore=tests/unit -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+test-unit: venv ## only the tests that need neither Spark nor Elasticsearch (seconds)
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: venv ## ruff (lint + format check) and mypy on transforms/ and schemas/

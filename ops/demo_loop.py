@@ -14,11 +14,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from skewguard.artifacts import bundle_dir, load_manifest, model_dir, training_set_dir
 from skewguard.config import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from ops.synthetic import GeneratedRecord
+    from serving.bundle import Bundle
 
 __all__ = ["LoopResult", "LoopStepFailed", "close_the_loop", "format_loop"]
 
@@ -69,73 +77,152 @@ def close_the_loop(
 ) -> LoopResult:
     """Run every step after ingest for ``start..end`` and one prediction workload, then serve
     the day after ``end`` with the new bundle and land what serving logged."""
-    from jobs import (
-        build_llm_datasets,
-        build_training_set,
-        check_parity,
-        check_serving_skew,
-        compute_drift,
-        ingest_logs,
-        join_labels,
-        parse_logs,
-        profile_reference,
-        train_reference_model,
-    )
-    from jobs.lib.session import get_session
-    from ops.build_bundle import build_bundle
-    from ops.synthetic import GeneratorConfig, feature_schema, generate
-    from ops.synthetic_labels import LabelConfig, read_records, write_labels
-    from serving.bundle import Bundle
-    from serving.logger import ServingLogger
-    from skewguard.artifacts import bundle_dir, load_manifest, model_dir, training_set_dir
-    from skewguard.es import connect
-
     window = ["--start", str(start), "--end", str(end), *common]
+    _parse_and_export_llm_datasets(window)
+    _join_synthetic_labels(settings, log_file, seed, window)
+    training_set = f"{workload}_{start:%Y%m%d}_{end:%Y%m%d}"
+    bundle = _train_and_bundle(settings, window, workload, training_set, common)
+    parity = _parity_gate(settings, bundle, common)
+
+    serve_round = _ServingRound(end + dt.timedelta(days=1), workload, bundle.version, common)
+    drifted = _drifted_features(workload)
+    logged = _serve(settings, bundle, workload, _requests(serve_round, serve_requests, seed + 1, drifted))
+    landed = _land(settings, serve_round)
+    skew = _serving_skew(settings, serve_round)
+    drift_report, drift = _drift_against_training_set(settings, serve_round, training_set)
+    return LoopResult(
+        training_set=load_manifest(settings, training_set),
+        model=bundle.manifest,
+        bundle_path=bundle.path,
+        served=serve_requests,
+        logged=logged,
+        landed=landed,
+        serve_day=serve_round.day,
+        parity=parity,
+        skew=skew,
+        drifted=drifted,
+        drift=drift,
+        drift_report=drift_report,
+    )
+
+
+@dataclass(frozen=True)
+class _ServingRound:
+    """The serving round: the day after the window, served with the new bundle. Holds what its
+    jobs are given and the rows they select."""
+
+    day: dt.date
+    workload: str
+    model_version: str
+    common: tuple[str, ...]
+
+    @property
+    def argv(self) -> list[str]:
+        return ["--date", str(self.day), "--workload", self.workload, *self.common]
+
+    @property
+    def served_rows(self) -> str:
+        """SQL predicate: the workload's rows of the day from the new model version."""
+        return (
+            f"event_date = DATE'{self.day}' AND workload_id = '{self.workload}' "
+            f"AND model_version = '{self.model_version}'"
+        )
+
+
+def _table(settings: Settings, name: str) -> DataFrame:
+    from jobs.lib.session import get_session
+
+    return get_session(settings).read.format("delta").load(settings.lakehouse.table_path(name))
+
+
+def _parse_and_export_llm_datasets(window: list[str]) -> None:
+    """Bronze → silver for the window, then the LLM fine-tuning / evaluation datasets."""
+    from jobs import build_llm_datasets, parse_logs
+
     _run("parse_logs", parse_logs.main, window)
     _run("build_llm_datasets", build_llm_datasets.main, window)
+
+
+def _join_synthetic_labels(settings: Settings, log_file: Path, seed: int, window: list[str]) -> None:
+    """Delayed labels for the generated predictions (next to ``log_file``), joined into silver."""
+    from jobs import join_labels
+    from ops.synthetic_labels import LabelConfig, read_records, write_labels
+
     labels_path = log_file.with_name("labels.jsonl")
     labels = write_labels(
         read_records(log_file), labels_path, LabelConfig(seed=seed, window_days=settings.training.label_window_days)
     )
     log.info("loop: %d labels written to %s", labels.label_rows, labels_path)
     _run("join_labels", join_labels.main, [*window, "--labels", str(labels_path)])
-    name = f"{workload}_{start:%Y%m%d}_{end:%Y%m%d}"
-    _run("build_training_set", build_training_set.main, [*window, "--workload", workload, "--name", name])
+
+
+def _train_and_bundle(
+    settings: Settings, window: list[str], workload: str, training_set: str, common: tuple[str, ...]
+) -> Bundle:
+    """The training set ``training_set``, a reference model on it (versioned by the time) and
+    the model's bundle, loaded back as serving will."""
+    from jobs import build_training_set, train_reference_model
+    from ops.build_bundle import build_bundle
+
+    _run("build_training_set", build_training_set.main, [*window, "--workload", workload, "--name", training_set])
     version = f"v{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
     model_name = f"{workload}-model"
     _run(
         "train_reference_model",
         train_reference_model.main,
-        ["--training-set", name, "--name", model_name, "--version", version, *common],
+        ["--training-set", training_set, "--name", model_name, "--version", version, *common],
     )
-    bundle: Bundle = build_bundle(
+    return build_bundle(
         model_dir(settings, model_name, version),
-        training_set_dir(settings, name),
+        training_set_dir(settings, training_set),
         bundle_dir(settings, model_name, version),
     )
 
-    # the deploy step: serving may use the bundle only if it reproduces the offline outputs
-    report_dir = settings.artifacts_path() / "parity" / f"{model_name}-{version}"
-    _run("check_parity", check_parity.main, ["--bundle", str(bundle.path), "--report-dir", str(report_dir), *common])
-    parity = json.loads((report_dir / "report.json").read_text())
 
-    serve_day = end + dt.timedelta(days=1)
-    # the world moves on the served day: one number and one category drift, to be found below
+def _parity_gate(settings: Settings, bundle: Bundle, common: tuple[str, ...]) -> dict[str, Any]:
+    """The deploy step: serving may use the bundle only if it reproduces the offline outputs.
+    Returns the gate's report."""
+    from jobs import check_parity
+
+    report_dir = settings.artifacts_path() / "parity" / f"{bundle.name}-{bundle.version}"
+    _run("check_parity", check_parity.main, ["--bundle", str(bundle.path), "--report-dir", str(report_dir), *common])
+    report: dict[str, Any] = json.loads((report_dir / "report.json").read_text())
+    return report
+
+
+def _drifted_features(workload: str) -> tuple[str, str]:
+    """The world moves on the served day: one number and one category drift, for the drift check to find."""
+    from ops.synthetic_predictions import feature_schema
+
     schema = feature_schema(workload)
-    drifted = (next(f for f, kind, *_ in schema if kind == 0), next(f for f, kind, *_ in schema if kind == 2))
+    return next(f for f, kind, *_ in schema if kind == 0), next(f for f, kind, *_ in schema if kind == 2)
+
+
+def _requests(serve_round: _ServingRound, count: int, seed: int, drifted: tuple[str, ...]) -> Iterator[GeneratedRecord]:
+    """The served day's prediction requests, ``drifted`` features moved."""
+    from ops.synthetic import GeneratorConfig, generate
+
     config = GeneratorConfig(
         drifted_features=drifted,
-        seed=seed + 1,
-        start_date=serve_day,
+        seed=seed,
+        start_date=serve_round.day,
         days=1,
-        records_per_day=serve_requests,
+        records_per_day=count,
         llm_share=0.0,
-        prediction_workloads=(workload,),
+        prediction_workloads=(serve_round.workload,),
     )
+    return generate(config)
+
+
+def _serve(settings: Settings, bundle: Bundle, workload: str, requests: Iterable[GeneratedRecord]) -> int:
+    """Predict each request with the bundle and log it with the serving SDK, as a service
+    would; the number of records logged."""
+    from serving.logger import ServingLogger
+
     logger = ServingLogger(settings)
     logged = 0
     try:
-        for generated in generate(config):
+        for generated in requests:
             request = generated.record
             outputs = bundle.predict({**request["features"], "event_ts": request["timestamp"]})
             event_id = logger.log_prediction(
@@ -153,6 +240,14 @@ def close_the_loop(
         delivered = logger.close()
     if not delivered:
         raise LoopStepFailed(f"the serving logger could not deliver every record: {logger.stats}")
+    return logged
+
+
+def _land(settings: Settings, serve_round: _ServingRound) -> int:
+    """Ingest and parse the served day; the rows of ``silver.predictions`` from the new model."""
+    from jobs import ingest_logs, parse_logs
+    from skewguard.es import connect
+
     # Indexed documents become searchable at the next refresh (1 s by default); the loop
     # ingests the served day right away, so it asks for one.
     client = connect(settings.elasticsearch)
@@ -160,59 +255,48 @@ def close_the_loop(
         client.indices.refresh(index=settings.elasticsearch.index)
     finally:
         client.close()
-    day = ["--date", str(serve_day), "--workload", workload, *common]
-    _run("ingest_logs", ingest_logs.main, day)
-    _run("parse_logs", parse_logs.main, day)
-    spark = get_session(settings)
-    landed = (
-        spark.read.format("delta")
-        .load(settings.lakehouse.table_path("silver.predictions"))
-        .where(f"event_date = DATE'{serve_day}' AND workload_id = '{workload}' AND model_version = '{version}'")
-        .count()
-    )
-    _run("check_serving_skew", check_serving_skew.main, day)
+    _run("ingest_logs", ingest_logs.main, serve_round.argv)
+    _run("parse_logs", parse_logs.main, serve_round.argv)
+    return _table(settings, "silver.predictions").where(serve_round.served_rows).count()
+
+
+def _serving_skew(settings: Settings, serve_round: _ServingRound) -> dict[str, Any]:
+    """``metrics.serving_skew``'s score row for the served day (empty when there is none)."""
+    from jobs import check_serving_skew
+
+    _run("check_serving_skew", check_serving_skew.main, serve_round.argv)
     skew = (
-        spark.read.format("delta")
-        .load(settings.lakehouse.table_path("metrics.serving_skew"))
-        .where(
-            f"event_date = DATE'{serve_day}' AND workload_id = '{workload}' AND model_version = '{version}' "
-            "AND check = 'outputs' AND subject = 'score'"
-        )
+        _table(settings, "metrics.serving_skew")
+        .where(f"{serve_round.served_rows} AND check = 'outputs' AND subject = 'score'")
         .first()
     )
-    # drift of what was served against the training set (profiled once)
-    _run("profile_reference", profile_reference.main, ["--training-set", name, *common])
-    drift_dir = settings.drift_report_root() / f"{name}-{serve_day}"
+    return {} if skew is None else skew.asDict()
+
+
+def _drift_against_training_set(
+    settings: Settings, serve_round: _ServingRound, training_set: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """Drift of what was served against the training set (profiled once): the HTML report and
+    the whole-workload metrics in warn or alert."""
+    from jobs import compute_drift, profile_reference
+
+    _run("profile_reference", profile_reference.main, ["--training-set", training_set, *serve_round.common])
+    drift_dir = settings.drift_report_root() / f"{training_set}-{serve_round.day}"
     _run(
         "compute_drift",
         compute_drift.main,
-        ["--reference", name, *day, "--report-dir", str(drift_dir)],
+        ["--reference", training_set, *serve_round.argv, "--report-dir", str(drift_dir)],
     )
     flagged = (
-        spark.read.format("delta")
-        .load(settings.lakehouse.table_path("metrics.drift"))
+        _table(settings, "metrics.drift")
         .where(
-            f"window_start = DATE'{serve_day}' AND workload_id = '{workload}' AND reference = '{name}' "
-            "AND status IN ('warn', 'alert') AND slice_column = ''"
+            f"window_start = DATE'{serve_round.day}' AND workload_id = '{serve_round.workload}' "
+            f"AND reference = '{training_set}' AND status IN ('warn', 'alert') AND slice_column = ''"
         )
         .orderBy("feature", "metric")
         .collect()
     )
-    model = bundle.manifest
-    return LoopResult(
-        load_manifest(settings, name),
-        model,
-        bundle.path,
-        serve_requests,
-        logged,
-        landed,
-        serve_day,
-        parity,
-        {} if skew is None else skew.asDict(),
-        drifted,
-        [r.asDict() for r in flagged],
-        str(drift_dir / "report.html"),
-    )
+    return str(drift_dir / "report.html"), [r.asDict() for r in flagged]
 
 
 def format_loop(result: LoopResult) -> str:

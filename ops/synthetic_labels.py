@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ops.synthetic import feature_schema
+from ops.synthetic_predictions import feature_schema
 from schemas.records import PREDICTION, classify_record, parse_timestamp
 
 __all__ = [

@@ -31,7 +31,7 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
 
 from schemas.records import SKEWGUARD_INDEX_MAPPING
-from serving.records import chat_record, prediction_record
+from serving.record_builders import chat_record, prediction_record
 from serving.redact import RedactionConfig, Redactor
 from serving.sampling import SamplingPolicy
 from serving.spool import Spool

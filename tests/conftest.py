@@ -20,6 +20,22 @@ for var in ("ELASTICSEARCH_URL", "ES_COLLECTION_NAME", "ES_USERNAME", "ES_PASSWO
     os.environ.pop(var, None)
 
 
+#: test files that stop, kill or restart the auxiliary Elasticsearch node (scripts/es.sh aux):
+#: with ``-n 2`` they run on one worker, one after the other
+AUX_NODE_USERS = {"tests/faults/test_ingest_faults.py", "tests/integration/test_serving_logger.py"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup`` (``make test`` runs two workers), a file's tests stay on one
+    worker, so its module fixtures are built once; files sharing a server that a test stops
+    form one group."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            path = item.path.relative_to(ROOT).as_posix()
+            item.add_marker(pytest.mark.xdist_group("aux-es" if path in AUX_NODE_USERS else path))
+
+
 def run_script(*args: str) -> str:
     """Run a set-up script; fail the test run with its own message if it fails."""
     proc = subprocess.run(["bash", *args], cwd=ROOT, capture_output=True, text=True, check=False)
@@ -44,7 +60,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     spark = get_session(
         settings.model_copy(
             update={
-                "spark": settings.spark.model_copy(update={"extra_conf": {"spark.sql.warehouse.dir": str(warehouse)}})
+                "spark": settings.spark.model_copy(
+                    update={"extra_conf": {**settings.spark.extra_conf, "spark.sql.warehouse.dir": str(warehouse)}}
+                )
             }
         ),
         app_name="skewguard-tests",

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from jobs.parity.stratified_sample import allocate
 from serving.bundle import source_files_hash
 from skewguard.config import load_settings
 from tests.spark.parity_data import WORKLOAD, build_bundle
@@ -220,3 +221,11 @@ def test_gate_errors_exit_2(settings, bundle_path, tmp_path) -> None:  # type: i
     assert code == 2
     code, _ = _gate(bundle_path, tmp_path / "r2", "--training-set", "no-such-set")
     assert code == 2
+
+
+def test_allocate_equal_shares_and_small_strata_taken_whole() -> None:
+    assert allocate({("a",): 100, ("b",): 100}, 10) == {("a",): 5, ("b",): 5}
+    assert allocate({("a",): 2, ("b",): 100, ("c",): 100}, 12) == {("a",): 2, ("b",): 5, ("c",): 5}
+    assert allocate({("a",): 3, ("b",): 4}, 100) == {("a",): 3, ("b",): 4}
+    shares = allocate({("a",): 50, ("b",): 50, ("c",): 50}, 10)
+    assert sum(shares.values()) == 10 and sorted(shares.values()) == [3, 3, 4]

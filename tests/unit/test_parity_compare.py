@@ -11,7 +11,6 @@ import pytest
 
 from jobs.parity.comparison import OfflineExample, bisect, compare
 from jobs.parity.replay_client import request_from_logged
-from jobs.parity.stratified_sample import allocate
 from transforms import INPUTS_STEP, Pipeline
 
 
@@ -104,14 +103,6 @@ def test_request_from_logged_text() -> None:
     request = request_from_logged(logged, contract, ts)
     assert request == {"n": 0.25, "i": 7, "s": "123", "bad": "true", "event_ts": ts}
     assert isinstance(request["i"], int)
-
-
-def test_allocate_equal_shares_and_small_strata_taken_whole() -> None:
-    assert allocate({("a",): 100, ("b",): 100}, 10) == {("a",): 5, ("b",): 5}
-    assert allocate({("a",): 2, ("b",): 100, ("c",): 100}, 12) == {("a",): 2, ("b",): 5, ("c",): 5}
-    assert allocate({("a",): 3, ("b",): 4}, 100) == {("a",): 3, ("b",): 4}
-    shares = allocate({("a",): 50, ("b",): 50, ("c",): 50}, 10)
-    assert sum(shares.values()) == 10 and sorted(shares.values()) == [3, 3, 4]
 
 
 def test_pipeline_trace_shows_each_step() -> None:

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from jobs.drift.drift_report import FeatureReport, MetricValue, RunReport, severity_key, write_report
-from tests.browser import dump_dom, screenshot
+from tests.html.chromium import dump_dom, screenshot
+
+pytestmark = pytest.mark.browser
 
 HOSTILE = 'amount<script>alert("x")</script>'
 

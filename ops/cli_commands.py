@@ -1,0 +1,222 @@
+"""What each ``skewguard`` sub-command does: one ``run_<command>(args)`` returning the exit code.
+
+:mod:`ops.cli` parses the command line and hands the arguments to one of these.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+
+from jobs.lib.job import EXIT_FAILED, EXIT_OK
+from ops.summary import bronze_summary, format_summary
+from skewguard.config import Settings, load_settings, repo_root
+from skewguard.logs import setup_logging
+
+__all__ = [
+    "run_bundle_build",
+    "run_bundle_predict",
+    "run_demo",
+    "run_generate",
+    "run_labels",
+    "run_load",
+    "run_reconcile",
+    "run_submit_args",
+    "run_summary",
+]
+
+log = logging.getLogger("skewguard.cli")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.profile)
+    es = settings.elasticsearch
+    setup_logging(args.log_level, [s.get_secret_value() for s in (es.password, es.api_key) if s])
+    return settings
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from ops.synthetic import GeneratorConfig, generate, write_jsonl
+
+    setup_logging(args.log_level)
+    config = GeneratorConfig(
+        seed=args.seed,
+        start_date=args.start_date,
+        days=args.days,
+        records_per_day=args.records_per_day,
+        malformed_fraction=args.malformed_fraction,
+    )
+    summary = write_jsonl(generate(config), args.out)
+    summary_path = args.out.with_suffix(".summary.json")
+    summary_path.write_text(json.dumps(summary.to_json(), indent=2, sort_keys=True))
+    log.info(
+        "wrote %d records (%d bytes) to %s; expected counts in %s",
+        summary.total,
+        summary.bytes_written,
+        args.out,
+        summary_path,
+    )
+    return EXIT_OK
+
+
+def run_labels(args: argparse.Namespace) -> int:
+    from ops.synthetic_labels import LabelConfig, read_records, write_labels
+
+    window_days = args.window_days
+    if window_days is None:
+        window_days = _settings(args).training.label_window_days
+    else:
+        setup_logging(args.log_level)
+    config = LabelConfig(
+        seed=args.seed,
+        window_days=window_days,
+        missing_share=args.missing_share,
+        late_share=args.late_share,
+        duplicate_share=args.duplicate_share,
+        before_event_share=args.before_event_share,
+    )
+    summary = write_labels(read_records(args.input), args.out, config)
+    summary_path = args.out.with_suffix(".summary.json")
+    summary_path.write_text(json.dumps(summary.to_json(), indent=2, sort_keys=True))
+    log.info("wrote %d labels to %s; expected join counts in %s", summary.label_rows, args.out, summary_path)
+    return EXIT_OK
+
+
+def run_load(args: argparse.Namespace) -> int:
+    from ops.loader import load_jsonl
+    from skewguard.es import connect
+
+    settings = _settings(args)
+    index = args.index or settings.elasticsearch.index
+    client = connect(settings.elasticsearch)
+    try:
+        result = load_jsonl(
+            client,
+            args.path,
+            index,
+            mapping=args.mapping,
+            workload_id=args.workload_id,
+            workload_from_tools=args.workload_from_tools,
+            client_id=args.client_id,
+        )
+    finally:
+        client.close()
+    if result.rejected:
+        log.error(
+            "%d of %d records rejected by Elasticsearch (%s); details in %s",
+            result.rejected,
+            result.read,
+            ", ".join(f"{k}: {v}" for k, v in result.reject_reasons.items()),
+            result.rejected_path,
+        )
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def run_submit_args(args: argparse.Namespace) -> int:
+    from skewguard.stack import submit_args_shell
+
+    sys.stdout.write(submit_args_shell(load_settings(args.profile), with_py_files=not args.no_py_files) + "\n")
+    return EXIT_OK
+
+
+def run_reconcile(args: argparse.Namespace) -> int:
+    from ops.reconcile import format_reconcile, reconcile
+
+    if bool(args.start) != bool(args.end) or (args.date is None) == (args.start is None):
+        log.error("reconcile: give --date, or --start with --end")
+        return 2
+    start, end = (args.date, args.date) if args.date else (args.start, args.end)
+    rows = reconcile(_settings(args), start, end, args.workload, args.index)
+    if args.json:
+        sys.stdout.write(json.dumps([r.to_json() for r in rows], indent=2) + "\n")
+    else:
+        sys.stdout.write(format_reconcile(rows) + "\n")
+    bad = [r for r in rows if r.difference]
+    if bad:
+        log.error("%d day × workload rows do not reconcile (first: %s %s)", len(bad), bad[0].day, bad[0].workload_id)
+        return 1
+    return 0
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    summary = bronze_summary(_settings(args))
+    sys.stdout.write((json.dumps(summary, indent=2) if args.json else format_summary(summary)) + "\n")
+    return EXIT_OK
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """generate → load → ingest → summary, on the embedded default."""
+    from jobs import ingest_logs
+    from ops.loader import load_jsonl
+    from ops.synthetic import GeneratorConfig, generate, write_jsonl
+    from skewguard.es import connect
+
+    settings = _settings(args)
+    out = repo_root() / ".cache" / "demo" / "serving_logs.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    config = GeneratorConfig(
+        seed=args.seed,
+        start_date=args.start_date,
+        days=args.days,
+        records_per_day=args.records_per_day,
+        malformed_fraction=0.02,
+    )
+    generated = write_jsonl(generate(config), out)
+    log.info("demo: generated %d records over %d days into %s", generated.total, args.days, out)
+    client = connect(settings.elasticsearch)
+    try:
+        loaded = load_jsonl(client, out, settings.elasticsearch.index)
+    finally:
+        client.close()
+    if loaded.rejected:
+        log.error("demo: Elasticsearch rejected %d records (%s)", loaded.rejected, loaded.rejected_path)
+        return EXIT_FAILED
+    end = args.start_date + dt.timedelta(days=args.days - 1)
+    argv = ["--start", str(args.start_date), "--end", str(end), "--log-level", args.log_level]
+    if args.profile:
+        argv += ["--profile", args.profile]
+    code = ingest_logs.main(argv)
+    if code != EXIT_OK:
+        return code
+    sys.stdout.write("\n" + format_summary(bronze_summary(settings)) + "\n")
+    if args.no_loop:
+        return EXIT_OK
+    from ops.demo_loop import close_the_loop, format_loop
+
+    common = ("--log-level", args.log_level, *(("--profile", args.profile) if args.profile else ()))
+    result = close_the_loop(
+        settings,
+        log_file=out,
+        start=args.start_date,
+        end=end,
+        workload=config.prediction_workloads[0],
+        serve_requests=args.serve_requests,
+        seed=args.seed,
+        common=common,
+    )
+    sys.stdout.write("\n" + format_loop(result) + "\n")
+    return EXIT_OK
+
+
+def run_bundle_build(args: argparse.Namespace) -> int:
+    from ops.build_bundle import build_named_bundle
+
+    bundle = build_named_bundle(_settings(args), args.model, args.version, args.training_set, args.out)
+    sys.stdout.write(f"{bundle.path}\n")
+    return EXIT_OK
+
+
+def run_bundle_predict(args: argparse.Namespace) -> int:
+    from serving.bundle import Bundle
+
+    setup_logging(args.log_level)
+    bundle = Bundle.load(args.bundle)
+    with args.requests.open() as fh:
+        for line in fh:
+            if line.strip():
+                sys.stdout.write(json.dumps(bundle.predict(json.loads(line))) + "\n")
+    return EXIT_OK
