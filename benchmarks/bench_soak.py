@@ -147,7 +147,7 @@ def run(days: int, records_per_day: int, work: Path) -> dict[str, Any]:
     quarantine = spark.read.format("delta").load(settings.lakehouse.table_path("bronze.quarantine"))
     quarantine_ids = [r[0] for r in quarantine.select("event_id").collect()]
     end = START + dt.timedelta(days=total - 1)
-    mismatches = [r.to_json() for r in reconcile(settings, START, end) if r.difference != 0]
+    mismatches = [r.to_json() for r in reconcile(spark, settings, START, end) if r.difference != 0]
     files = _files_per_partition(spark, bronze_path)
     on_disk = sum(1 for f in Path(bronze_path).rglob("*.parquet") if "_delta_log" not in f.parts)
 

@@ -10,11 +10,15 @@ import datetime as dt
 import json
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from jobs.lib.job import EXIT_FAILED, EXIT_OK
 from ops.summary import bronze_summary, format_summary
 from skewguard.config import Settings, load_settings, repo_root
 from skewguard.logs import setup_logging
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 __all__ = [
     "run_bundle_build",
@@ -36,6 +40,12 @@ def _settings(args: argparse.Namespace) -> Settings:
     es = settings.elasticsearch
     setup_logging(args.log_level, [s.get_secret_value() for s in (es.password, es.api_key) if s])
     return settings
+
+
+def _session(settings: Settings, command: str) -> SparkSession:
+    from jobs.lib.session import get_session
+
+    return get_session(settings, app_name=f"skewguard-{command}")
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -130,7 +140,8 @@ def run_reconcile(args: argparse.Namespace) -> int:
         log.error("reconcile: give --date, or --start with --end")
         return 2
     start, end = (args.date, args.date) if args.date else (args.start, args.end)
-    rows = reconcile(_settings(args), start, end, args.workload, args.index)
+    settings = _settings(args)
+    rows = reconcile(_session(settings, "reconcile"), settings, start, end, args.workload, args.index)
     if args.json:
         sys.stdout.write(json.dumps([r.to_json() for r in rows], indent=2) + "\n")
     else:
@@ -143,7 +154,8 @@ def run_reconcile(args: argparse.Namespace) -> int:
 
 
 def run_summary(args: argparse.Namespace) -> int:
-    summary = bronze_summary(_settings(args))
+    settings = _settings(args)
+    summary = bronze_summary(_session(settings, "summary"), settings)
     sys.stdout.write((json.dumps(summary, indent=2) if args.json else format_summary(summary)) + "\n")
     return EXIT_OK
 
@@ -182,13 +194,15 @@ def run_demo(args: argparse.Namespace) -> int:
     code = ingest_logs.main(argv)
     if code != EXIT_OK:
         return code
-    sys.stdout.write("\n" + format_summary(bronze_summary(settings)) + "\n")
+    spark = _session(settings, "demo")
+    sys.stdout.write("\n" + format_summary(bronze_summary(spark, settings)) + "\n")
     if args.no_loop:
         return EXIT_OK
     from ops.demo_loop import close_the_loop, format_loop
 
     common = ("--log-level", args.log_level, *(("--profile", args.profile) if args.profile else ()))
     result = close_the_loop(
+        spark,
         settings,
         log_file=out,
         start=args.start_date,

@@ -23,7 +23,7 @@ from skewguard.artifacts import bundle_dir, load_manifest, model_dir, training_s
 from skewguard.config import Settings
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
     from ops.synthetic import GeneratedRecord
     from serving.bundle import Bundle
@@ -65,6 +65,7 @@ def _run(name: str, main: Any, argv: list[str]) -> None:
 
 
 def close_the_loop(
+    spark: SparkSession,
     settings: Settings,
     *,
     log_file: Path,
@@ -87,9 +88,9 @@ def close_the_loop(
     serve_round = _ServingRound(end + dt.timedelta(days=1), workload, bundle.version, common)
     drifted = _drifted_features(workload)
     logged = _serve(settings, bundle, workload, _requests(serve_round, serve_requests, seed + 1, drifted))
-    landed = _land(settings, serve_round)
-    skew = _serving_skew(settings, serve_round)
-    drift_report, drift = _drift_against_training_set(settings, serve_round, training_set)
+    landed = _land(spark, settings, serve_round)
+    skew = _serving_skew(spark, settings, serve_round)
+    drift_report, drift = _drift_against_training_set(spark, settings, serve_round, training_set)
     return LoopResult(
         training_set=load_manifest(settings, training_set),
         model=bundle.manifest,
@@ -129,10 +130,8 @@ class _ServingRound:
         )
 
 
-def _table(settings: Settings, name: str) -> DataFrame:
-    from jobs.lib.session import get_session
-
-    return get_session(settings).read.format("delta").load(settings.lakehouse.table_path(name))
+def _table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
+    return spark.read.format("delta").load(settings.lakehouse.table_path(name))
 
 
 def _parse_and_export_llm_datasets(window: list[str]) -> None:
@@ -243,7 +242,7 @@ def _serve(settings: Settings, bundle: Bundle, workload: str, requests: Iterable
     return logged
 
 
-def _land(settings: Settings, serve_round: _ServingRound) -> int:
+def _land(spark: SparkSession, settings: Settings, serve_round: _ServingRound) -> int:
     """Ingest and parse the served day; the rows of ``silver.predictions`` from the new model."""
     from jobs import ingest_logs, parse_logs
     from skewguard.es import connect
@@ -257,16 +256,16 @@ def _land(settings: Settings, serve_round: _ServingRound) -> int:
         client.close()
     _run("ingest_logs", ingest_logs.main, serve_round.argv)
     _run("parse_logs", parse_logs.main, serve_round.argv)
-    return _table(settings, "silver.predictions").where(serve_round.served_rows).count()
+    return _table(spark, settings, "silver.predictions").where(serve_round.served_rows).count()
 
 
-def _serving_skew(settings: Settings, serve_round: _ServingRound) -> dict[str, Any]:
+def _serving_skew(spark: SparkSession, settings: Settings, serve_round: _ServingRound) -> dict[str, Any]:
     """``metrics.serving_skew``'s score row for the served day (empty when there is none)."""
     from jobs import check_serving_skew
 
     _run("check_serving_skew", check_serving_skew.main, serve_round.argv)
     skew = (
-        _table(settings, "metrics.serving_skew")
+        _table(spark, settings, "metrics.serving_skew")
         .where(f"{serve_round.served_rows} AND check = 'outputs' AND subject = 'score'")
         .first()
     )
@@ -274,7 +273,7 @@ def _serving_skew(settings: Settings, serve_round: _ServingRound) -> dict[str, A
 
 
 def _drift_against_training_set(
-    settings: Settings, serve_round: _ServingRound, training_set: str
+    spark: SparkSession, settings: Settings, serve_round: _ServingRound, training_set: str
 ) -> tuple[str, list[dict[str, Any]]]:
     """Drift of what was served against the training set (profiled once): the HTML report and
     the whole-workload metrics in warn or alert."""
@@ -288,7 +287,7 @@ def _drift_against_training_set(
         ["--reference", training_set, *serve_round.argv, "--report-dir", str(drift_dir)],
     )
     flagged = (
-        _table(settings, "metrics.drift")
+        _table(spark, settings, "metrics.drift")
         .where(
             f"window_start = DATE'{serve_round.day}' AND workload_id = '{serve_round.workload}' "
             f"AND reference = '{training_set}' AND status IN ('warn', 'alert') AND slice_column = ''"

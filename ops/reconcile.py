@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skewguard.config import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 __all__ = ["ReconcileRow", "format_reconcile", "reconcile"]
 
@@ -71,17 +74,20 @@ def _es_counts(
 
 
 def reconcile(
-    settings: Settings, start: dt.date, end: dt.date, workload: str | None = None, index: str | None = None
+    spark: SparkSession,
+    settings: Settings,
+    start: dt.date,
+    end: dt.date,
+    workload: str | None = None,
+    index: str | None = None,
 ) -> list[ReconcileRow]:
     """One row per (day, workload) seen on either side, plus the undated documents."""
     from delta.tables import DeltaTable
 
     from jobs.lib.delta_io import sql_date, sql_string
-    from jobs.lib.session import get_session
 
     index = index or settings.elasticsearch.index
     es = _es_counts(settings, index, start, end, workload)
-    spark = get_session(settings, app_name="skewguard-reconcile")
     lake: dict[str, dict[tuple[str, str], int]] = {"bronze.serving_logs": {}, "bronze.quarantine": {}}
     for name, counts in lake.items():
         path = settings.lakehouse.table_path(name)

@@ -3,24 +3,25 @@ run and where every table lives (``skewguard summary``, the demo, notebook 01)."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skewguard.config import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 __all__ = ["bronze_summary", "format_summary"]
 
 
-def bronze_summary(settings: Settings) -> dict[str, Any]:
+def bronze_summary(spark: SparkSession, settings: Settings) -> dict[str, Any]:
     """Rows per day × workload × kind in bronze, quarantine per reason, top-level fields no
     record kind declares (per day), the last run, and table locations."""
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    from jobs.lib.session import get_session
     from schemas.records import RECORD_KINDS
     from schemas.tables import TABLES
 
-    spark = get_session(settings, app_name="skewguard-summary")
     paths = {t.name: settings.lakehouse.table_path(t.name) for t in TABLES}
     out: dict[str, Any] = {"tables": paths, "bronze": [], "quarantine": {}, "unknown_fields": {}}
 

@@ -28,6 +28,7 @@ def test_closed_loop_serves_the_bundle_and_lands_its_logs(settings, spark, tmp_p
 
     assert ingest_logs.main(["--start", "2024-11-20", "--end", "2024-11-21"]) == 0
     result = close_the_loop(
+        spark,
         settings,
         log_file=log_file,
         start=dt.date(2024, 11, 20),

@@ -194,7 +194,7 @@ def test_new_fields_land_and_are_listed_per_day(spark, settings, tmp_path):  # t
     assert bronze.count() == len(records)
     stored = {json.dumps(json.loads(r["source_json"]), sort_keys=True) for r in bronze.collect()}
     assert stored == {json.dumps(r, sort_keys=True) for r in records}
-    summary = bronze_summary(settings)
+    summary = bronze_summary(spark, settings)
     expected = {"region": len(range(0, len(records), 3)), "experiment": len(range(0, len(records), 4))}
     assert summary["unknown_fields"] == {str(DAY1): dict(sorted(expected.items()))}
     assert f"unknown top-level fields on {DAY1} (kept in source_json): experiment" in format_summary(summary)
