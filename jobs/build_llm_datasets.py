@@ -14,9 +14,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from functools import partial
 
-from jobs.lib.job import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
-from skewguard.config import Settings
+from jobs.lib.job import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_common_args,
+    add_window_args,
+    job_settings,
+    run_stage,
+    window_from_args,
+)
 
 __all__ = ["main"]
 
@@ -49,29 +58,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     window = window_from_args(parser, args)
 
-    def body(settings: Settings) -> int:
-        from jobs.gold.llm_datasets import WorkloadDataset, build_llm_datasets
-        from jobs.lib.runs import recorded_run
-        from jobs.lib.session import get_session
+    settings = job_settings(JOB, args)
+    if settings is None:
+        return EXIT_USAGE
+    from jobs.gold.llm_datasets import build_llm_datasets
 
-        spark = get_session(settings, app_name=f"skewguard-{JOB}")
-        built: dict[str, WorkloadDataset] = {}
-        run = recorded_run(
-            spark,
-            settings,
-            JOB,
-            lambda run: built.update(build_llm_datasets(spark, settings, window, run, args.export_dir)),
-        )
-        if run.status != "succeeded":
-            return EXIT_FAILED
-        lines = [f"LLM datasets for {window} (gold.llm_datasets v{run.output_version}):"]
-        for ds in built.values():
-            lines += [f"  {ds.line()}", f"    exported to {ds.export_dir}/{{train,val,eval}}.jsonl"]
-        log.info("%s succeeded: run %s built %d workload(s)", JOB, run.run_id, len(built))
-        sys.stdout.write("\n".join(lines) + "\n")
-        return EXIT_OK
-
-    return run_job(JOB, args, body)
+    stage = partial(build_llm_datasets, window=window, export_root=args.export_dir)
+    outcome = run_stage(JOB, settings, stage, window=window)
+    if not outcome.succeeded:
+        return EXIT_FAILED
+    run, built = outcome.run, outcome.result
+    lines = [f"LLM datasets for {window} (gold.llm_datasets v{run.output_version}):"]
+    for ds in built.values():
+        lines += [f"  {ds.line()}", f"    exported to {ds.export_dir}/{{train,val,eval}}.jsonl"]
+    log.info("%s succeeded: run %s built %d workload(s)", JOB, run.run_id, len(built))
+    sys.stdout.write("\n".join(lines) + "\n")
+    return EXIT_OK
 
 
 if __name__ == "__main__":

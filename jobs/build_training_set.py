@@ -12,8 +12,8 @@ import argparse
 import json
 import logging
 import sys
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -23,11 +23,11 @@ from jobs.lib.job import (
     EXIT_USAGE,
     add_common_args,
     add_window_args,
+    job_settings,
     one_line,
-    run_job,
+    run_stage,
     window_from_args,
 )
-from skewguard.config import Settings
 
 __all__ = ["main"]
 
@@ -67,31 +67,26 @@ def main(argv: list[str] | None = None) -> int:
     if window.workload_id is None:
         parser.error("--workload is required: a training set is built for one workload")
 
-    def body(settings: Settings) -> int:
-        from jobs.gold.training_set import TrainingSetRequest, build_training_set, default_name
-        from jobs.lib.runs import recorded_run
-        from jobs.lib.session import get_session
-        from transforms import FittedPipeline, Pipeline
+    settings = job_settings(JOB, args)
+    if settings is None:
+        return EXIT_USAGE
+    from jobs.gold.training_set import TrainingSetRequest, build_training_set, default_name
+    from transforms import FittedPipeline, Pipeline
 
-        try:
-            pipeline = Pipeline.from_spec(yaml.safe_load(args.pipeline.read_text())) if args.pipeline else None
-            fitted = FittedPipeline.from_json(json.loads(args.fitted.read_text())) if args.fitted else None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.error("%s: cannot read the pipeline: %s", JOB, one_line(exc))
-            return EXIT_USAGE
-        request = TrainingSetRequest(window, args.name or default_name(window), pipeline, fitted)
-        spark = get_session(settings, app_name=f"skewguard-{JOB}")
-        manifest: dict[str, Any] = {}
-        run = recorded_run(
-            spark, settings, JOB, lambda run: manifest.update(build_training_set(spark, settings, request, run))
-        )
-        if run.status != "succeeded":
-            return EXIT_FAILED
-        counts = ", ".join(f"{k} {v}" for k, v in manifest["split_counts"].items())
-        log.info("training set %s (v%d): %s", manifest["name"], manifest["version"], counts)
-        return EXIT_OK
-
-    return run_job(JOB, args, body)
+    try:
+        pipeline = Pipeline.from_spec(yaml.safe_load(args.pipeline.read_text())) if args.pipeline else None
+        fitted = FittedPipeline.from_json(json.loads(args.fitted.read_text())) if args.fitted else None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.error("%s: cannot read the pipeline: %s", JOB, one_line(exc))
+        return EXIT_USAGE
+    request = TrainingSetRequest(window, args.name or default_name(window), pipeline, fitted)
+    outcome = run_stage(JOB, settings, partial(build_training_set, request=request), window=window)
+    if not outcome.succeeded:
+        return EXIT_FAILED
+    manifest = outcome.result
+    counts = ", ".join(f"{k} {v}" for k, v in manifest["split_counts"].items())
+    log.info("training set %s (v%d): %s", manifest["name"], manifest["version"], counts)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

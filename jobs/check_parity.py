@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from functools import partial
 from pathlib import Path
-from typing import Any
 
-from jobs.lib.job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, run_job
-from skewguard.config import Settings
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, job_settings, run_stage
 
 __all__ = ["main"]
 
@@ -73,41 +72,34 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--offline-pipeline goes with --table")
     strata = tuple(c.strip() for c in args.stratify.split(",") if c.strip())
 
-    def body(settings: Settings) -> int:
-        from jobs.lib.runs import RunRecord, recorded_run
-        from jobs.lib.session import get_session
-        from jobs.parity.gate import ParityRequest, check_parity
-        from jobs.parity.parity_report import render_text
+    settings = job_settings(JOB, args)
+    if settings is None:
+        return EXIT_USAGE
+    from jobs.parity.gate import ParityRequest, check_parity
+    from jobs.parity.parity_report import render_text
 
-        if not (args.bundle / "manifest.json").exists():
-            log.error("%s: no model bundle at %s (no manifest.json)", JOB, args.bundle)
-            return EXIT_USAGE
-        request = ParityRequest(
-            bundle=args.bundle,
-            training_set=args.training_set,
-            table=args.table,
-            offline_pipeline=args.offline_pipeline,
-            strata=strata,
-            sample_size=args.sample_size,
-            tolerance=args.tolerance,
-            report_dir=args.report_dir,
-        )
-        spark = get_session(settings, app_name=f"skewguard-{JOB}")
-        report: dict[str, Any] = {}
-
-        def work(run: RunRecord) -> None:
-            report.update(check_parity(spark, settings, request, run))
-
-        run = recorded_run(spark, settings, JOB, work, label=str(args.bundle))
-        if run.status != "succeeded":
-            return EXIT_USAGE
-        if report["passed"]:
-            log.info("%s", render_text(report).rstrip())
-            return EXIT_OK
-        log.error("%s", render_text(report).rstrip())
-        return EXIT_FAILED
-
-    return run_job(JOB, args, body)
+    if not (args.bundle / "manifest.json").exists():
+        log.error("%s: no model bundle at %s (no manifest.json)", JOB, args.bundle)
+        return EXIT_USAGE
+    request = ParityRequest(
+        bundle=args.bundle,
+        training_set=args.training_set,
+        table=args.table,
+        offline_pipeline=args.offline_pipeline,
+        strata=strata,
+        sample_size=args.sample_size,
+        tolerance=args.tolerance,
+        report_dir=args.report_dir,
+    )
+    outcome = run_stage(JOB, settings, partial(check_parity, request=request), label=str(args.bundle))
+    if not outcome.succeeded:
+        return EXIT_USAGE
+    report = outcome.result
+    if report["passed"]:
+        log.info("%s", render_text(report).rstrip())
+        return EXIT_OK
+    log.error("%s", render_text(report).rstrip())
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
+from functools import partial
 
-from jobs.lib.job import EXIT_FAILED, EXIT_OK, add_common_args, iso_date, run_job
-from skewguard.config import Settings
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, iso_date, job_settings, run_stage
+from jobs.lib.window import DayWindow
 
 __all__ = ["main"]
 
@@ -57,32 +57,27 @@ def main(argv: list[str] | None = None) -> int:
     if bool(args.feature_table) != bool(args.entity_key):
         parser.error("--feature-table and --entity-key go together")
 
-    def body(settings: Settings) -> int:
-        from jobs.lib.runs import RunRecord, recorded_run
-        from jobs.lib.session import get_session
-        from jobs.parity.serving_skew import FeatureTable, check_serving_skew, summarize
+    settings = job_settings(JOB, args)
+    if settings is None:
+        return EXIT_USAGE
+    from jobs.parity.serving_skew import FeatureTable, check_serving_skew, summarize
 
-        table = (
-            FeatureTable(args.feature_table, args.entity_key, args.entity_column, args.as_of_column)
-            if args.feature_table
-            else None
-        )
-        spark = get_session(settings, app_name=f"skewguard-{JOB}")
-        rows: list[dict[str, Any]] = []
-
-        def work(run: RunRecord) -> None:
-            rows.extend(check_serving_skew(spark, settings, args.date, args.workload, run, table))
-
-        run = recorded_run(spark, settings, JOB, work, label=f"{args.date} {args.workload}")
-        if run.status != "succeeded":
-            return EXIT_FAILED
-        findings = summarize(rows)
-        for line in findings:
-            log.warning("%s", line)
-        log.info("%s %s: %d checks, %d with differences", args.date, args.workload, len(rows), len(findings))
-        return EXIT_FAILED if findings and args.fail_on_mismatch else EXIT_OK
-
-    return run_job(JOB, args, body)
+    table = (
+        FeatureTable(args.feature_table, args.entity_key, args.entity_column, args.as_of_column)
+        if args.feature_table
+        else None
+    )
+    stage = partial(check_serving_skew, day=args.date, workload=args.workload, feature_table=table)
+    window = DayWindow(args.date, args.date, args.workload)
+    outcome = run_stage(JOB, settings, stage, window=window, label=f"{args.date} {args.workload}")
+    if not outcome.succeeded:
+        return EXIT_FAILED
+    rows = outcome.result
+    findings = summarize(rows)
+    for line in findings:
+        log.warning("%s", line)
+    log.info("%s %s: %d checks, %d with differences", args.date, args.workload, len(rows), len(findings))
+    return EXIT_FAILED if findings and args.fail_on_mismatch else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -12,14 +12,21 @@ no such profile, a failing source; nothing is written then).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
-from jobs.lib.job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, add_window_args, run_job, window_from_args
-from skewguard.config import Settings
+from jobs.lib.job import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_common_args,
+    add_window_args,
+    job_settings,
+    run_stage,
+    window_from_args,
+)
 
 __all__ = ["main"]
 
@@ -56,56 +63,36 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     window = window_from_args(parser, args)
 
-    def body(settings: Settings) -> int:
-        from jobs.drift.drift_report import write_report
-        from jobs.drift.drift_run import DriftResult, compute_drift, write_drift
-        from jobs.lib.runs import RunRecord, recorded_run
-        from jobs.lib.session import get_session
+    settings = job_settings(JOB, args)
+    if settings is None:
+        return EXIT_USAGE
+    from jobs.drift.measure_drift import measure_drift
 
-        spark = get_session(settings, app_name=f"skewguard-{JOB}")
-        results: list[DriftResult] = []
-
-        def work(run: RunRecord) -> None:
-            run.window_start, run.window_end, run.workload_id = window.start, window.end, window.workload_id
-            result = compute_drift(spark, settings, args.reference, window, run, args.table, args.ks_mode)
-            t0 = time.perf_counter()
-            run.output_version = write_drift(spark, settings, result, args.reference, window)
-            result.phases["write_s"] = round(time.perf_counter() - t0, 3)
-            folder = args.report_dir or settings.drift_report_root() / run.run_id
-            report = write_report(result.report, Path(folder) / "report.html")
-            summary = {"run_id": run.run_id, "window": str(window), "reference": args.reference,
-                       "alerts": result.alerts, "warnings": result.warnings}  # fmt: skip
-            (Path(folder) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-            run.landed_count = len(result.rows)
-            run.details = {
-                "reference": args.reference,
-                "report": str(report),
-                "alerts": len(result.alerts),
-                "warnings": len(result.warnings),
-                "phases": result.phases,
-            }
-            run.status = "succeeded"
-            results.append(result)
-
-        run = recorded_run(spark, settings, JOB, work, label=f"{window} vs {args.reference}")
-        if run.status != "succeeded":
-            return EXIT_USAGE
-        result = results[0]
-        for line in result.alerts + result.warnings:
-            log.warning("%s", line)
-        features = result.report.features
-        log.info(
-            "%s vs %s: %d feature(s) × scope(s): %d alert, %d warn; report: %s",
-            window,
-            args.reference,
-            len(features),
-            sum(f.status == "alert" for f in features),
-            sum(f.status == "warn" for f in features),
-            run.details["report"],
-        )
-        return EXIT_FAILED if result.alerts and args.fail_on_alert else EXIT_OK
-
-    return run_job(JOB, args, body)
+    stage = partial(
+        measure_drift,
+        reference=args.reference,
+        window=window,
+        table=args.table,
+        ks_mode=args.ks_mode,
+        report_dir=args.report_dir,
+    )
+    outcome = run_stage(JOB, settings, stage, window=window, label=f"{window} vs {args.reference}")
+    if not outcome.succeeded:
+        return EXIT_USAGE
+    result = outcome.result
+    for line in result.alerts + result.warnings:
+        log.warning("%s", line)
+    features = result.report.features
+    log.info(
+        "%s vs %s: %d feature(s) × scope(s): %d alert, %d warn; report: %s",
+        window,
+        args.reference,
+        len(features),
+        sum(f.status == "alert" for f in features),
+        sum(f.status == "warn" for f in features),
+        outcome.run.details["report"],
+    )
+    return EXIT_FAILED if result.alerts and args.fail_on_alert else EXIT_OK
 
 
 if __name__ == "__main__":

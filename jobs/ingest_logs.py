@@ -14,10 +14,19 @@ import argparse
 import datetime as dt
 import logging
 import sys
+from functools import partial
 
-from jobs.lib.job import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
+from jobs.lib.job import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_common_args,
+    add_window_args,
+    job_settings,
+    run_stage,
+    window_from_args,
+)
 from jobs.lib.window import DayWindow
-from skewguard.config import Settings
 
 __all__ = ["main"]
 
@@ -58,26 +67,24 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--lookback-days takes a number of days >= 0 and goes with --date")
         window = DayWindow(window.start - dt.timedelta(days=args.lookback_days), window.end, window.workload_id)
 
-    def body(settings: Settings) -> int:
-        from jobs.bronze.ingest import ingest_window
-        from jobs.lib.runs import recorded_run
-        from jobs.lib.session import get_session
+    settings = job_settings(JOB, args)
+    if settings is None:
+        return EXIT_USAGE
+    from jobs.bronze.ingest import ingest_window
 
-        spark = get_session(settings, app_name=f"skewguard-{JOB}")
-        run = recorded_run(spark, settings, JOB, lambda run: ingest_window(spark, settings, window, run, args.index))
-        if run.status != "succeeded":
-            return EXIT_FAILED
-        log.info(
-            "%s succeeded: run %s landed %d, quarantined %d (bronze version %s)",
-            JOB,
-            run.run_id,
-            run.landed_count,
-            run.quarantined_count,
-            run.output_version,
-        )
-        return EXIT_OK
-
-    return run_job(JOB, args, body)
+    outcome = run_stage(JOB, settings, partial(ingest_window, window=window, index=args.index), window=window)
+    if not outcome.succeeded:
+        return EXIT_FAILED
+    run = outcome.run
+    log.info(
+        "%s succeeded: run %s landed %d, quarantined %d (bronze version %s)",
+        JOB,
+        run.run_id,
+        run.landed_count,
+        run.quarantined_count,
+        run.output_version,
+    )
+    return EXIT_OK
 
 
 if __name__ == "__main__":

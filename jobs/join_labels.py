@@ -13,9 +13,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from functools import partial
 
-from jobs.lib.job import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
-from skewguard.config import Settings
+from jobs.lib.job import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_common_args,
+    add_window_args,
+    job_settings,
+    run_stage,
+    window_from_args,
+)
 
 __all__ = ["main"]
 
@@ -58,25 +67,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.label_window_days is not None and args.label_window_days <= 0:
         parser.error(f"--label-window-days must be positive, got {args.label_window_days}")
 
-    def body(settings: Settings) -> int:
-        from jobs.lib.runs import recorded_run
-        from jobs.lib.session import get_session
-        from jobs.silver.label_join import join_window
+    settings = job_settings(JOB, args)
+    if settings is None:
+        return EXIT_USAGE
+    from jobs.silver.label_join import join_window
 
-        spark = get_session(settings, app_name=f"skewguard-{JOB}")
-        window_days = args.label_window_days or settings.training.label_window_days
-        run = recorded_run(
-            spark, settings, JOB, lambda run: join_window(spark, settings, window, run, args.labels, window_days)
-        )
-        if run.status != "succeeded":
-            return EXIT_FAILED
-        log.info(
-            "%s succeeded: run %s labeled %d of %d predictions (silver.labeled_examples version %s)",
-            JOB, run.run_id, run.landed_count, run.source_count, run.output_version,
-        )  # fmt: skip
-        return EXIT_OK
-
-    return run_job(JOB, args, body)
+    window_days = args.label_window_days or settings.training.label_window_days
+    stage = partial(join_window, window=window, labels_path=args.labels, window_days=window_days)
+    outcome = run_stage(JOB, settings, stage, window=window)
+    if not outcome.succeeded:
+        return EXIT_FAILED
+    run = outcome.run
+    log.info(
+        "%s succeeded: run %s labeled %d of %d predictions (silver.labeled_examples version %s)",
+        JOB, run.run_id, run.landed_count, run.source_count, run.output_version,
+    )  # fmt: skip
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ import argparse
 import datetime as dt
 import logging
 import sys
+from functools import partial
 
-from jobs.lib.job import EXIT_FAILED, EXIT_OK, add_common_args, iso_date, run_job
-from skewguard.config import Settings
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, iso_date, job_settings, run_stage
+from jobs.lib.window import RunWindow
 
 __all__ = ["main"]
 
@@ -42,19 +43,17 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     as_of = args.as_of or dt.datetime.now(dt.UTC).date()
 
-    def body(settings: Settings) -> int:
-        from jobs.lib.maintenance import maintain_tables
-        from jobs.lib.runs import recorded_run
-        from jobs.lib.session import get_session
+    settings = job_settings(JOB, args)
+    if settings is None:
+        return EXIT_USAGE
+    from jobs.lib.maintenance import maintain_tables
 
-        spark = get_session(settings, app_name=f"skewguard-{JOB}")
-        run = recorded_run(spark, settings, JOB, lambda run: maintain_tables(spark, settings, as_of, run), str(as_of))
-        if run.status != "succeeded":
-            return EXIT_FAILED
-        log.info("%s succeeded as of %s: %d tables", JOB, as_of, len(run.details["tables"]))
-        return EXIT_OK
-
-    return run_job(JOB, args, body)
+    stage = partial(maintain_tables, as_of=as_of)
+    outcome = run_stage(JOB, settings, stage, window=RunWindow(end=as_of), label=str(as_of))
+    if not outcome.succeeded:
+        return EXIT_FAILED
+    log.info("%s succeeded as of %s: %d tables", JOB, as_of, len(outcome.result))
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -13,9 +13,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from functools import partial
 
-from jobs.lib.job import EXIT_FAILED, EXIT_OK, add_common_args, add_window_args, run_job, window_from_args
-from skewguard.config import Settings
+from jobs.lib.job import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_common_args,
+    add_window_args,
+    job_settings,
+    run_stage,
+    window_from_args,
+)
 
 __all__ = ["main"]
 
@@ -56,32 +65,24 @@ def main(argv: list[str] | None = None) -> int:
     window = window_from_args(parser, args)
     names = list(KIND_NAMES) if args.kind == "all" else [args.kind]
 
-    def body(settings: Settings) -> int:
-        from jobs.lib.runs import recorded_run
-        from jobs.lib.session import get_session
-        from jobs.silver.parse import KINDS, parse_window
+    settings = job_settings(JOB, args)
+    if settings is None:
+        return EXIT_USAGE
+    from jobs.silver.parse import KINDS, parse_window
 
-        spark = get_session(settings, app_name=f"skewguard-{JOB}")
-        code = EXIT_OK
-        for name in names:
-            run = recorded_run(
-                spark,
-                settings,
-                JOB,
-                lambda run, kind=KINDS[name]: parse_window(spark, settings, window, run, kind),
-                label=name,
-            )
-            if run.status != "succeeded":
-                code = EXIT_FAILED
-                continue
-            log.info(
-                "%s (%s) succeeded: run %s parsed %d, quarantined %d (%s version %s)",
-                JOB, name, run.run_id, run.landed_count, run.quarantined_count, KINDS[name].table.name,
-                run.output_version,
-            )  # fmt: skip
-        return code
-
-    return run_job(JOB, args, body)
+    code = EXIT_OK
+    for name in names:
+        kind = KINDS[name]
+        outcome = run_stage(JOB, settings, partial(parse_window, window=window, kind=kind), window=window, label=name)
+        if not outcome.succeeded:
+            code = EXIT_FAILED
+            continue
+        run = outcome.run
+        log.info(
+            "%s (%s) succeeded: run %s parsed %d, quarantined %d (%s version %s)",
+            JOB, name, run.run_id, run.landed_count, run.quarantined_count, kind.table.name, run.output_version,
+        )  # fmt: skip
+    return code
 
 
 if __name__ == "__main__":

@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from functools import partial
 
 from jobs.drift.sources import KNOWN_TABLES
-from jobs.lib.job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, iso_date, run_job
-from skewguard.config import Settings
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, iso_date, job_settings, run_stage
+from jobs.lib.window import RunWindow
 
 __all__ = ["main"]
 
@@ -59,40 +60,44 @@ def main(argv: list[str] | None = None) -> int:
     if args.start and args.end < args.start:
         parser.error(f"--end {args.end} is before --start {args.start}")
 
-    def body(settings: Settings) -> int:
-        from jobs.drift.reference_profile import profile_reference
-        from jobs.drift.sources import parse_feature_list, table_source, training_set_source
-        from jobs.lib.runs import RunRecord, recorded_run
-        from jobs.lib.session import get_session
+    settings = job_settings(JOB, args)
+    if settings is None:
+        return EXIT_USAGE
+    from jobs.drift.reference_profile import profile_reference, profile_table
+    from jobs.drift.sources import parse_feature_list, training_set_source
 
+    try:
+        given = parse_feature_list(args.features) if args.features else None
+    except ValueError as exc:
+        log.error("%s: %s", JOB, exc)
+        return EXIT_USAGE
+    name = args.name or args.training_set
+    if args.training_set:
         try:
-            given = parse_feature_list(args.features) if args.features else None
-        except ValueError as exc:
+            source, contract = training_set_source(settings, args.training_set)
+        except FileNotFoundError as exc:
             log.error("%s: %s", JOB, exc)
             return EXIT_USAGE
-        spark = get_session(settings, app_name=f"skewguard-{JOB}")
-        contract = None
-        if args.training_set:
-            try:
-                source, contract = training_set_source(settings, args.training_set)
-            except FileNotFoundError as exc:
-                log.error("%s: %s", JOB, exc)
-                return EXIT_USAGE
-        else:
-            source = table_source(spark, settings, args.table, args.start, args.end, args.workload,
-                                  args.workload_column, args.date_column)  # fmt: skip
-        name = args.name or args.training_set
-
-        def work(run: RunRecord) -> None:
-            profile_reference(spark, settings, source, name, run, contract, given)
-
-        run = recorded_run(spark, settings, JOB, work, label=name)
-        if run.status != "succeeded":
-            return EXIT_FAILED
-        log.info("reference profile %s: %s rows from %s", name, run.landed_count, run.source)
-        return EXIT_OK
-
-    return run_job(JOB, args, body)
+        stage = partial(profile_reference, source=source, name=name, contract=contract, given=given)
+        window = RunWindow(source.start, source.end, source.workload)
+    else:
+        stage = partial(
+            profile_table,
+            table=args.table,
+            name=name,
+            start=args.start,
+            end=args.end,
+            workload=args.workload,
+            workload_column=args.workload_column,
+            date_column=args.date_column,
+            given=given,
+        )
+        window = RunWindow(args.start, args.end, args.workload)
+    outcome = run_stage(JOB, settings, stage, window=window, label=name)
+    if not outcome.succeeded:
+        return EXIT_FAILED
+    log.info("reference profile %s: %s rows from %s", name, outcome.run.landed_count, outcome.run.source)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -11,10 +11,10 @@ import argparse
 import datetime as dt
 import logging
 import sys
-from typing import Any
+from functools import partial
 
-from jobs.lib.job import EXIT_FAILED, EXIT_OK, add_common_args, one_line, run_job
-from skewguard.config import Settings
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, job_settings, one_line, run_stage
+from jobs.lib.window import RunWindow
 
 __all__ = ["main"]
 
@@ -46,36 +46,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.reg_param < 0 or args.max_iter < 1:
         parser.error("--reg-param must be >= 0 and --max-iter >= 1")
 
-    def body(settings: Settings) -> int:
-        from jobs.gold.reference_model import ModelRequest, train_reference_model
-        from jobs.lib.runs import RunRecord, recorded_run
-        from jobs.lib.session import get_session
-        from skewguard.artifacts import load_manifest
+    settings = job_settings(JOB, args)
+    if settings is None:
+        return EXIT_USAGE
+    from jobs.gold.reference_model import ModelRequest, train_reference_model
+    from skewguard.artifacts import load_manifest
 
-        try:
-            workload = load_manifest(settings, args.training_set)["window"]["workload_id"]
-        except (OSError, ValueError, KeyError) as exc:
-            log.error("%s failed: %s", JOB, one_line(exc))
-            return EXIT_FAILED
-        name = args.name or f"{workload}-model"
-        version = args.version or f"v{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
-        request = ModelRequest(args.training_set, name, version, args.reg_param, args.max_iter)
-        spark = get_session(settings, app_name=f"skewguard-{JOB}")
-        model: dict[str, Any] = {}
-
-        def work(run: RunRecord) -> None:
-            run.workload_id = workload
-            model.update(train_reference_model(spark, settings, request, run))
-
-        run = recorded_run(spark, settings, JOB, work)
-        if run.status != "succeeded":
-            return EXIT_FAILED
-        log.info(
-            "model %s %s: validation AUC %.4f", model["name"], model["version"], model["metrics"]["validation_auc"] or 0
-        )
-        return EXIT_OK
-
-    return run_job(JOB, args, body)
+    try:
+        workload = load_manifest(settings, args.training_set)["window"]["workload_id"]
+    except (OSError, ValueError, KeyError) as exc:
+        log.error("%s failed: %s", JOB, one_line(exc))
+        return EXIT_FAILED
+    name = args.name or f"{workload}-model"
+    version = args.version or f"v{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
+    request = ModelRequest(args.training_set, name, version, args.reg_param, args.max_iter)
+    stage = partial(train_reference_model, request=request)
+    outcome = run_stage(JOB, settings, stage, window=RunWindow(workload_id=workload))
+    if not outcome.succeeded:
+        return EXIT_FAILED
+    model = outcome.result
+    log.info(
+        "model %s %s: validation AUC %.4f", model["name"], model["version"], model["metrics"]["validation_auc"] or 0
+    )
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -170,7 +170,6 @@ def ingest_window(
     """
     es = settings.elasticsearch
     index = index or es.index
-    run.window_start, run.window_end, run.workload_id = window.start, window.end, window.workload_id
     run.source = f"elasticsearch:{index}"
     query = window_query(window.start, window.end, window.workload_id)
 

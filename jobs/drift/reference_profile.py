@@ -17,18 +17,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jobs.drift.histograms import ROWS, BinPlan, feature_frame, histograms
-from jobs.drift.sources import FeatureSpec, RowSource, declared_features
+from jobs.drift.sources import FeatureSpec, RowSource, declared_features, table_source
 from jobs.lib.delta_io import ensure_table, replace_where, sql_string
 from schemas.drift_tables import METRICS_REFERENCE_PROFILES
 from skewguard.drift_stats import CATEGORY_NULL, CATEGORY_OTHER, CATEGORY_UNSEEN, coarse_counts
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from pyspark.sql import DataFrame, SparkSession
 
     from jobs.lib.runs import RunRecord
     from skewguard.config import DriftSettings, Settings
 
-__all__ = ["merged_specs", "profile_reference"]
+__all__ = ["merged_specs", "profile_reference", "profile_table"]
 
 log = logging.getLogger("skewguard.drift")
 
@@ -221,10 +223,28 @@ def profile_reference(
     run.read_count = sum(int(counts.get((w, (), ROWS), np.zeros(1))[0]) for w in workloads)
     run.landed_count = len(out)
     run.source = source.describe()
-    run.window_start, run.window_end, run.workload_id = source.start, source.end, source.workload
     run.details = {"reference": name, "workloads": workloads, "features": [s.name for s in specs]}
     run.status = "succeeded"
     log.info(
         "profiled %s: %d workload(s) × features → %d rows (v%s)", name, len(workloads), len(out), run.output_version
     )
     return out
+
+
+def profile_table(
+    spark: SparkSession,
+    settings: Settings,
+    table: str,
+    name: str,
+    run: RunRecord,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    workload: str | None = None,
+    workload_column: str = "workload_id",
+    date_column: str = "event_date",
+    given: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Profile ``table`` (a lakehouse table name or a Delta path, at its current version; the
+    days ``start..end`` and one workload when given) under ``name``; returns the rows written."""
+    source = table_source(spark, settings, table, start, end, workload, workload_column, date_column)
+    return profile_reference(spark, settings, source, name, run, None, given)

@@ -209,7 +209,6 @@ def build_llm_datasets(
     """Build the datasets of every workload with LLM records in ``window`` (or its one
     workload), write ``gold.llm_datasets`` and the JSONL files; fills ``run``."""
     llm = settings.llm
-    run.window_start, run.window_end, run.workload_id = window.start, window.end, window.workload_id
     silver_df, version = _read_silver(spark, settings, window)
     run.source = f"{SILVER_LLM_INTERACTIONS.name}@v{version}"
     phases: dict[str, float] = {}

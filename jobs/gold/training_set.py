@@ -120,7 +120,6 @@ def build_training_set(
 ) -> dict[str, Any]:
     """Build, write and describe one training set; returns its manifest."""
     window, conf = request.window, settings.training
-    run.window_start, run.window_end, run.workload_id = window.start, window.end, window.workload_id
     source = settings.lakehouse.table_path(SILVER_LABELED_EXAMPLES.name)
     source_version = table_version(spark, ensure_table(spark, settings, SILVER_LABELED_EXAMPLES))
     run.source = f"{SILVER_LABELED_EXAMPLES.name}@v{source_version}"

@@ -1,15 +1,26 @@
-"""Argument and exit-code conventions shared by every job's ``main(argv)``."""
+"""The skeleton every job's ``main(argv)`` follows, and its argument and exit-code conventions.
+
+A job's ``main`` reads top to bottom: arguments (``add_window_args``, ``window_from_args``…) →
+settings (:func:`job_settings`) → the stage's function run in a session as one recorded run
+(:func:`run_stage`) → exit code, from the :class:`~jobs.lib.runs.Outcome` it returns.
+
+Nothing here imports Spark at module level: ``--help``, usage and configuration errors never
+start it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import logging
-from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
-from jobs.lib.window import DayWindow
+from jobs.lib.window import DayWindow, RunWindow
 from skewguard.config import ConfigError, Settings, load_settings
 from skewguard.logs import setup_logging
+
+if TYPE_CHECKING:
+    from jobs.lib.runs import Outcome, Stage
 
 __all__ = [
     "EXIT_FAILED",
@@ -18,13 +29,15 @@ __all__ = [
     "add_common_args",
     "add_window_args",
     "iso_date",
+    "job_settings",
     "one_line",
-    "run_job",
+    "run_stage",
     "window_from_args",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("skewguard")
+T = TypeVar("T")
 
 
 def iso_date(text: str) -> dt.date:
@@ -99,15 +112,35 @@ def one_line(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def run_job(name: str, args: argparse.Namespace, body: Callable[[Settings], int]) -> int:
-    """Load conf, set up logging with secrets masked, run ``body``; map errors to exit codes."""
+def job_settings(job: str, args: argparse.Namespace) -> Settings | None:
+    """Load the configuration (``--profile``) and log at ``--log-level`` with every secret masked;
+    None, the cause logged as one line, when the configuration is bad (the job then exits 2)."""
     try:
         settings = load_settings(args.profile)
     except ConfigError as exc:
         setup_logging(args.log_level)
-        log.error("%s: configuration error: %s", name, exc)
-        return EXIT_USAGE
+        log.error("%s: configuration error: %s", job, exc)
+        return None
     es = settings.elasticsearch
     secrets = [s.get_secret_value() for s in (es.password, es.api_key) if s is not None]
     setup_logging(args.log_level, secrets)
-    return body(settings)
+    return settings
+
+
+def run_stage(
+    job: str,
+    settings: Settings,
+    stage: Stage[T],
+    *,
+    window: DayWindow | RunWindow | None = None,
+    label: str | None = None,
+) -> Outcome[T]:
+    """Get the session (``skewguard-<job>``), then run ``stage(spark=, settings=, run=)`` as one
+    run recorded in ``metrics.job_runs`` with ``window`` as what it covers; ``label`` names the run
+    in its log lines. A failure is logged as one line and recorded, never raised: the outcome
+    says whether the run succeeded and carries the stage's result when it did."""
+    from jobs.lib.runs import recorded_stage
+    from jobs.lib.session import get_session
+
+    spark = get_session(settings, app_name=f"skewguard-{job}")
+    return recorded_stage(spark, settings, job, stage, window=window, label=label)

@@ -100,7 +100,6 @@ def maintain_tables(spark: SparkSession, settings: Settings, as_of: dt.date, run
     finally:
         spark.conf.set(_RETENTION_CHECK, previous)
         spark.conf.set(_LISTING_PARALLELISM, previous_listing)
-    run.window_end = as_of
     run.source = ",".join(done)
     run.details = {"as_of": str(as_of), "tables": done}
     run.status = "succeeded"

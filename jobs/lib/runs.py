@@ -3,7 +3,10 @@
 A run that dies without recording itself (``kill -9``, a lost driver machine) still gets its
 row: each run leaves a marker under ``<lakehouse>/_runs/in_progress/`` while it works, and
 the next run of any job on that host records every marker whose process is gone as
-``failed`` with an ``abandoned:`` cause."""
+``failed`` with an ``abandoned:`` cause.
+
+:func:`recorded_stage` is the run half of every job's skeleton (``jobs.lib.job.run_stage``
+builds the session and calls it); :func:`recorded_run` is the same for a ``work(run)`` callable."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pyspark.sql import SparkSession
 
@@ -25,7 +28,23 @@ from jobs.lib.job import one_line
 from schemas.tables import JOB_RUNS
 from skewguard.config import Settings
 
-__all__ = ["RunMarkers", "RunRecord", "new_run_id", "record_abandoned", "record_run", "recorded_run"]
+if TYPE_CHECKING:
+    from jobs.lib.window import DayWindow, RunWindow
+
+__all__ = [
+    "Outcome",
+    "RunMarkers",
+    "RunRecord",
+    "Stage",
+    "new_run_id",
+    "record_abandoned",
+    "record_run",
+    "recorded_run",
+    "recorded_stage",
+]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 def new_run_id(job: str) -> str:
@@ -68,6 +87,36 @@ class RunRecord:
         return values
 
 
+class Stage(Protocol[T_co]):
+    """A stage's work: reads, transforms, writes, fills ``run`` with its counts and returns its
+    result. Called with keywords, so a stage function's other inputs are bound beforehand with
+    ``functools.partial(fn, name=value, ...)``."""
+
+    def __call__(self, *, spark: SparkSession, settings: Settings, run: RunRecord) -> T_co: ...
+
+
+class Outcome(Generic[T]):
+    """A recorded run: ``run`` as written to ``metrics.job_runs`` and, when it succeeded,
+    ``result``, what its stage returned."""
+
+    __slots__ = ("_result", "run")
+
+    def __init__(self, run: RunRecord, result: T | None = None) -> None:
+        self.run = run
+        self._result = result
+
+    @property
+    def succeeded(self) -> bool:
+        return self.run.status == "succeeded"
+
+    @property
+    def result(self) -> T:
+        """What the stage returned; only a succeeded run has a result."""
+        if not self.succeeded or self._result is None:
+            raise RuntimeError(f"run {self.run.run_id} ({self.run.status}) has no result: {self.run.error}")
+        return self._result
+
+
 def record_run(spark: SparkSession, settings: Settings, run: RunRecord) -> None:
     """Append the run's row to ``metrics.job_runs``."""
     path = ensure_table(spark, settings, JOB_RUNS)
@@ -76,14 +125,23 @@ def record_run(spark: SparkSession, settings: Settings, run: RunRecord) -> None:
     df.write.format("delta").mode("append").save(path)
 
 
-def recorded_run(
-    spark: SparkSession, settings: Settings, job: str, work: Callable[[RunRecord], None], label: str | None = None
-) -> RunRecord:
-    """Run ``work`` on a fresh :class:`RunRecord` and append the run to ``metrics.job_runs``,
-    whether it succeeded or failed. A failure is logged as one line a person can act on (the
-    trace at DEBUG) and leaves ``run.status == "failed"``; it is not raised."""
+def recorded_stage(
+    spark: SparkSession,
+    settings: Settings,
+    job: str,
+    stage: Stage[T],
+    *,
+    window: DayWindow | RunWindow | None = None,
+    label: str | None = None,
+) -> Outcome[T]:
+    """Run ``stage`` on a fresh :class:`RunRecord` covering ``window`` and append the run to
+    ``metrics.job_runs``, whether it succeeded or failed. A failure is logged as one line a
+    person can act on (the trace at DEBUG) and leaves ``run.status == "failed"``; it is not
+    raised. Runs that died before recording themselves are recorded first (see the module)."""
     log = logging.getLogger(f"skewguard.{job}")
     run = RunRecord(job=job)
+    if window is not None:
+        run.window_start, run.window_end, run.workload_id = window.start, window.end, window.workload_id
     name = f"{job} ({label})" if label else job
     markers: RunMarkers | None = None
     try:
@@ -92,8 +150,9 @@ def recorded_run(
         markers.put(run)
     except Exception as exc:  # bookkeeping of dead runs must not stop this one
         log.warning("could not check or leave the in-progress marker: %s", one_line(exc))
+    result: T | None = None
     try:
-        work(run)
+        result = stage(spark=spark, settings=settings, run=run)
     except Exception as exc:
         run.status, run.error = "failed", one_line(exc)
         log.error("%s failed: %s", name, run.error)
@@ -105,7 +164,24 @@ def recorded_run(
     else:
         if markers is not None:
             markers.remove(run.run_id)
-    return run
+    return Outcome(run, result)
+
+
+def recorded_run(
+    spark: SparkSession,
+    settings: Settings,
+    job: str,
+    work: Callable[[RunRecord], object],
+    label: str | None = None,
+    *,
+    window: DayWindow | RunWindow | None = None,
+) -> RunRecord:
+    """:func:`recorded_stage` for a ``work(run)`` callable (notebooks, ad-hoc runs); returns the run."""
+
+    def stage(*, spark: SparkSession, settings: Settings, run: RunRecord) -> object:
+        return work(run)
+
+    return recorded_stage(spark, settings, job, stage, window=window, label=label).run
 
 
 def _alive(pid: int) -> bool:

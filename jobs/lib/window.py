@@ -1,4 +1,5 @@
-"""The unit of work of every batch job: whole UTC days ``start..end``, optionally one workload.
+"""The unit of work of every batch job: whole UTC days ``start..end``, optionally one workload;
+and, for the runs that cover something else, what ``metrics.job_runs`` records instead.
 
 Kept free of Spark imports at module level so that argument parsing stays light.
 """
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyspark.sql import Column
 
-__all__ = ["DayWindow"]
+__all__ = ["DayWindow", "RunWindow"]
 
 
 @dataclass(frozen=True)
@@ -49,3 +50,13 @@ class DayWindow:
         if self.workload_id is not None:
             inside &= F.col("workload_id") == F.lit(self.workload_id)
         return inside
+
+
+@dataclass(frozen=True)
+class RunWindow:
+    """What a run covers when that is not a :class:`DayWindow`, as ``metrics.job_runs`` records it:
+    any of the days and the workload may be open (``maintain_tables`` has only an end, for example)."""
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+    workload_id: str | None = None

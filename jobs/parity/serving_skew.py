@@ -312,8 +312,6 @@ def check_serving_skew(
     """Check one day and workload; returns the ``metrics.serving_skew`` rows written."""
     tolerance = settings.parity.skew_tolerance
     window = DayWindow(day, day, workload)
-    run.window_start = run.window_end = day
-    run.workload_id = workload
     source = ensure_table(spark, settings, SILVER_PREDICTIONS)
     version = table_version(spark, source)
     run.source = f"{SILVER_PREDICTIONS.name}@v{version}"

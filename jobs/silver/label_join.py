@@ -161,7 +161,6 @@ def join_window(
     """Join ``window`` of ``silver.predictions`` with the labels at ``labels_path``; fills ``run``."""
     if window_days <= 0:
         raise LabelJoinError(f"the label window must be positive, got {window_days} days")
-    run.window_start, run.window_end, run.workload_id = window.start, window.end, window.workload_id
     phases: dict[str, float] = {}
     t0 = time.monotonic()
     predictions_df, version = _read_predictions(spark, settings, window)

@@ -241,7 +241,6 @@ def parse_window(
     """
     if spark.conf.get(_PARTIAL_RESULTS, "true").lower() != "true":
         raise ParseError(f"{_PARTIAL_RESULTS} is off: the parse needs Spark's partial JSON results; unset it")
-    run.window_start, run.window_end, run.workload_id = window.start, window.end, window.workload_id
     run.details["kind"] = kind.name
     phases: dict[str, float] = {}
     t0 = time.monotonic()
