@@ -30,7 +30,7 @@ from jobs.lib.steps import MissingColumnsError, release, require_columns, table_
 from jobs.lib.window import DayWindow
 from schemas.records import LLM_INTERACTION, MILLIS_THRESHOLD, PREDICTION
 from schemas.tables import BRONZE_QUARANTINE, BRONZE_SERVING_LOGS
-from skewguard.config import Settings
+from skewguard.config import ElasticsearchSettings, Settings
 from skewguard.es import connect, window_query
 
 __all__ = ["IngestError", "IngestWindow", "MissingColumnsError", "ingest_window", "parse_hits"]
@@ -160,6 +160,71 @@ def _summarise(counts: list[Any]) -> dict[str, Any]:
     }
 
 
+def _source_count(es: ElasticsearchSettings, index: str, query: dict[str, Any]) -> int:
+    """Elasticsearch's own count of the window's documents; fails when the index is missing."""
+    client = connect(es)
+    try:
+        if not client.indices.exists(index=index):
+            raise IngestError(f"index {index!r} does not exist at {es.url}")
+        return int(client.count(index=index, query=query)["count"])
+    finally:
+        client.close()
+
+
+def _checkpointed(parsed_df: DataFrame, index: str, url: str) -> DataFrame:
+    """The parsed read, materialised (this is where the index is read); a failed read is an
+    :class:`IngestError`."""
+    # Materialise the parsed read once: the counts, bronze and quarantine all come from it, so
+    # Elasticsearch is read once. A local checkpoint (unlike a cache) never silently re-reads
+    # the index when a block is lost; the run fails instead and can be re-run.
+    try:
+        return parsed_df.localCheckpoint(eager=True)
+    except Exception as exc:  # the connector's error arrives wrapped in Spark's "job aborted"
+        raise IngestError(
+            f"reading {index} from {url} failed: {one_line(exc)}; nothing committed, re-run once "
+            f"Elasticsearch answers"
+        ) from exc
+
+
+def _record_counts(run: RunRecord, counts: list[Any], read_parse_s: float) -> None:
+    """The read's counts (per status, landed per day × workload) into ``run``."""
+    summary = _summarise(counts)
+    run.read_count = sum(r["n"] for r in counts)
+    run.landed_count, run.quarantined_count = summary["landed"], summary["quarantined"]
+    run.out_of_window_count = summary["out_of_window"]
+    run.details.update(summary)
+    log.info(
+        "read %d documents in %.1fs: %d to land, %d to quarantine, %d outside the window",
+        run.read_count,
+        read_parse_s,
+        run.landed_count,
+        run.quarantined_count,
+        run.out_of_window_count,
+    )
+
+
+def _check_reconciled(run: RunRecord) -> None:
+    if run.read_count != run.source_count:
+        raise IngestError(
+            f"read {run.read_count} documents but Elasticsearch counts {run.source_count} for the "
+            f"window: the index changed during the read or documents were lost; nothing committed, re-run"
+        )
+
+
+def _write_bronze(
+    spark: SparkSession, settings: Settings, parsed_df: DataFrame, index: str, window: IngestWindow, run: RunRecord
+) -> int:
+    """Replace exactly the window in ``bronze.serving_logs`` with the landed records; returns the version."""
+    bronze_path = ensure_table(spark, settings, BRONZE_SERVING_LOGS)
+    return replace_where(
+        spark,
+        _bronze_rows(parsed_df, index, run),
+        bronze_path,
+        _window_predicate(index, window),
+        run.landed_count,
+    )
+
+
 def ingest_window(
     spark: SparkSession, settings: Settings, window: IngestWindow, run: RunRecord, index: str | None = None
 ) -> RunRecord:
@@ -172,60 +237,20 @@ def ingest_window(
     index = index or es.index
     run.source = f"elasticsearch:{index}"
     query = window_query(window.start, window.end, window.workload_id)
-
-    client = connect(es)
-    try:
-        if not client.indices.exists(index=index):
-            raise IngestError(f"index {index!r} does not exist at {es.url}")
-        run.source_count = int(client.count(index=index, query=query)["count"])
-    finally:
-        client.close()
+    run.source_count = _source_count(es, index, query)
     log.info("window %s: Elasticsearch counts %d documents in %s", window, run.source_count, index)
 
     phases: dict[str, float] = {}
     t0 = time.monotonic()
-    parsed_df = parse_hits(read_json_hits(spark, es, index, query), window)
-    # Materialise the parsed read once: the counts, bronze and quarantine all come from it, so
-    # Elasticsearch is read once. A local checkpoint (unlike a cache) never silently re-reads
-    # the index when a block is lost; the run fails instead and can be re-run.
-    try:
-        parsed_df = parsed_df.localCheckpoint(eager=True)
-    except Exception as exc:  # the connector's error arrives wrapped in Spark's "job aborted"
-        raise IngestError(
-            f"reading {index} from {es.url} failed: {one_line(exc)}; nothing committed, re-run once "
-            f"Elasticsearch answers"
-        ) from exc
+    parsed_df = _checkpointed(parse_hits(read_json_hits(spark, es, index, query), window), index, es.url)
     try:
         counts = parsed_df.groupBy("event_date", "workload_id", "status").agg(F.count("*").alias("n")).collect()
         phases["read_parse_s"] = round(time.monotonic() - t0, 3)
-        summary = _summarise(counts)
-        run.read_count = sum(r["n"] for r in counts)
-        run.landed_count, run.quarantined_count = summary["landed"], summary["quarantined"]
-        run.out_of_window_count = summary["out_of_window"]
-        run.details.update(summary)
-        log.info(
-            "read %d documents in %.1fs: %d to land, %d to quarantine, %d outside the window",
-            run.read_count,
-            phases["read_parse_s"],
-            run.landed_count,
-            run.quarantined_count,
-            run.out_of_window_count,
-        )
-        if run.read_count != run.source_count:
-            raise IngestError(
-                f"read {run.read_count} documents but Elasticsearch counts {run.source_count} for the "
-                f"window: the index changed during the read or documents were lost; nothing committed, re-run"
-            )
+        _record_counts(run, counts, phases["read_parse_s"])
+        _check_reconciled(run)
 
         t1 = time.monotonic()
-        bronze_path = ensure_table(spark, settings, BRONZE_SERVING_LOGS)
-        run.output_version = replace_where(
-            spark,
-            _bronze_rows(parsed_df, index, run),
-            bronze_path,
-            _window_predicate(index, window),
-            run.landed_count,
-        )
+        run.output_version = _write_bronze(spark, settings, parsed_df, index, window, run)
         phases["write_bronze_s"] = round(time.monotonic() - t1, 3)
 
         t2 = time.monotonic()

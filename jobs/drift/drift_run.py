@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jobs.drift.drift_report import FeatureReport, MetricValue, RunReport
+from jobs.drift.feature_drift import FeatureDrift, Scope, finish_ks, ks_candidates, measure
 from jobs.drift.histograms import ROWS, BinPlan, Comparison, exact_gaps, feature_frame, histograms
 from jobs.drift.reference_profile import merged_specs
 from jobs.drift.sources import FeatureSpec, RowSource, table_source
@@ -26,7 +27,7 @@ from schemas.tables import SILVER_LABELED_EXAMPLES, SILVER_PREDICTIONS
 from skewguard import drift_stats as m
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from jobs.lib.runs import RunRecord
     from jobs.lib.window import DayWindow
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["DriftResult", "compute_drift", "current_source", "load_profile", "write_drift"]
 
 log = logging.getLogger("skewguard.drift")
-Scope = tuple[int, str] | None
 
 
 @dataclass
@@ -122,89 +122,74 @@ def _scoped(counts: dict[Any, np.ndarray], workloads: list[str], slices: list[st
     return out
 
 
-def _bin_labels(edges: list[float]) -> list[str]:
-    points = ["-inf", *[f"{e:.4g}" for e in edges], "+inf"]
-    labels = [f"({points[i]}, {points[i + 1]}]" for i in range(len(points) - 1)]
-    if labels:
-        labels[-1] = labels[-1][:-1] + ")"
-    return [*labels, "null"]
+def _measured_features(
+    profile: Profile, counts: dict[Any, np.ndarray], settings: Settings, exact: bool
+) -> list[FeatureDrift]:
+    """Every profiled feature of every workload × scope measured on the binned counts, with
+    the fine bins KS still has to walk exactly."""
+    features: list[FeatureDrift] = []
+    # every profiled workload is measured (an empty window is reported too), then its slices
+    scopes = {(w, s) for (w, s, _) in counts} | {(w, None) for w in profile.workload_rows}
+    for workload, scope in sorted(scopes, key=lambda ws: (ws[0], ws[1] is not None, str(ws[1]))):
+        cur_rows = int(counts.get((workload, scope, ROWS), np.zeros(1))[0])
+        for (w, i), ref in sorted(profile.rows.items()):
+            if w != workload:
+                continue
+            width = profile.plan.width(w, i)
+            cur = counts.get((w, scope, i), np.zeros(width, dtype=np.int64))
+            f = FeatureDrift(w, scope, i, profile.specs[i], ref, cur, cur_rows)
+            measure(f, settings)
+            f.ks_refine = ks_candidates(f, settings, exact)
+            features.append(f)
+    return features
 
 
-@dataclass
-class _Feature:
-    """One workload × scope × feature being measured."""
-
-    workload: str
-    scope: Scope
-    index: int
-    spec: FeatureSpec
-    ref: dict[str, Any]
-    cur: np.ndarray
-    cur_rows: int
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
-    bins: tuple[list[str], list[float], list[float]] = ([], [], [])
-    ks: m.KsBounds | None = None
-    ks_refine: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    cur_count: int = 0
-    """Current values (numeric: non-null) or observations (categorical)."""
-    cur_null_rate: float | None = None
+def _ks_comparisons(features: list[FeatureDrift]) -> list[Comparison]:
+    return [
+        Comparison(
+            f.workload,
+            f.index,
+            int(b),
+            f.scope,
+            int(f.ks.ref_before[b]),
+            int(f.ks.cur_before[b]),
+            f.ks.n_ref,
+            f.ks.n_cur,
+        )
+        for f in features
+        if f.ks is not None
+        for b in f.ks_refine
+    ]
 
 
-def _measure(f: _Feature, settings: Settings) -> None:
-    conf = settings.drift
-    ref = f.ref
-    if f.spec.kind == "numeric":
-        fine = np.array(ref["fine_edges"], dtype=np.float64)
-        k = fine.size
-        cur_bins, cur_edge, cur_nulls = f.cur[: k + 1], f.cur[k + 1 : 2 * k + 1], int(f.cur[2 * k + 1])
-        coarse = np.array(ref["bin_edges"], dtype=np.float64)
-        ref_psi = np.array(ref["bin_counts"], dtype=np.int64)
-        cur_psi = np.append(m.coarse_counts(cur_bins, fine, coarse), cur_nulls)
-        cur_count = int(cur_bins.sum())
-        labels = _bin_labels(list(coarse))
-        f.ks = m.ks_bounds(np.array(ref["fine_counts"]), np.array(ref["fine_on_edge"]), cur_bins, cur_edge)
-    else:
-        ref_psi = np.array(ref["category_counts"], dtype=np.int64)
-        cur_psi = f.cur
-        cur_nulls = int(f.cur[len(ref_psi) - 2])
-        cur_count = int(f.cur.sum()) - cur_nulls
-        labels = list(ref["categories"])
-        divergence, distance = m.js(ref_psi, cur_psi)
-        f.metrics["js_divergence"] = {"value": divergence}
-        f.metrics["js_distance"] = {"value": distance}
-    f.metrics["psi"] = {"value": m.psi(ref_psi, cur_psi, conf.epsilon)}
-    cur_total = cur_count + cur_nulls
-    f.metrics["null_rate_delta"] = {
-        "value": (cur_nulls / cur_total - ref["null_rate"]) if cur_total and ref["null_rate"] is not None else None
-    }
-    f.metrics["count_delta"] = {"value": f.cur_rows / ref["rows"] - 1.0 if ref["rows"] else None}
-    f.bins = (labels, [float(x) for x in m.proportions(ref_psi)], [float(x) for x in m.proportions(cur_psi)])
-    f.cur_count = cur_count
-    f.cur_null_rate = cur_nulls / cur_total if cur_total else None
+def _walk_ks(
+    spark: SparkSession,
+    profile: Profile,
+    cur_df: DataFrame,
+    features: list[FeatureDrift],
+    comparisons: list[Comparison],
+) -> np.ndarray:
+    """The exact gap at each compared fine bin, from one walk over both sides' raw values."""
+    gaps = np.zeros(0)
+    if comparisons:
+        log.info(
+            "KS: walking %d fine bin(s) of %d feature(s) exactly",
+            len(comparisons),
+            sum(1 for f in features if f.ks_refine.size),
+        )
+        ref_df = feature_frame(profile.source.read(spark), profile.specs)
+        partitions = max(spark.sparkContext.defaultParallelism, min(len(comparisons), 200))
+        gaps = exact_gaps(ref_df, cur_df, profile.plan, comparisons, partitions)
+    return gaps
 
 
-def _ks_candidates(f: _Feature, settings: Settings, exact: bool) -> np.ndarray:
-    if f.ks is None:
-        return np.zeros(0, dtype=np.int64)
-    if exact:
-        return f.ks.candidates(above=f.ks.d_lo)
-    limits = settings.drift.thresholds_for(f.workload, f.spec.name, "ks")
-    straddled = [t for t in (limits.warn, limits.alert) if t is not None and f.ks.d_lo <= t < f.ks.d_hi]
-    return f.ks.candidates(above=min(straddled)) if straddled else np.zeros(0, dtype=np.int64)
-
-
-def _finish_ks(f: _Feature, gaps: np.ndarray, exact: bool) -> None:
-    if f.ks is None:
-        f.metrics["ks"] = {"value": None}
-        return
-    refined = f.ks_refine
-    lower = max(f.ks.d_lo, float(gaps.max(initial=0.0)))
-    rest = np.delete(f.ks.bin_upper, refined)
-    upper = lower if exact else max(lower, float(rest.max(initial=0.0)))
-    note = "exact" if exact else f"bounded, {refined.size} fine bin(s) walked exactly"
-    f.metrics["ks"] = {"value": lower, "lower": lower, "upper": upper, "note": note}
-    pvalue = m.ks_pvalue(lower, f.ks.n_ref, f.ks.n_cur)
-    f.metrics["ks_pvalue"] = {"value": pvalue, "note": "not an alarm at large N (README, KS)"}
+def _finish_all_ks(features: list[FeatureDrift], gaps: np.ndarray, exact: bool) -> None:
+    """Hand each numeric feature its share of the walked gaps (in the comparisons' order)."""
+    offset = 0
+    for f in features:
+        if f.spec.kind == "numeric":
+            finish_ks(f, gaps[offset : offset + f.ks_refine.size], exact)
+            offset += f.ks_refine.size
 
 
 def compute_drift(
@@ -229,57 +214,98 @@ def compute_drift(
     counts = _scoped(histograms(cur_df, profile.plan, len(slices)), sorted(profile.workload_rows), slices)
     phases["histograms_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    features: list[_Feature] = []
-    # every profiled workload is measured (an empty window is reported too), then its slices
-    scopes = {(w, s) for (w, s, _) in counts} | {(w, None) for w in profile.workload_rows}
-    for workload, scope in sorted(scopes, key=lambda ws: (ws[0], ws[1] is not None, str(ws[1]))):
-        cur_rows = int(counts.get((workload, scope, ROWS), np.zeros(1))[0])
-        for (w, i), ref in sorted(profile.rows.items()):
-            if w != workload:
-                continue
-            width = profile.plan.width(w, i)
-            cur = counts.get((w, scope, i), np.zeros(width, dtype=np.int64))
-            f = _Feature(w, scope, i, profile.specs[i], ref, cur, cur_rows)
-            _measure(f, settings)
-            f.ks_refine = _ks_candidates(f, settings, exact)
-            features.append(f)
-    comparisons = [
-        Comparison(
-            f.workload,
-            f.index,
-            int(b),
-            f.scope,
-            int(f.ks.ref_before[b]),
-            int(f.ks.cur_before[b]),
-            f.ks.n_ref,
-            f.ks.n_cur,
-        )
-        for f in features
-        if f.ks is not None
-        for b in f.ks_refine
-    ]
-    gaps = np.zeros(0)
-    if comparisons:
-        log.info(
-            "KS: walking %d fine bin(s) of %d feature(s) exactly",
-            len(comparisons),
-            sum(1 for f in features if f.ks_refine.size),
-        )
-        ref_df = feature_frame(profile.source.read(spark), profile.specs)
-        partitions = max(spark.sparkContext.defaultParallelism, min(len(comparisons), 200))
-        gaps = exact_gaps(ref_df, cur_df, profile.plan, comparisons, partitions)
+    features = _measured_features(profile, counts, settings, exact)
+    comparisons = _ks_comparisons(features)
+    gaps = _walk_ks(spark, profile, cur_df, features, comparisons)
     phases["ks_walk_s"] = time.perf_counter() - t0
     phases["ks_bins_walked"] = len(comparisons)
-    offset = 0
-    for f in features:
-        if f.spec.kind == "numeric":
-            _finish_ks(f, gaps[offset : offset + f.ks_refine.size], exact)
-            offset += f.ks_refine.size
+    _finish_all_ks(features, gaps, exact)
     result = _result(settings, reference, profile, source, window, run, features, slices, exact)
     result.phases = {k: round(v, 3) for k, v in phases.items()}
     run.source = f"{source.table}@v{source.version}"
     run.read_count = sum(f.cur_rows for f in features if f.scope is None and f.index == 0)
     return result
+
+
+_METRICS = ("psi", "ks", "ks_pvalue", "js_divergence", "js_distance", "null_rate_delta", "count_delta")
+
+
+def _metric_values(f: FeatureDrift, settings: Settings, exact: bool) -> list[MetricValue]:
+    """Each metric the feature has, judged against its thresholds (KS bounded: the worse of its
+    bounds' statuses; an empty window: ``empty`` but for the count delta)."""
+    conf = settings.drift
+    values: list[MetricValue] = []
+    for metric in _METRICS:
+        if metric not in f.metrics:
+            continue
+        got = f.metrics[metric]
+        limits = conf.thresholds_for(f.workload, f.spec.name, metric)
+        value = got["value"]
+        lower, upper = got.get("lower"), got.get("upper")
+        if metric == "ks" and lower is not None and not exact:
+            low, high = m.status_of(lower, limits.warn, limits.alert), m.status_of(upper, limits.warn, limits.alert)
+            status = max((low, high), key=lambda s: m.STATUS_RANK[s])
+        else:
+            status = m.status_of(value, limits.warn, limits.alert)
+        if f.cur_rows == 0 and metric != "count_delta":
+            status = "empty"
+        values.append(MetricValue(metric, value, limits.warn, limits.alert, status, lower, upper, got.get("note")))
+    return values
+
+
+def _drift_row(
+    base: dict[str, Any], f: FeatureDrift, slice_column: str, slice_value: str, v: MetricValue, exact: bool
+) -> dict[str, Any]:
+    """One ``metrics.drift`` row: ``base`` (the run's columns) and one metric of one feature."""
+    return {
+        **base,
+        "workload_id": f.workload,
+        "slice_column": slice_column,
+        "slice_value": slice_value,
+        "feature": f.spec.name,
+        "feature_type": f.spec.kind,
+        "metric": v.metric,
+        "value": v.value,
+        "lower": v.lower,
+        "upper": v.upper,
+        "warn_threshold": v.warn,
+        "alert_threshold": v.alert,
+        "status": v.status,
+        "ref_count": int(f.ref["count"]),
+        "cur_count": f.cur_count,
+        "ref_null_rate": f.ref["null_rate"],
+        "cur_null_rate": f.cur_null_rate,
+        "bin_labels": f.bins[0] if v.metric == "psi" else None,
+        "ref_props": f.bins[1] if v.metric == "psi" else None,
+        "cur_props": f.bins[2] if v.metric == "psi" else None,
+        "details_json": json.dumps({"ks_mode": "exact" if exact else "bounded", "note": v.note}),
+    }
+
+
+def _threshold_line(f: FeatureDrift, slice_column: str, slice_value: str, v: MetricValue) -> str:
+    """``WARN``/``ALERT`` line of a metric over its threshold."""
+    where = f"{f.workload}{'' if f.scope is None else f' [{slice_column}={slice_value}]'} {f.spec.name}"
+    shown = f"{v.value:.4g}" if v.lower is None or v.lower == v.upper else f"[{v.lower:.4g}, {v.upper:.4g}]"
+    limit = v.alert if v.status == "alert" else v.warn
+    return f"{v.status.upper()} {where}: {v.metric} {shown} > {limit}"
+
+
+def _feature_report(f: FeatureDrift, slice_column: str, slice_value: str, values: list[MetricValue]) -> FeatureReport:
+    return FeatureReport(
+        f.workload,
+        f.spec.name,
+        f.spec.kind,
+        "" if f.scope is None else f"{slice_column}={slice_value}",
+        m.worst_status([v.status for v in values if v.status != "info"]),
+        int(f.ref["count"]),
+        f.cur_count,
+        f.ref["null_rate"],
+        f.cur_null_rate,
+        tuple(f.bins[0]),
+        tuple(f.bins[1]),
+        tuple(f.bins[2]) if f.cur_rows else (),
+        tuple(values),
+    )
 
 
 def _result(
@@ -289,86 +315,30 @@ def _result(
     source: RowSource,
     window: DayWindow,
     run: RunRecord,
-    features: list[_Feature],
+    features: list[FeatureDrift],
     slices: list[str],
     exact: bool,
 ) -> DriftResult:
-    conf = settings.drift
+    base = {
+        "run_id": run.run_id,
+        "computed_at": run.started_at,
+        "window_start": window.start,
+        "window_end": window.end,
+        "reference": reference,
+        "source_table": f"{source.table}@v{source.version}",
+    }
     rows: list[dict[str, Any]] = []
     reports: list[FeatureReport] = []
     alerts: list[str] = []
     warnings: list[str] = []
     for f in features:
         slice_column, slice_value = ("", "") if f.scope is None else (slices[f.scope[0]], f.scope[1])
-        values: list[MetricValue] = []
-        for metric in ("psi", "ks", "ks_pvalue", "js_divergence", "js_distance", "null_rate_delta", "count_delta"):
-            if metric not in f.metrics:
-                continue
-            got = f.metrics[metric]
-            limits = conf.thresholds_for(f.workload, f.spec.name, metric)
-            value = got["value"]
-            lower, upper = got.get("lower"), got.get("upper")
-            if metric == "ks" and lower is not None and not exact:
-                low, high = m.status_of(lower, limits.warn, limits.alert), m.status_of(upper, limits.warn, limits.alert)
-                status = max((low, high), key=lambda s: m.STATUS_RANK[s])
-            else:
-                status = m.status_of(value, limits.warn, limits.alert)
-            if f.cur_rows == 0 and metric != "count_delta":
-                status = "empty"
-            values.append(MetricValue(metric, value, limits.warn, limits.alert, status, lower, upper, got.get("note")))
-            row = {
-                "run_id": run.run_id,
-                "computed_at": run.started_at,
-                "window_start": window.start,
-                "window_end": window.end,
-                "reference": reference,
-                "source_table": f"{source.table}@v{source.version}",
-                "workload_id": f.workload,
-                "slice_column": slice_column,
-                "slice_value": slice_value,
-                "feature": f.spec.name,
-                "feature_type": f.spec.kind,
-                "metric": metric,
-                "value": value,
-                "lower": lower,
-                "upper": upper,
-                "warn_threshold": limits.warn,
-                "alert_threshold": limits.alert,
-                "status": status,
-                "ref_count": int(f.ref["count"]),
-                "cur_count": f.cur_count,
-                "ref_null_rate": f.ref["null_rate"],
-                "cur_null_rate": f.cur_null_rate,
-                "bin_labels": f.bins[0] if metric == "psi" else None,
-                "ref_props": f.bins[1] if metric == "psi" else None,
-                "cur_props": f.bins[2] if metric == "psi" else None,
-                "details_json": json.dumps({"ks_mode": "exact" if exact else "bounded", "note": got.get("note")}),
-            }
-            rows.append(row)
-            if status in ("warn", "alert"):
-                where = f"{f.workload}{'' if f.scope is None else f' [{slice_column}={slice_value}]'} {f.spec.name}"
-                shown = f"{value:.4g}" if lower is None or lower == upper else f"[{lower:.4g}, {upper:.4g}]"
-                limit = limits.alert if status == "alert" else limits.warn
-                (alerts if status == "alert" else warnings).append(
-                    f"{status.upper()} {where}: {metric} {shown} > {limit}"
-                )
-        reports.append(
-            FeatureReport(
-                f.workload,
-                f.spec.name,
-                f.spec.kind,
-                "" if f.scope is None else f"{slice_column}={slice_value}",
-                m.worst_status([v.status for v in values if v.status != "info"]),
-                int(f.ref["count"]),
-                f.cur_count,
-                f.ref["null_rate"],
-                f.cur_null_rate,
-                tuple(f.bins[0]),
-                tuple(f.bins[1]),
-                tuple(f.bins[2]) if f.cur_rows else (),
-                tuple(values),
-            )
-        )
+        values = _metric_values(f, settings, exact)
+        for v in values:
+            rows.append(_drift_row(base, f, slice_column, slice_value, v, exact))
+            if v.status in ("warn", "alert"):
+                (alerts if v.status == "alert" else warnings).append(_threshold_line(f, slice_column, slice_value, v))
+        reports.append(_feature_report(f, slice_column, slice_value, values))
     report = RunReport(
         run.run_id,
         run.started_at.isoformat(),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jobs.drift.histograms import ROWS, BinPlan, feature_frame, histograms
+from jobs.drift.histograms import ROWS, BinPlan, HistKey, feature_frame, histograms
 from jobs.drift.sources import FeatureSpec, RowSource, declared_features, table_source
 from jobs.lib.delta_io import ensure_table, replace_where, sql_string
 from schemas.drift_tables import METRICS_REFERENCE_PROFILES
@@ -133,6 +133,115 @@ def _top_categories(
     return top, others, truncated
 
 
+_Key = tuple[str, int]
+
+
+def _reference_workloads(rows_df: DataFrame, source: RowSource) -> list[str]:
+    workloads = sorted(r[0] for r in rows_df.select("workload_id").distinct().collect())
+    if not workloads:
+        raise ValueError(f"the reference {source.describe()} has no rows")
+    return workloads
+
+
+def _measure(
+    features_df: DataFrame, specs: list[FeatureSpec], used: dict[str, set[int]], conf: DriftSettings
+) -> tuple[BinPlan, dict[_Key, dict[str, Any]], dict[_Key, bool], dict[HistKey, np.ndarray]]:
+    """The bins (quantile edges, top categories) and the reference's exact counts on them."""
+    edges, extra = _numeric_edges(features_df, specs, used, conf)
+    top, others, truncated = _top_categories(features_df, specs, used, conf)
+    plan = BinPlan(specs, edges, top, others)
+    counts = histograms(features_df, plan, 0)
+    return plan, extra, truncated, counts
+
+
+def _numeric_profile(c: np.ndarray, fine: np.ndarray, extra: dict[str, Any]) -> dict[str, Any]:
+    k = fine.size
+    bins, on_edge, nulls = c[: k + 1], c[k + 1 : 2 * k + 1], int(c[2 * k + 1])
+    coarse = extra["bin_edges"]
+    return dict(
+        count=int(bins.sum()),
+        null_count=nulls,
+        bin_edges=[float(x) for x in coarse],
+        bin_counts=[int(x) for x in coarse_counts(bins, fine, coarse)] + [nulls],
+        fine_edges=[float(x) for x in fine],
+        fine_counts=[int(x) for x in bins],
+        fine_on_edge=[int(x) for x in on_edge],
+        min=extra["min"],
+        max=extra["max"],
+    )
+
+
+def _categorical_profile(c: np.ndarray, cats: list[str], others: list[str], truncated: bool) -> dict[str, Any]:
+    nulls = int(c[len(cats) + 1])
+    return dict(
+        count=int(c.sum()) - nulls,
+        null_count=nulls,
+        categories=[*cats, CATEGORY_OTHER, CATEGORY_NULL, CATEGORY_UNSEEN],
+        category_counts=[int(x) for x in c],
+        other_categories=others,
+        other_truncated=truncated,
+    )
+
+
+def _profile_base(source: RowSource, name: str, run: RunRecord) -> dict[str, Any]:
+    """The columns every row of one profile shares."""
+    return {
+        "reference": name,
+        "run_id": run.run_id,
+        "profiled_at": run.started_at,
+        "source_table": source.table,
+        "source_version": source.version,
+        "window_start": source.start,
+        "window_end": source.end,
+        "training_set": source.training_set,
+        "source_json": source.to_json(),
+    }
+
+
+def _profile_rows(
+    base: dict[str, Any],
+    workloads: list[str],
+    used: dict[str, set[int]],
+    plan: BinPlan,
+    extra: dict[_Key, dict[str, Any]],
+    truncated: dict[_Key, bool],
+    counts: dict[HistKey, np.ndarray],
+) -> list[dict[str, Any]]:
+    """One ``metrics.reference_profiles`` row per workload × monitored feature."""
+    out: list[dict[str, Any]] = []
+    for workload in workloads:
+        n_rows = int(counts.get((workload, (), ROWS), np.zeros(1))[0])
+        for i in sorted(used[workload]):
+            spec = plan.specs[i]
+            key = (workload, i)
+            c = counts.get((workload, (), i), np.zeros(plan.width(workload, i), dtype=np.int64))
+            row: dict[str, Any] = {
+                **base,
+                "workload_id": workload,
+                "feature": spec.name,
+                "feature_type": spec.kind,
+                "expression": spec.expression,
+                "is_array": spec.is_array,
+                "rows": n_rows,
+            }
+            if spec.kind == "numeric":
+                row.update(_numeric_profile(c, plan.edges[key], extra[key]))
+            else:
+                row.update(_categorical_profile(c, plan.categories[key], plan.others[key], truncated[key]))
+            total = row["count"] + row["null_count"]
+            row["null_rate"] = row["null_count"] / total if total else None
+            out.append(row)
+    return out
+
+
+def _write_profile(spark: SparkSession, settings: Settings, name: str, out: list[dict[str, Any]]) -> int:
+    """Replace the profile called ``name``; returns the table version written."""
+    path = ensure_table(spark, settings, METRICS_REFERENCE_PROFILES)
+    schema = METRICS_REFERENCE_PROFILES
+    rows_out = spark.createDataFrame([tuple(r.get(c) for c in schema.column_names) for r in out], schema.spark_schema())
+    return replace_where(spark, rows_out, path, f"reference = {sql_string(name)}", len(out))
+
+
 def profile_reference(
     spark: SparkSession,
     settings: Settings,
@@ -146,80 +255,17 @@ def profile_reference(
     conf = settings.drift
     rows_df = source.read(spark)
     columns = dict(rows_df.dtypes)
-    workloads = sorted(r[0] for r in rows_df.select("workload_id").distinct().collect())
-    if not workloads:
-        raise ValueError(f"the reference {source.describe()} has no rows")
+    workloads = _reference_workloads(rows_df, source)
     specs, used = merged_specs(
         {w: declared_features(settings, columns, w, source.table, contract, given) for w in workloads}
     )
     features_df = feature_frame(rows_df, specs).cache()
     try:
-        edges, extra = _numeric_edges(features_df, specs, used, conf)
-        top, others, truncated = _top_categories(features_df, specs, used, conf)
-        plan = BinPlan(specs, edges, top, others)
-        counts = histograms(features_df, plan, 0)
+        plan, extra, truncated, counts = _measure(features_df, specs, used, conf)
     finally:
         features_df.unpersist()
-    base = {
-        "reference": name,
-        "run_id": run.run_id,
-        "profiled_at": run.started_at,
-        "source_table": source.table,
-        "source_version": source.version,
-        "window_start": source.start,
-        "window_end": source.end,
-        "training_set": source.training_set,
-        "source_json": source.to_json(),
-    }
-    out: list[dict[str, Any]] = []
-    for workload in workloads:
-        n_rows = int(counts.get((workload, (), ROWS), np.zeros(1))[0])
-        for i in sorted(used[workload]):
-            spec = specs[i]
-            c = counts.get((workload, (), i), np.zeros(plan.width(workload, i), dtype=np.int64))
-            row: dict[str, Any] = {
-                **base,
-                "workload_id": workload,
-                "feature": spec.name,
-                "feature_type": spec.kind,
-                "expression": spec.expression,
-                "is_array": spec.is_array,
-                "rows": n_rows,
-            }
-            if spec.kind == "numeric":
-                fine = edges[(workload, i)]
-                k = fine.size
-                bins, on_edge, nulls = c[: k + 1], c[k + 1 : 2 * k + 1], int(c[2 * k + 1])
-                coarse = extra[(workload, i)]["bin_edges"]
-                row.update(
-                    count=int(bins.sum()),
-                    null_count=nulls,
-                    bin_edges=[float(x) for x in coarse],
-                    bin_counts=[int(x) for x in coarse_counts(bins, fine, coarse)] + [nulls],
-                    fine_edges=[float(x) for x in fine],
-                    fine_counts=[int(x) for x in bins],
-                    fine_on_edge=[int(x) for x in on_edge],
-                    min=extra[(workload, i)]["min"],
-                    max=extra[(workload, i)]["max"],
-                )
-            else:
-                cats = top[(workload, i)]
-                nulls = int(c[len(cats) + 1])
-                row.update(
-                    count=int(c.sum()) - nulls,
-                    null_count=nulls,
-                    categories=[*cats, CATEGORY_OTHER, CATEGORY_NULL, CATEGORY_UNSEEN],
-                    category_counts=[int(x) for x in c],
-                    other_categories=others[(workload, i)],
-                    other_truncated=truncated[(workload, i)],
-                )
-            total = row["count"] + row["null_count"]
-            row["null_rate"] = row["null_count"] / total if total else None
-            out.append(row)
-    path = ensure_table(spark, settings, METRICS_REFERENCE_PROFILES)
-    schema = METRICS_REFERENCE_PROFILES
-    rows_out = spark.createDataFrame([tuple(r.get(c) for c in schema.column_names) for r in out], schema.spark_schema())
-    run.output_version = replace_where(spark, rows_out, path, f"reference = {sql_string(name)}", len(out))
+    out = _profile_rows(_profile_base(source, name, run), workloads, used, plan, extra, truncated, counts)
+    run.output_version = _write_profile(spark, settings, name, out)
     run.read_count = sum(int(counts.get((w, (), ROWS), np.zeros(1))[0]) for w in workloads)
     run.landed_count = len(out)
     run.source = source.describe()

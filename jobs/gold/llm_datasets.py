@@ -19,7 +19,6 @@ Per workload, all distributed (only per-workload × stratum counts reach the dri
 from __future__ import annotations
 
 import logging
-import math
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs.gold.llm_lines import chat_line_of, eval_line_of
+from jobs.gold.llm_splits import NO_TOOL, RARE, allocate, assign_splits, split_quotas, strata_of
 from jobs.lib.delta_io import ensure_table, replace_where, sql_string, table_version
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import release, require_columns, table_rows
@@ -53,8 +53,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-RARE = "__rare__"
-NO_TOOL = "__none__"
 _NEEDED = ("event_id", "event_ts", "workload_id", "workload_type", "dedup_key", "first_tool", "answer_chars")
 # what the decisions (filters, dedup, split) need: a narrow projection of silver
 _DECISION_COLUMNS = ("event_id", "event_ts", "workload_id", "dedup_key", "first_tool")
@@ -119,32 +117,6 @@ def _with_newest_first(df: DataFrame) -> DataFrame:
     return df.withColumn("is_newest", F.row_number().over(newest) == 1)
 
 
-def allocate(total: int, sizes: dict[str, int]) -> dict[str, int]:
-    """``total`` shared among strata in proportion to ``sizes`` by largest remainder
-    (ties: the larger stratum, then the name), never more than a stratum holds."""
-    total = min(total, sum(sizes.values()))
-    n = sum(sizes.values())
-    if n == 0:
-        return dict.fromkeys(sizes, 0)
-    exact = {k: total * v / n for k, v in sizes.items()}
-    shares = {k: math.floor(x) for k, x in exact.items()}
-    order = sorted(sizes, key=lambda k: (-(exact[k] - shares[k]), -sizes[k], k))
-    for k in order[: total - sum(shares.values())]:
-        shares[k] += 1
-    return shares
-
-
-def split_quotas(strata: dict[str, int], llm: LlmSettings) -> dict[str, tuple[int, int]]:
-    """Stratum → (eval records, val records)."""
-    evals = allocate(llm.eval_size, strata)
-    return {k: (evals[k], math.floor((n - evals[k]) * llm.val_ratio + 0.5)) for k, n in strata.items()}
-
-
-def _strata(tool_counts: dict[str | None, int], rare_below: int) -> dict[str | None, str]:
-    """First tool → stratum: the tool itself, ``__rare__`` when fewer records call it first, ``__none__``."""
-    return {tool: NO_TOOL if tool is None else RARE if n < rare_below else tool for tool, n in tool_counts.items()}
-
-
 def _read_silver(spark: SparkSession, settings: Settings, window: DayWindow) -> tuple[DataFrame, int]:
     path = settings.lakehouse.table_path(SILVER_LLM_INTERACTIONS.name)
     if not DeltaTable.isDeltaTable(spark, path):
@@ -190,7 +162,7 @@ def _summaries(counts: list[Any], invalid: list[Any], llm: LlmSettings) -> dict[
         ds.raw += row["count"]
     for workload, per_tool in tools.items():
         ds = found[workload]
-        ds.tool_strata = _strata(per_tool, llm.rare_tool_records)
+        ds.tool_strata = strata_of(per_tool, llm.rare_tool_records)
         for tool, stratum in ds.tool_strata.items():
             ds.strata[stratum] = ds.strata.get(stratum, 0) + per_tool[tool]
     return found
@@ -201,6 +173,85 @@ def _check_sizes(datasets: dict[str, WorkloadDataset], llm: LlmSettings) -> None
     if short:
         need = f"need at least {llm.min_records} (llm.min_records) and more than {llm.eval_size} (llm.eval_size)"
         raise DatasetError("; ".join(f"{ds.line()}" for ds in short) + f": {need}; nothing written")
+
+
+def _decisions(silver_df: DataFrame, llm: LlmSettings) -> DataFrame:
+    """The narrow projection the decisions need, with ``workload_type``, ``filter_reason`` and
+    ``is_newest``, checkpointed (eagerly) so that the counts and the split read it once."""
+    answer = F.trim(F.coalesce(F.col("response_message")["content"], F.lit("")))
+    return (
+        silver_df.select(*_DECISION_COLUMNS, F.length(answer).alias("answer_chars"))
+        .transform(with_workload_type)
+        .transform(filter_reason, llm)
+        .transform(_with_newest_first)
+        .localCheckpoint(eager=True)
+    )
+
+
+def _decide(
+    spark: SparkSession, settings: Settings, window: DayWindow, decisions_df: DataFrame, llm: LlmSettings
+) -> dict[str, WorkloadDataset]:
+    """Per workload, what the filters, dedup and strata decided (one small collect), checked
+    against the minimum sizes."""
+    counts = (
+        decisions_df.groupBy("workload_id", "workload_type", "filter_reason", "is_newest", "first_tool")
+        .agg(F.count("*").alias("n"))
+        .collect()
+    )
+    datasets = _summaries(counts, _invalid_counts(spark, settings, window), llm)
+    if not datasets:
+        raise DatasetError(f"no LLM records in {SILVER_LLM_INTERACTIONS.name} for {window}; nothing written")
+    _check_sizes(datasets, llm)
+    return datasets
+
+
+def _gold_rows(
+    silver_df: DataFrame, splits_df: DataFrame, window: DayWindow, version: int, run: RunRecord
+) -> DataFrame:
+    """The kept records' wide columns with their split and JSONL line, as ``gold.llm_datasets`` rows."""
+    rows_df = (
+        silver_df.drop("workload_type")
+        .join(splits_df, ["workload_id", "event_id"])
+        .withColumn("line_json", F.when(F.col("split") == "eval", eval_line_of()).otherwise(chat_line_of()))
+    )
+    return table_rows(
+        rows_df.withColumn("line_shape", F.when(F.col("split") == "eval", F.lit("eval")).otherwise(F.lit("chat"))),
+        GOLD_LLM_DATASETS,
+        window_start=window.start,
+        window_end=window.end,
+        source_version=version,
+        build_run_id=run.run_id,
+        built_at=run.started_at,
+    )
+
+
+def _write_gold(
+    spark: SparkSession, settings: Settings, gold_df: DataFrame, datasets: dict[str, WorkloadDataset], run: RunRecord
+) -> str:
+    """Replace the workloads' rows in ``gold.llm_datasets``; returns the table's path."""
+    path = ensure_table(spark, settings, GOLD_LLM_DATASETS)
+    workloads = sorted(datasets)
+    predicate = f"workload_id IN ({', '.join(sql_string(w) for w in workloads)})"
+    expected = sum(ds.kept for ds in datasets.values())
+    run.output_version = replace_where(spark, gold_df, path, predicate, expected)
+    run.landed_count = expected
+    return path
+
+
+def _workload_details(datasets: dict[str, WorkloadDataset]) -> dict[str, dict[str, Any]]:
+    return {
+        w: {
+            "workload_type": ds.workload_type,
+            "raw": ds.raw,
+            "invalid": ds.invalid,
+            "filtered": ds.filtered,
+            "duplicates": ds.duplicates,
+            "strata": ds.strata,
+            "splits": ds.splits,
+            "export_dir": ds.export_dir,
+        }
+        for w, ds in sorted(datasets.items())
+    }
 
 
 def build_llm_datasets(
@@ -215,50 +266,17 @@ def build_llm_datasets(
     t0 = time.monotonic()
     # Decide on a narrow projection (filters, dedup, split), then read the wide columns once
     # for the kept records only: the messages are never shuffled more than once.
-    answer = F.trim(F.coalesce(F.col("response_message")["content"], F.lit("")))
-    decisions_df = (
-        silver_df.select(*_DECISION_COLUMNS, F.length(answer).alias("answer_chars"))
-        .transform(with_workload_type)
-        .transform(filter_reason, llm)
-        .transform(_with_newest_first)
-        .localCheckpoint(eager=True)
-    )
+    decisions_df = _decisions(silver_df, llm)
     try:
-        counts = (
-            decisions_df.groupBy("workload_id", "workload_type", "filter_reason", "is_newest", "first_tool")
-            .agg(F.count("*").alias("n"))
-            .collect()
-        )
-        datasets = _summaries(counts, _invalid_counts(spark, settings, window), llm)
-        if not datasets:
-            raise DatasetError(f"no LLM records in {SILVER_LLM_INTERACTIONS.name} for {window}; nothing written")
-        _check_sizes(datasets, llm)
+        datasets = _decide(spark, settings, window, decisions_df, llm)
         phases["decide_s"] = round(time.monotonic() - t0, 3)
         run.read_count = sum(ds.raw - sum(ds.invalid.values()) for ds in datasets.values())
         run.source_count = sum(ds.raw for ds in datasets.values())
 
         t1 = time.monotonic()
-        splits_df = _splits(spark, decisions_df, datasets, llm)
-        rows_df = (
-            silver_df.drop("workload_type")
-            .join(splits_df, ["workload_id", "event_id"])
-            .withColumn("line_json", F.when(F.col("split") == "eval", eval_line_of()).otherwise(chat_line_of()))
-        )
-        gold_df = table_rows(
-            rows_df.withColumn("line_shape", F.when(F.col("split") == "eval", F.lit("eval")).otherwise(F.lit("chat"))),
-            GOLD_LLM_DATASETS,
-            window_start=window.start,
-            window_end=window.end,
-            source_version=version,
-            build_run_id=run.run_id,
-            built_at=run.started_at,
-        )
-        path = ensure_table(spark, settings, GOLD_LLM_DATASETS)
-        workloads = sorted(datasets)
-        predicate = f"workload_id IN ({', '.join(sql_string(w) for w in workloads)})"
-        expected = sum(ds.kept for ds in datasets.values())
-        run.output_version = replace_where(spark, gold_df, path, predicate, expected)
-        run.landed_count = expected
+        splits_df = assign_splits(spark, decisions_df, datasets, llm)
+        gold_df = _gold_rows(silver_df, splits_df, window, version, run)
+        path = _write_gold(spark, settings, gold_df, datasets, run)
         phases["write_gold_s"] = round(time.monotonic() - t1, 3)
     finally:
         release(decisions_df)
@@ -269,58 +287,9 @@ def build_llm_datasets(
         ds.export_dir = export_workload(spark, path, run.output_version, ds.workload_id, root, run.run_id)
     phases["export_s"] = round(time.monotonic() - t2, 3)
     run.details["phases"] = phases
-    run.details["workloads"] = {
-        w: {
-            "workload_type": ds.workload_type,
-            "raw": ds.raw,
-            "invalid": ds.invalid,
-            "filtered": ds.filtered,
-            "duplicates": ds.duplicates,
-            "strata": ds.strata,
-            "splits": ds.splits,
-            "export_dir": ds.export_dir,
-        }
-        for w, ds in sorted(datasets.items())
-    }
+    run.details["workloads"] = _workload_details(datasets)
     run.status = "succeeded"
     return datasets
-
-
-def _splits(
-    spark: SparkSession, decisions_df: DataFrame, datasets: dict[str, WorkloadDataset], llm: LlmSettings
-) -> DataFrame:
-    """``workload_id, event_id, workload_type, stratum, split`` of every kept record; fills
-    each dataset's split counts."""
-    strata_rows, quota_rows = [], []
-    for ds in datasets.values():
-        for tool, stratum in ds.tool_strata.items():
-            strata_rows.append((ds.workload_id, NO_TOOL if tool is None else tool, stratum))
-        for stratum, (n_eval, n_val) in split_quotas(ds.strata, llm).items():
-            quota_rows.append((ds.workload_id, stratum, n_eval, n_val))
-            n = ds.strata[stratum]
-            ds.splits["eval"] = ds.splits.get("eval", 0) + n_eval
-            ds.splits["val"] = ds.splits.get("val", 0) + n_val
-            ds.splits["train"] = ds.splits.get("train", 0) + n - n_eval - n_val
-    strata_df = spark.createDataFrame(strata_rows, "workload_id string, tool_key string, stratum string")
-    quotas_df = spark.createDataFrame(quota_rows, "workload_id string, stratum string, n_eval long, n_val long")
-    order = Window.partitionBy("workload_id", "stratum").orderBy(
-        F.xxhash64(F.lit(llm.split_seed), "event_id"), "event_id"
-    )
-    rank = F.col("rank")
-    return (
-        decisions_df.where(F.col("filter_reason").isNull() & F.col("is_newest"))
-        .withColumn("tool_key", F.coalesce("first_tool", F.lit(NO_TOOL)))
-        .join(F.broadcast(strata_df), ["workload_id", "tool_key"])
-        .join(F.broadcast(quotas_df), ["workload_id", "stratum"])
-        .withColumn("rank", F.row_number().over(order))
-        .withColumn(
-            "split",
-            F.when(rank <= F.col("n_eval"), F.lit("eval"))
-            .when(rank <= F.col("n_eval") + F.col("n_val"), F.lit("val"))
-            .otherwise(F.lit("train")),
-        )
-        .select("workload_id", "event_id", "workload_type", "stratum", "split")
-    )
 
 
 class _Files:

@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -25,7 +26,7 @@ from jobs.lib.window import DayWindow
 from schemas.gold import GOLD_TRAINING_SET
 from schemas.tables import SILVER_LABELED_EXAMPLES
 from skewguard.artifacts import training_set_dir
-from skewguard.config import Settings
+from skewguard.config import Settings, TrainingSettings
 from transforms import SPLITS, FittedPipeline, Pipeline, assign_split, default_pipeline, source_hash
 
 __all__ = [
@@ -115,6 +116,62 @@ def _pipeline_for(request: TrainingSetRequest, examples_df: DataFrame) -> tuple[
     return default_pipeline(request.name, contract, time_column=TIME_COLUMN), None
 
 
+def _split_counts(split_df: DataFrame, window: DayWindow, run: RunRecord) -> dict[str, int]:
+    """Examples per split (one small aggregate), their total recorded as the run's read count;
+    fails when the train split is empty."""
+    counts = {r["split"]: int(r["n"]) for r in split_df.groupBy("split").agg(F.count(F.lit(1)).alias("n")).collect()}
+    run.read_count = sum(counts.values())
+    if counts.get("train", 0) == 0:
+        raise ValueError(
+            f"no labeled examples for the train split in {window} (read {run.read_count}); run join_labels first"
+        )
+    return counts
+
+
+def _training_rows(
+    split_df: DataFrame,
+    fitted: FittedPipeline,
+    request: TrainingSetRequest,
+    source_version: int,
+    transform_source_hash: str,
+    run: RunRecord,
+) -> DataFrame:
+    """The split examples through the fitted transforms, as ``gold.training_set`` rows."""
+    applied_df = apply_pipeline(split_df, fitted, keep=[*_LINEAGE, "split"])
+    return table_rows(
+        with_feature_vector(applied_df, fitted, "features")
+        .withColumnRenamed("model_name", "served_model_name")
+        .withColumnRenamed("model_version", "served_model_version")
+        .withColumnRenamed("transform_hash", "served_transform_hash"),
+        GOLD_TRAINING_SET,
+        training_set=request.name,
+        pipeline_hash=fitted.params_hash(),
+        transform_source_hash=transform_source_hash,
+        source_table=SILVER_LABELED_EXAMPLES.name,
+        source_version=source_version,
+        build_run_id=run.run_id,
+        built_at=run.started_at,
+    )
+
+
+def _split_rule(conf: TrainingSettings) -> dict[str, Any]:
+    return {
+        "hash": "murmur3_32(event_id, seed) / 2**32",
+        "seed": conf.split_seed,
+        "eval_fraction": conf.eval_fraction,
+        "validation_fraction": conf.validation_fraction,
+    }
+
+
+def _write_artifacts(settings: Settings, name: str, fitted: FittedPipeline, manifest: Mapping[str, Any]) -> Path:
+    """``pipeline.json`` and ``manifest.json`` in the training set's folder; returns the folder."""
+    folder = training_set_dir(settings, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pipeline.json").write_text(fitted.dumps() + "\n")
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return folder
+
+
 def build_training_set(
     spark: SparkSession, settings: Settings, request: TrainingSetRequest, run: RunRecord
 ) -> dict[str, Any]:
@@ -131,36 +188,15 @@ def build_training_set(
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
-        counts = {
-            r["split"]: int(r["n"]) for r in split_df.groupBy("split").agg(F.count(F.lit(1)).alias("n")).collect()
-        }
-        run.read_count = sum(counts.values())
-        if counts.get("train", 0) == 0:
-            raise ValueError(
-                f"no labeled examples for the train split in {window} (read {run.read_count}); run join_labels first"
-            )
+        counts = _split_counts(split_df, window, run)
         if fitted is None:
             log.info("fitting pipeline %r on %d train examples", pipeline.name, counts["train"])
             fitted = fit_pipeline(split_df.where(F.col("split") == "train"), pipeline, conf.quantile_accuracy)
         out_path = ensure_table(spark, settings, GOLD_TRAINING_SET)
         source_hash_now = source_hash()
-        applied_df = apply_pipeline(split_df, fitted, keep=[*_LINEAGE, "split"])
-        rows_df = table_rows(
-            with_feature_vector(applied_df, fitted, "features")
-            .withColumnRenamed("model_name", "served_model_name")
-            .withColumnRenamed("model_version", "served_model_version")
-            .withColumnRenamed("transform_hash", "served_transform_hash"),
-            GOLD_TRAINING_SET,
-            training_set=request.name,
-            pipeline_hash=fitted.params_hash(),
-            transform_source_hash=source_hash_now,
-            source_table=SILVER_LABELED_EXAMPLES.name,
-            source_version=source_version,
-            build_run_id=run.run_id,
-            built_at=run.started_at,
-        )
+        rows_df = _training_rows(split_df, fitted, request, source_version, source_hash_now, run)
         predicate = f"training_set = {sql_string(request.name)}"
-        version = replace_where(spark, rows_df, out_path, predicate, run.read_count)
+        version = replace_where(spark, rows_df, out_path, predicate, sum(counts.values()))  # every example read
     finally:
         release(split_df)
         split_df.unpersist()
@@ -172,12 +208,7 @@ def build_training_set(
         "version": version,
         "window": {"start": str(window.start), "end": str(window.end), "workload_id": window.workload_id},
         "split_counts": {s: counts.get(s, 0) for s in SPLITS},
-        "split_rule": {
-            "hash": "murmur3_32(event_id, seed) / 2**32",
-            "seed": conf.split_seed,
-            "eval_fraction": conf.eval_fraction,
-            "validation_fraction": conf.validation_fraction,
-        },
+        "split_rule": _split_rule(conf),
         "feature_names": fitted.output_names(),
         "inputs": dict(fitted.pipeline.inputs),
         "pipeline_hash": fitted.params_hash(),
@@ -187,10 +218,7 @@ def build_training_set(
         "built_at": run.started_at.isoformat(),
         **request.meta,
     }
-    folder = training_set_dir(settings, request.name)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pipeline.json").write_text(fitted.dumps() + "\n")
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    folder = _write_artifacts(settings, request.name, fitted, manifest)
     run.details = {"split_counts": manifest["split_counts"], "training_set": request.name, "manifest": str(folder)}
     run.status = "succeeded"
     log.info("training set %s: %s at %s v%d", request.name, manifest["split_counts"], out_path, version)

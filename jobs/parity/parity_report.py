@@ -30,6 +30,48 @@ def _mode_summary(c: Comparison) -> dict[str, Any]:
     }
 
 
+def _identity_notes(bundle: Bundle, offline_pipeline_hash: str, offline_transform_hash: str | None) -> list[str]:
+    """Where the bundle is not what computed the offline outputs."""
+    notes = []
+    if bundle.manifest["pipeline_hash"] != offline_pipeline_hash:
+        notes.append("the bundle's fitted pipeline is not the one that computed the offline outputs (hashes differ)")
+    if offline_transform_hash and offline_transform_hash != bundle.transform_hash:
+        notes.append("the bundle carries other transform source than the one that computed the offline outputs")
+    return notes
+
+
+def _metrics_row(report: Mapping[str, Any], checked_at: dt.datetime) -> dict[str, Any]:
+    """The report's ``metrics.parity`` row."""
+    b, o, modes = report["bundle"], report["offline"], report["modes"]
+    divergent = report["divergence"] or {}
+    return {
+        "run_id": report["run_id"],
+        "checked_at": checked_at,
+        "bundle_name": b["name"],
+        "bundle_version": b["version"],
+        "bundle_path": b["path"],
+        "bundle_pipeline_hash": b["pipeline_hash"],
+        "bundle_transform_hash": b["transform_hash"],
+        "offline_source": o["source"],
+        "offline_pipeline_hash": o["pipeline_hash"],
+        "offline_transform_hash": o["transform_hash"],
+        "examples": report["examples"],
+        "outputs": report["outputs"],
+        "tolerance": report["tolerance"],
+        "max_abs_diff": report["max_abs_diff"],
+        "max_abs_diff_single": modes["single"]["max_abs_diff"],
+        "max_abs_diff_batch": modes["batch"]["max_abs_diff"],
+        "examples_over_tolerance": report["examples_over_tolerance"],
+        "serving_errors": report["serving_errors"],
+        "passed": report["passed"],
+        "first_divergent_step": divergent.get("step"),
+        "divergent_features": divergent.get("features"),
+        "serving_p50_ms": report["serving_latency_ms"]["p50"],
+        "serving_p99_ms": report["serving_latency_ms"]["p99"],
+        "report_path": report["report_path"],
+    }
+
+
 def build_report(
     *,
     run_id: str,
@@ -49,18 +91,10 @@ def build_report(
     failing = set(single.failing_ids) | set(batch.failing_ids)
     errors = set(single.errors) | set(batch.errors)
     max_diff = max(single.max_abs_diff, batch.max_abs_diff)
-    passed = max_diff < tolerance and not errors
-    notes = []
-    if bundle.manifest["pipeline_hash"] != offline_pipeline_hash:
-        notes.append("the bundle's fitted pipeline is not the one that computed the offline outputs (hashes differ)")
-    if offline_transform_hash and offline_transform_hash != bundle.transform_hash:
-        notes.append("the bundle carries other transform source than the one that computed the offline outputs")
-    p50, p99 = single.latency_ms(50), single.latency_ms(99)
-    divergent = divergence or {}
     report: dict[str, Any] = {
         "run_id": run_id,
         "checked_at": checked_at.isoformat(),
-        "passed": passed,
+        "passed": max_diff < tolerance and not errors,
         "tolerance": tolerance,
         "bundle": {
             "name": bundle.name,
@@ -75,43 +109,22 @@ def build_report(
             "transform_hash": offline_transform_hash,
             "strata": dict(strata),
         },
-        "identity_notes": notes,
+        "identity_notes": _identity_notes(bundle, offline_pipeline_hash, offline_transform_hash),
         "examples": single.examples,
         "outputs": len(single.names),
         "max_abs_diff": max_diff,
         "examples_over_tolerance": len(failing),
         "serving_errors": len(errors),
         "modes": {"single": _mode_summary(single), "batch": _mode_summary(batch)},
-        "serving_latency_ms": {"p50": p50, "p99": p99, "batch_mean_per_request": batch.latency_ms(50)},
+        "serving_latency_ms": {
+            "p50": single.latency_ms(50),
+            "p99": single.latency_ms(99),
+            "batch_mean_per_request": batch.latency_ms(50),
+        },
         "divergence": divergence,
         "report_path": str(report_dir),
     }
-    report["metrics_row"] = {
-        "run_id": run_id,
-        "checked_at": checked_at,
-        "bundle_name": bundle.name,
-        "bundle_version": bundle.version,
-        "bundle_path": str(bundle.path),
-        "bundle_pipeline_hash": bundle.manifest["pipeline_hash"],
-        "bundle_transform_hash": bundle.transform_hash,
-        "offline_source": offline_source,
-        "offline_pipeline_hash": offline_pipeline_hash,
-        "offline_transform_hash": offline_transform_hash,
-        "examples": single.examples,
-        "outputs": len(single.names),
-        "tolerance": tolerance,
-        "max_abs_diff": max_diff,
-        "max_abs_diff_single": single.max_abs_diff,
-        "max_abs_diff_batch": batch.max_abs_diff,
-        "examples_over_tolerance": len(failing),
-        "serving_errors": len(errors),
-        "passed": passed,
-        "first_divergent_step": divergent.get("step"),
-        "divergent_features": divergent.get("features"),
-        "serving_p50_ms": p50,
-        "serving_p99_ms": p99,
-        "report_path": str(report_dir),
-    }
+    report["metrics_row"] = _metrics_row(report, checked_at)
     return report
 
 
@@ -177,10 +190,17 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(report: Mapping[str, Any]) -> str:
+_STYLE = (
+    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:.5em 0}"
+    "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}.passed{color:#070}.failed{color:#b00}"
+    ".note{color:#850}"
+)
+
+
+def _summary_html(report: Mapping[str, Any], verdict: str) -> list[str]:
+    """The verdict, what was compared, the totals and the totals per way of sending."""
     b, o = report["bundle"], report["offline"]
-    verdict = "PASSED" if report["passed"] else "FAILED"
-    parts = [
+    return [
         f"<h1 class='{verdict.lower()}'>Parity {verdict}</h1>",
         f"<p>Bundle <b>{html.escape(b['name'])} {html.escape(b['version'])}</b> against "
         f"<code>{html.escape(o['source'])}</code>, run <code>{html.escape(report['run_id'])}</code>.</p>",
@@ -208,31 +228,37 @@ def render_html(report: Mapping[str, Any]) -> str:
             ],
         ),
     ]
-    for note in report["identity_notes"]:
-        parts.append(f"<p class='note'>{html.escape(note)}</p>")
-    div = report.get("divergence")
-    if div:
-        parts.append("<h2>Where the paths part</h2>")
-        if div.get("step"):
-            parts.append(
-                f"<p>First divergent step: <b>{html.escape(div['step'])}</b> (step {div['step_index']} of "
-                f"{html.escape(' → '.join(div['offline_steps']))}); features: "
-                f"<b>{html.escape(', '.join(div['features']) or '(stage lists differ)')}</b></p>"
-            )
-        if div.get("note"):
-            parts.append(f"<p>{html.escape(div['note'])}</p>")
-        examples = div.get("examples", [])
+
+
+def _divergence_html(div: Mapping[str, Any]) -> list[str]:
+    """Where the offline and serving paths part: the first divergent step and its examples."""
+    parts = ["<h2>Where the paths part</h2>"]
+    if div.get("step"):
         parts.append(
-            _table(
-                ["example", "feature", "offline", "serving"],
-                [[e["id"], e["feature"], e["offline"], e["serving"]] for e in examples],
-            )
+            f"<p>First divergent step: <b>{html.escape(div['step'])}</b> (step {div['step_index']} of "
+            f"{html.escape(' → '.join(div['offline_steps']))}); features: "
+            f"<b>{html.escape(', '.join(div['features']) or '(stage lists differ)')}</b></p>"
         )
-    largest = report["modes"]["single"]["largest_by_output"]
+    if div.get("note"):
+        parts.append(f"<p>{html.escape(div['note'])}</p>")
+    examples = div.get("examples", [])
+    parts.append(
+        _table(
+            ["example", "feature", "offline", "serving"],
+            [[e["id"], e["feature"], e["offline"], e["serving"]] for e in examples],
+        )
+    )
+    return parts
+
+
+def _differences_html(single: Mapping[str, Any]) -> list[str]:
+    """The largest differences by output and the worst examples (sent one by one)."""
+    parts = []
+    largest = single["largest_by_output"]
     if largest:
         parts.append("<h2>Largest differences by output</h2>")
         parts.append(_table(["output", "max |Δ|"], [[k, v] for k, v in largest.items()]))
-    worst = report["modes"]["single"]["worst"]
+    worst = single["worst"]
     if worst:
         parts.append("<h2>Worst examples</h2>")
         parts.append(
@@ -244,15 +270,23 @@ def render_html(report: Mapping[str, Any]) -> str:
                 ],
             )
         )
-    style = (
-        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:.5em 0}"
-        "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}.passed{color:#070}.failed{color:#b00}"
-        ".note{color:#850}"
-    )
+    return parts
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    b = report["bundle"]
+    verdict = "PASSED" if report["passed"] else "FAILED"
+    parts = _summary_html(report, verdict)
+    for note in report["identity_notes"]:
+        parts.append(f"<p class='note'>{html.escape(note)}</p>")
+    div = report.get("divergence")
+    if div:
+        parts += _divergence_html(div)
+    parts += _differences_html(report["modes"]["single"])
     title = f"Parity {verdict}: {b['name']} {b['version']}"
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n"
+        f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>\n"
     )
 
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import NumericType
+from pyspark.sql.types import NumericType, StructField
 
 from jobs.gold.training_set import TIME_COLUMN
 from jobs.lib.delta_io import ensure_table, replace_where, sql_date, sql_string, table_version
@@ -193,22 +193,23 @@ def _compare_outputs(
     return out
 
 
-def _feature_rows(
-    spark: SparkSession, logs_df: DataFrame, table: FeatureTable, base: Mapping[str, Any], tolerance: float
-) -> list[dict[str, Any]]:
-    offline_df = spark.read.format("delta").load(table.path)
+def _feature_columns(offline_df: DataFrame, table: FeatureTable) -> list[StructField]:
+    """The feature table's feature columns: everything but the entity and as-of columns."""
     require_columns(offline_df, [table.entity_column, table.as_of_column], f"feature table {table.path}")
     features = [f for f in offline_df.schema.fields if f.name not in (table.entity_column, table.as_of_column)]
     if not features:
         raise ValueError(f"feature table {table.path} has no feature columns")
-    numeric = {f.name for f in features if isinstance(f.dataType, NumericType)}
+    return features
+
+
+def _logged_features(logs_df: DataFrame, table: FeatureTable, features: Sequence[StructField]) -> DataFrame:
+    """One row per logged prediction × feature, absent features included (value null)."""
     entity = (
         F.col(table.entity_key)
         if table.entity_key in ("client_id", "request_id")
         else F.col("features")[table.entity_key]
     )
-    # one row per logged prediction × feature, absent features included (value null)
-    logged_df = (
+    return (
         logs_df.select(
             "event_id",
             "event_ts",
@@ -228,7 +229,12 @@ def _feature_rows(
         .select("*", "_f.feature", "_f.served")
         .drop("_f")
     )
-    history_df = offline_df.select(
+
+
+def _feature_history(offline_df: DataFrame, table: FeatureTable, features: Sequence[StructField]) -> DataFrame:
+    """One row per entity × as-of time × feature, the value as a number (numeric features) and as text."""
+    numeric = {f.name for f in features if isinstance(f.dataType, NumericType)}
+    return offline_df.select(
         F.col(table.entity_column).cast("string").alias("_entity"),
         F.col(table.as_of_column).alias("_as_of"),
         F.explode(
@@ -246,12 +252,17 @@ def _feature_rows(
             )
         ).alias("_h"),
     ).select("_entity", "_as_of", "_h.feature", "_h.num", "_h.text")
+
+
+def _match_as_of_event(logged_df: DataFrame, history_df: DataFrame, tolerance: float) -> DataFrame:
+    """Per logged feature: the table's value current at the event time, and the latest as-of
+    time (up to the event) at which the table held the served value."""
     served_num = F.col("served").cast("double")
     same = F.when(F.col("num").isNotNull(), F.abs(served_num - F.col("num")) < F.lit(tolerance)).otherwise(
         F.col("served") == F.col("text")
     )
     keys = ["event_id", "feature", "model_name", "model_version", "transform_hash", "served"]
-    per_event_df = (
+    return (
         logged_df.join(history_df, ["_entity", "feature"])
         .where(F.col("_as_of") <= F.col("event_ts"))
         .groupBy(*keys)
@@ -261,15 +272,23 @@ def _feature_rows(
             F.max(F.when(F.coalesce(same, F.lit(False)), F.col("_as_of"))).alias("matched_as_of"),
         )
     )
-    cause = (
+
+
+def _skew_cause() -> Column:
+    """equal, missing_in_serving, stale or different; null where the table had no value yet."""
+    return (
         F.when(F.col("current").isNull(), F.lit(None))
         .when(F.col("served").isNull(), F.lit("missing_in_serving"))
         .when(F.col("matched_as_of") == F.col("current_as_of"), F.lit("equal"))
         .when(F.col("matched_as_of").isNotNull(), F.lit("stale"))
         .otherwise(F.lit("different"))
     )
-    counted = (
-        per_event_df.withColumn("cause", cause)
+
+
+def _count_causes(per_event_df: DataFrame) -> list[Row]:
+    """Rows and counts per cause for each model version and feature (one small collect)."""
+    return (
+        per_event_df.withColumn("cause", _skew_cause())
         .where(F.col("cause").isNotNull())
         .groupBy("model_name", "model_version", "transform_hash", "feature")
         .agg(
@@ -278,27 +297,39 @@ def _feature_rows(
         )
         .collect()
     )
-    rows = []
-    for r in sorted(counted, key=lambda r: (r["model_name"], r["model_version"], r["feature"])):
-        mismatched = int(r["missing_in_serving"]) + int(r["stale"]) + int(r["different"])
-        rows.append(
-            _row(
-                base,
-                check="features",
-                model_name=r["model_name"],
-                model_version=r["model_version"],
-                transform_hash=r["transform_hash"],
-                subject=r["feature"],
-                rows=int(r["rows"]),
-                mismatched=mismatched,
-                missing_in_serving=int(r["missing_in_serving"]),
-                stale=int(r["stale"]),
-                different=int(r["different"]),
-                status="mismatch" if mismatched else "ok",
-                details_json=json.dumps({"feature_table": table.path, "entity_key": table.entity_key}),
-            )
-        )
-    return rows
+
+
+def _feature_row(base: Mapping[str, Any], table: FeatureTable, r: Row) -> dict[str, Any]:
+    mismatched = int(r["missing_in_serving"]) + int(r["stale"]) + int(r["different"])
+    return _row(
+        base,
+        check="features",
+        model_name=r["model_name"],
+        model_version=r["model_version"],
+        transform_hash=r["transform_hash"],
+        subject=r["feature"],
+        rows=int(r["rows"]),
+        mismatched=mismatched,
+        missing_in_serving=int(r["missing_in_serving"]),
+        stale=int(r["stale"]),
+        different=int(r["different"]),
+        status="mismatch" if mismatched else "ok",
+        details_json=json.dumps({"feature_table": table.path, "entity_key": table.entity_key}),
+    )
+
+
+def _feature_rows(
+    spark: SparkSession, logs_df: DataFrame, table: FeatureTable, base: Mapping[str, Any], tolerance: float
+) -> list[dict[str, Any]]:
+    offline_df = spark.read.format("delta").load(table.path)
+    features = _feature_columns(offline_df, table)
+    logged_df = _logged_features(logs_df, table, features)
+    history_df = _feature_history(offline_df, table, features)
+    counted = _count_causes(_match_as_of_event(logged_df, history_df, tolerance))
+    return [
+        _feature_row(base, table, r)
+        for r in sorted(counted, key=lambda r: (r["model_name"], r["model_version"], r["feature"]))
+    ]
 
 
 def check_serving_skew(

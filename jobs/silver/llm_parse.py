@@ -147,47 +147,78 @@ def _reason(messages: Column, response_message: Column, choices: Column, tool_pa
     )
 
 
-def parse_llm_interactions(bronze_df: DataFrame, settings: Settings) -> DataFrame:
-    """Bronze LLM rows → ``silver.llm_interactions``' data columns except ``workload_type``
-    (see :func:`with_workload_type`), plus ``reason``, ``record_kind`` and ``source_json``
-    (kept only where ``reason`` is set)."""
-    require_columns(bronze_df, _BRONZE_NEEDED, "parse_llm_interactions")
+def _offered_tools() -> Column:
+    """The request's ``tools`` read as the functions it offers."""
+    return F.from_json(F.col("r")["request"]["tools"], _TOOLS)
+
+
+def _with_typed_messages(bronze_df: DataFrame) -> DataFrame:
+    """Add ``r`` (the typed record), ``texts`` (the messages as JSON text, only for records
+    with list content), and the typed ``messages`` and ``response_message``."""
     r, texts = F.col("r"), F.col("texts")
-    request, response = r["request"], r["response"]
     message_texts = texts["request"]["messages"]
-    messages = F.col("messages")
-    response_message = F.col("response_message")
-    offered = F.from_json(request["tools"], _TOOLS)
-    user_messages = F.filter(messages, lambda m: m["role"] == "user")
-    parsed_df = (
+    response_choice = r["response"]["choices"][0]["message"]
+    return (
         bronze_df.withColumn("r", F.from_json("source_json", RECORD_SCHEMA))
         .withColumn(
             "texts", F.when(F.col("source_json").rlike(_LIST_CONTENT), F.from_json("source_json", _MESSAGE_TEXTS))
         )
-        .withColumn("messages", F.transform(request["messages"], lambda m, i: _message(m, message_texts[i])))
+        .withColumn("messages", F.transform(r["request"]["messages"], lambda m, i: _message(m, message_texts[i])))
         .withColumn(
             "response_message",
             F.when(
-                response["choices"][0]["message"].isNotNull(),
-                _message(response["choices"][0]["message"], texts["response"]["choices"][0]["message"]),
-            ),
-        )
-        .withColumn(
-            "reason",
-            _reason(
-                messages,
-                response_message,
-                response["choices"],
-                F.transform(
-                    offered,
-                    lambda t: F.coalesce(
-                        F.size(F.json_object_keys(t["function"]["parameters"]["properties"])), F.lit(0)
-                    ),
-                ),
-                settings.llm.max_tool_parameters,
+                response_choice.isNotNull(),
+                _message(response_choice, texts["response"]["choices"][0]["message"]),
             ),
         )
     )
+
+
+def _with_reason(parsed_df: DataFrame, cap: int) -> DataFrame:
+    """Add ``reason``: the first validation rule the record breaks (null: none)."""
+    tool_param_counts = F.transform(
+        _offered_tools(),
+        lambda t: F.coalesce(F.size(F.json_object_keys(t["function"]["parameters"]["properties"])), F.lit(0)),
+    )
+    return parsed_df.withColumn(
+        "reason",
+        _reason(
+            F.col("messages"), F.col("response_message"), F.col("r")["response"]["choices"], tool_param_counts, cap
+        ),
+    )
+
+
+def _offered_tool_names() -> Column:
+    """The names of the offered functions (never null: an empty list when none)."""
+    return F.coalesce(
+        F.filter(F.transform(_offered_tools(), lambda t: t["function"]["name"]), lambda n: n.isNotNull()),
+        F.array().cast("array<string>"),
+    )
+
+
+def _completion_chars(response_message: Column) -> Column:
+    return F.coalesce(F.length(response_message["content"]), F.lit(0)).cast("long") + _chars(
+        response_message["tool_calls"]["arguments"]
+    )
+
+
+def _dedup_key(user_messages: Column) -> Column:
+    # each text prefixed by its length, so that no two different lists join to the same string
+    return F.sha2(
+        F.concat_ws(
+            "",
+            F.transform(F.transform(user_messages, _user_text), lambda t: F.concat(F.length(t), F.lit(":"), t)),
+        ),
+        256,
+    )
+
+
+def _select_silver_columns(parsed_df: DataFrame) -> DataFrame:
+    """The parsed record's ``silver.llm_interactions`` columns; ``source_json`` kept only for
+    a quarantined record."""
+    request, response = F.col("r")["request"], F.col("r")["response"]
+    messages, response_message = F.col("messages"), F.col("response_message")
+    user_messages = F.filter(messages, lambda m: m["role"] == "user")
     called = F.coalesce(
         F.transform(response_message["tool_calls"], lambda c: c["name"]), F.array().cast("array<string>")
     )
@@ -200,10 +231,7 @@ def parse_llm_interactions(bronze_df: DataFrame, settings: Settings) -> DataFram
         request["model"].alias("request_model"),
         "messages",
         request["tools"].alias("tools_json"),
-        F.coalesce(
-            F.filter(F.transform(offered, lambda t: t["function"]["name"]), lambda n: n.isNotNull()),
-            F.array().cast("array<string>"),
-        ).alias("tools_offered"),
+        _offered_tool_names().alias("tools_offered"),
         request["temperature"].alias("temperature"),
         request["max_tokens"].alias("max_tokens"),
         response["model"].alias("response_model"),
@@ -218,21 +246,23 @@ def parse_llm_interactions(bronze_df: DataFrame, settings: Settings) -> DataFram
         F.size(user_messages).cast("long").alias("turn_count"),
         F.size(messages).cast("long").alias("message_count"),
         (_chars(messages["content"]) + _chars(_parts_text(messages))).alias("prompt_chars"),
-        (
-            F.coalesce(F.length(response_message["content"]), F.lit(0)).cast("long")
-            + _chars(response_message["tool_calls"]["arguments"])
-        ).alias("completion_chars"),
-        # each text prefixed by its length, so that no two different lists join to the same string
-        F.sha2(
-            F.concat_ws(
-                "",
-                F.transform(F.transform(user_messages, _user_text), lambda t: F.concat(F.length(t), F.lit(":"), t)),
-            ),
-            256,
-        ).alias("dedup_key"),
+        _completion_chars(response_message).alias("completion_chars"),
+        _dedup_key(user_messages).alias("dedup_key"),
         "record_kind",
         "reason",
         F.when(F.col("reason").isNotNull(), F.col("source_json")).alias("source_json"),
+    )
+
+
+def parse_llm_interactions(bronze_df: DataFrame, settings: Settings) -> DataFrame:
+    """Bronze LLM rows → ``silver.llm_interactions``' data columns except ``workload_type``
+    (see :func:`with_workload_type`), plus ``reason``, ``record_kind`` and ``source_json``
+    (kept only where ``reason`` is set)."""
+    require_columns(bronze_df, _BRONZE_NEEDED, "parse_llm_interactions")
+    return (
+        bronze_df.transform(_with_typed_messages)
+        .transform(_with_reason, settings.llm.max_tool_parameters)
+        .transform(_select_silver_columns)
     )
 
 
