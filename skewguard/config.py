@@ -4,7 +4,7 @@ Load order (later wins): ``conf/base.yaml`` → ``conf/<profile>.yaml`` → envi
 Secrets (Elasticsearch user, password, API key) come from the environment only: a YAML
 file that sets one is rejected. A bad value fails at start-up with a one-line
 :class:`ConfigError` naming the key and the reason. The model of each section (``elasticsearch``,
-``lakehouse``, …) is in :mod:`skewguard.settings_models`; it is importable from here too.
+``lakehouse``, …) is in :mod:`skewguard.settings_models`.
 """
 
 from __future__ import annotations
@@ -32,16 +32,7 @@ from skewguard.settings_models import (
 __all__ = [
     "ENV_OVERRIDES",
     "ConfigError",
-    "DriftSettings",
-    "ElasticsearchSettings",
-    "LakehouseSettings",
-    "LlmSettings",
-    "MaintenanceSettings",
-    "ParitySettings",
-    "ServingSettings",
     "Settings",
-    "SparkSettings",
-    "TrainingSettings",
     "load_settings",
     "repo_root",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from skewguard.config import ElasticsearchSettings
+from skewguard.settings_models import ElasticsearchSettings
 
 __all__ = [
     "UNDATED",

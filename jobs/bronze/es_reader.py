@@ -18,7 +18,8 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from skewguard.config import ElasticsearchSettings, repo_root
+from skewguard.config import repo_root
+from skewguard.settings_models import ElasticsearchSettings
 
 __all__ = ["es_hadoop_conf", "read_json_hits"]
 

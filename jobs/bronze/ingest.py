@@ -30,8 +30,9 @@ from jobs.lib.steps import MissingColumnsError, release, require_columns, table_
 from jobs.lib.window import DayWindow
 from schemas.records import LLM_INTERACTION, MILLIS_THRESHOLD, PREDICTION
 from schemas.tables import BRONZE_QUARANTINE, BRONZE_SERVING_LOGS
-from skewguard.config import ElasticsearchSettings, Settings
+from skewguard.config import Settings
 from skewguard.es import connect, window_query
+from skewguard.settings_models import ElasticsearchSettings
 
 __all__ = ["IngestError", "IngestWindow", "MissingColumnsError", "ingest_window", "parse_hits"]
 

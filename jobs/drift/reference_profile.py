@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from jobs.lib.runs import RunRecord
-    from skewguard.config import DriftSettings, Settings
+    from skewguard.config import Settings
+    from skewguard.settings_models import DriftSettings
 
 __all__ = ["merged_specs", "profile_reference", "profile_table"]
 

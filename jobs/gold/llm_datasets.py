@@ -38,7 +38,8 @@ from jobs.silver.llm_parse import with_workload_type
 from schemas.llm import GOLD_LLM_DATASETS, LLM_SPLITS, SILVER_LLM_INTERACTIONS, WORKLOAD_TYPES
 from schemas.records import LLM_INTERACTION
 from schemas.tables import SILVER_QUARANTINE
-from skewguard.config import LlmSettings, Settings
+from skewguard.config import Settings
+from skewguard.settings_models import LlmSettings
 
 __all__ = [
     "NO_TOOL",

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 if TYPE_CHECKING:
     from jobs.gold.llm_datasets import WorkloadDataset
-    from skewguard.config import LlmSettings
+    from skewguard.settings_models import LlmSettings
 
 __all__ = ["NO_TOOL", "RARE", "allocate", "assign_splits", "split_quotas", "strata_of"]
 

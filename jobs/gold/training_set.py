@@ -26,7 +26,8 @@ from jobs.lib.window import DayWindow
 from schemas.gold import GOLD_TRAINING_SET
 from schemas.tables import SILVER_LABELED_EXAMPLES
 from skewguard.artifacts import training_set_dir
-from skewguard.config import Settings, TrainingSettings
+from skewguard.config import Settings
+from skewguard.settings_models import TrainingSettings
 from transforms import SPLITS, FittedPipeline, Pipeline, assign_split, default_pipeline, source_hash
 
 __all__ = [
