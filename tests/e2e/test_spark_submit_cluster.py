@@ -20,6 +20,8 @@ pytestmark = [pytest.mark.es, pytest.mark.spark, pytest.mark.cluster]
 
 ROOT = repo_root()
 DAY = dt.date(2024, 11, 21)
+#: as conf/test.yaml sets for local sessions: tiny tables need no adaptive re-planning and no UI
+TINY_DATA_CONF = ["--conf", "spark.sql.adaptive.enabled=false", "--conf", "spark.ui.enabled=false"]
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +53,7 @@ def test_ingest_job_runs_on_a_standalone_cluster(spark_master, settings, spark, 
         "--master", spark_master,
         "--driver-memory", "1g",
         "--executor-memory", "1g",
+        *TINY_DATA_CONF,
         *submit_args(load_settings("cluster")),
         str(ROOT / "jobs" / "ingest_logs.py"),
         "--date", str(DAY),
@@ -99,6 +102,7 @@ def test_training_set_job_runs_arrow_transforms_on_the_cluster(spark_master, set
         "--master", spark_master,
         "--driver-memory", "1g",
         "--executor-memory", "1g",
+        *TINY_DATA_CONF,
         *submit_args(load_settings("cluster")),
         str(ROOT / "jobs" / "build_training_set.py"),
         "--date", "2024-11-20", "--workload", "fraud-scoring", "--name", "on-cluster",
@@ -146,6 +150,7 @@ def test_parity_gate_through_spark_submit(spark_master, settings, spark, tmp_pat
             "--master", spark_master,
             "--driver-memory", "1g",
             "--executor-memory", "1g",
+            *TINY_DATA_CONF,
             *submit_args(load_settings("cluster")),
             str(ROOT / "jobs" / "check_parity.py"),
             "--bundle", str(path), "--sample-size", "1000", "--report-dir", str(report_dir),
