@@ -25,6 +25,19 @@ for var in ("ELASTICSEARCH_URL", "ES_COLLECTION_NAME", "ES_USERNAME", "ES_PASSWO
 AUX_NODE_USERS = {"tests/faults/test_ingest_faults.py", "tests/integration/test_serving_logger.py"}
 
 
+#: the files that take longest (``--durations``), in that order
+LONGEST_FIRST = [
+    "tests/faults/test_ingest_faults.py",
+    "tests/integration/test_serving_logger.py",
+    "tests/e2e/test_spark_submit_cluster.py",
+    "tests/e2e/test_notebooks.py",
+    "tests/spark/test_parity.py",
+    "tests/integration/test_closed_loop.py",
+    "tests/spark/test_parse_predictions.py",
+    "tests/integration/test_secure_cluster.py",
+]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under ``--dist loadgroup`` (``make test`` runs two workers), a file's tests stay on one
@@ -32,8 +45,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     form one group."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
-            path = item.path.relative_to(ROOT).as_posix()
+            path = _path(item)
             item.add_marker(pytest.mark.xdist_group("aux-es" if path in AUX_NODE_USERS else path))
+    # the longest groups first, so that neither worker is left with one at the end
+    items.sort(key=lambda item: LONGEST_FIRST.index(p) if (p := _path(item)) in LONGEST_FIRST else len(LONGEST_FIRST))
+
+
+def _path(item: pytest.Item) -> str:
+    return item.path.relative_to(ROOT).as_posix()
 
 
 def run_script(*args: str) -> str:

@@ -146,7 +146,9 @@ def _run_job_subprocess(args: list[str], env: dict[str, str]) -> subprocess.Comp
     )
 
 
-def test_unreachable_elasticsearch_fails_with_one_line_and_leaves_tables(spark, settings, tmp_path):  # type: ignore[no-untyped-def]
+def test_unreachable_elasticsearch_fails_with_one_line_and_leaves_tables(
+    spark, settings, tmp_path, monkeypatch, capsys
+):  # type: ignore[no-untyped-def]
     record = {"event_id": "e1", "timestamp": NOON, "workload_id": "w", "features": {"a": 1}}
     bad = {"event_id": "e2", "workload_id": "w", "features": {"a": 1}}
     load_records(settings, [record, bad], tmp_path / "one.jsonl")
@@ -155,11 +157,13 @@ def test_unreachable_elasticsearch_fails_with_one_line_and_leaves_tables(spark, 
     quarantine_path = settings.lakehouse.table_path("bronze.quarantine")
     versions = (table_version(spark, bronze_path), table_version(spark, quarantine_path))
 
-    proc = _run_job_subprocess(["--date", str(DAY)], {"ELASTICSEARCH_URL": "http://127.0.0.1:9299"})
+    capsys.readouterr()
+    monkeypatch.setenv("ELASTICSEARCH_URL", "http://127.0.0.1:9299")
+    assert ingest_logs.main(["--date", str(DAY)]) == 1  # in this process: its session is warm
 
-    assert proc.returncode == 1
-    errors = [line for line in proc.stderr.splitlines() if " ERROR skewguard" in line]
-    assert len(errors) == 1, proc.stderr[-3000:]
+    stderr = capsys.readouterr().err
+    errors = [line for line in stderr.splitlines() if " ERROR skewguard" in line]
+    assert len(errors) == 1, stderr[-3000:]
     assert "Elasticsearch at http://127.0.0.1:9299 unavailable" in errors[0]
     assert "ConnectionError" in errors[0] or "Connection refused" in errors[0]
     assert (table_version(spark, bronze_path), table_version(spark, quarantine_path)) == versions
