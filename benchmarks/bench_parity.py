@@ -36,7 +36,7 @@ log = logging.getLogger("bench.parity")
 
 def _labeled_rows(n: int, seed: int) -> list[tuple[Any, ...]]:
     """Labeled examples from the generator's feature schema (values as serving logs them)."""
-    from ops.synthetic import feature_schema
+    from ops.synthetic_predictions import feature_schema
     from schemas.tables import SILVER_LABELED_EXAMPLES
 
     schema = feature_schema(WORKLOAD)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ops.synthetic_conversations import ConversationBuilder
-from ops.synthetic_predictions import PredictionBuilder, feature_schema
+from ops.synthetic_predictions import PredictionBuilder
 
 __all__ = [
     "FLYWHEEL_KEYS",
@@ -39,7 +39,6 @@ __all__ = [
     "GeneratedRecord",
     "GenerationSummary",
     "GeneratorConfig",
-    "feature_schema",
     "generate",
     "record_instant",
     "write_jsonl",

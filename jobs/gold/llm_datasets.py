@@ -29,7 +29,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs.gold.llm_lines import chat_line_of, eval_line_of
-from jobs.gold.llm_splits import NO_TOOL, RARE, allocate, assign_splits, split_quotas, strata_of
+from jobs.gold.llm_splits import assign_splits, strata_of
 from jobs.lib.delta_io import ensure_table, replace_where, sql_string, table_version
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import release, require_columns, table_rows
@@ -42,14 +42,10 @@ from skewguard.config import Settings
 from skewguard.settings_models import LlmSettings
 
 __all__ = [
-    "NO_TOOL",
-    "RARE",
     "DatasetError",
     "WorkloadDataset",
-    "allocate",
     "build_llm_datasets",
     "filter_reason",
-    "split_quotas",
 ]
 
 log = logging.getLogger(__name__)

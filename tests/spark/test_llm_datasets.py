@@ -13,9 +13,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs import build_llm_datasets, parse_logs
-from jobs.gold.llm_datasets import NO_TOOL, RARE, DatasetError, allocate
+from jobs.gold.llm_datasets import DatasetError
 from jobs.gold.llm_datasets import build_llm_datasets as build
 from jobs.gold.llm_lines import chat_line_of, eval_line_of
+from jobs.gold.llm_splits import NO_TOOL, RARE, allocate
 from jobs.lib.delta_io import ensure_table
 from jobs.lib.runs import RunRecord
 from jobs.lib.window import DayWindow

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from ops.cli import main as cli_main
-from ops.synthetic import GeneratorConfig, feature_schema, generate
+from ops.synthetic import GeneratorConfig, generate
 from ops.synthetic_labels import FATES, LabelConfig, read_records, synthesize_labels, write_labels
+from ops.synthetic_predictions import feature_schema
 from schemas.records import UNLABELED_CAUSES, parse_timestamp
 
 RECORDS = [g.record for g in generate(GeneratorConfig(seed=3, days=2, records_per_day=3000, malformed_fraction=0.02))]
