@@ -7,17 +7,19 @@ and a disk spool so that nothing is lost while Elasticsearch is slow or down.
     logger.log_chat("support-tools", request=req, response=completion)   # OpenAI objects or dicts
     logger.close()                                 # flush (or spool) everything
 
-A logging call samples, builds the record and puts it on a bounded in-memory queue; it
-never raises and never waits on the network. One sender thread redacts PII, sends batches
-with elasticsearch-py's bulk helper (stable ``_id``, so a replay never duplicates), spools
-a batch to disk when the cluster fails and replays the spool, oldest first, once it is back.
+A logging call samples, builds the record, encodes it as JSON (``serving.encoding``: numpy,
+``Decimal``, dates and non-finite numbers included) and puts it on a bounded in-memory
+queue; it never raises and never waits on the network. A record that cannot be encoded is
+refused there and then: counted ``rejected`` and kept, with the reason, in the dead-letter
+file. One sender thread redacts PII, sends batches with elasticsearch-py's bulk helper
+(stable ``_id``, so a replay never duplicates), spools a batch to disk when the cluster fails
+and replays the spool, oldest first, once it is back (``serving.delivery``).
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures
-import json
 import logging
 import queue
 import random
@@ -28,49 +30,42 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
+from elasticsearch import Elasticsearch
 
-from schemas.records import SKEWGUARD_INDEX_MAPPING
+from serving.delivery import Delivery
+from serving.encoding import UnencodableValue, decode, encode, render_for_report
 from serving.record_builders import chat_record, prediction_record
 from serving.redact import RedactionConfig, Redactor
 from serving.sampling import SamplingPolicy
 from serving.spool import Spool
 from skewguard.config import Settings, load_settings
-from skewguard.es import client_for, ensure_index
+from skewguard.es import client_for
 
 __all__ = ["LoggerStats", "ServingLogger"]
 
 log = logging.getLogger(__name__)
-_RETRYABLE = {429, 502, 503, 504}
 _FLUSH = object()
+_DEAD = object()
 
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-# Fields the logger fills in (ids, time, model identity, routing): never PII, never scanned.
-_ENVELOPE_FIELDS = frozenset(
-    {"event_id", "request_id", "timestamp", "client_id", "workload_id", "model", "sampling_rate"}
-)
-
-
-class _Unavailable(Exception):
-    """The cluster could not take the batch; it goes to the spool."""
+# Routing and model identity: never PII, never scanned. Everything else in a record (the
+# ids and client the application passes included) is scanned and may be hashed.
+_ENVELOPE_FIELDS = frozenset({"timestamp", "workload_id", "model", "sampling_rate"})
 
 
 @dataclass
 class LoggerStats:
     """Counters since the logger started."""
 
-    accepted: int = 0  # records that passed sampling and were queued
+    accepted: int = 0  # records that passed sampling, were encoded and queued
     sampled_out: int = 0
     sent: int = 0  # indexed on first delivery
     spooled: int = 0  # written to the disk spool
     replayed: int = 0  # indexed from the spool
     dropped: int = 0  # lost because the spool's disk cap was reached (logged as errors)
-    rejected: int = 0  # refused by Elasticsearch for good (e.g. mapping); kept in deadletter.jsonl
-    errors: int = 0  # logging calls that failed before queueing (bad arguments)
+    rejected: int = 0  # refused at the call (bad arguments, unencodable value) or by Elasticsearch
+    #                    for good (e.g. mapping); each kept in deadletter.jsonl with its reason
+    errors: int = 0  # failures of the logger itself (logged with their traceback)
+    corrupt_files: int = 0  # spool files that could not be read back, moved to corrupt/
 
 
 class ServingLogger:
@@ -101,9 +96,8 @@ class ServingLogger:
         self._overflow: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
         self._spool = Spool(sv.spool_dir / self.index, sv.spool_max_bytes)
         self._client = client or client_for(es)
-        self._index_ready = False
-        self._retry_at = 0.0
-        self._backoff = 0.5
+        self._delivery = Delivery(self._client, self.index, self._spool, self._count, sv.retry_max_s)
+        self._hash_event_id = "event_id" in self.redactor.config.hash_fields and sv.pii_enabled
         self._stopping = threading.Event()
         self._close_by = float("inf")  # set by close(): the sender gives up retrying at that time
         self._pool = concurrent.futures.ThreadPoolExecutor(sv.sender_threads, thread_name_prefix="skewguard-bulk")
@@ -127,17 +121,23 @@ class ServingLogger:
         client_id: str | None = None,
         timestamp: str | float | None = None,
     ) -> str | None:
-        """Log one prediction; returns its ``event_id``, or None when sampled out (or on error)."""
+        """Log one prediction; returns its ``event_id``, or None when sampled out or refused
+        (``stats.rejected``, the reason in the dead-letter file)."""
         try:
             rate = self.policy.rate_for(workload_id)
             if not self._sampled(workload_id, request_id or event_id, rate):
                 return None
-            record = prediction_record(
-                workload_id=workload_id, features=features, outputs=outputs, model=model, sampling_rate=rate,
-                event_id=event_id, request_id=request_id, client_id=client_id, timestamp=timestamp,
-            )  # fmt: skip
-            self._enqueue(record["event_id"], record)
-            return str(record["event_id"])
+            try:
+                record = prediction_record(
+                    workload_id=workload_id, features=features, outputs=outputs, model=model, sampling_rate=rate,
+                    event_id=event_id, request_id=request_id, client_id=client_id, timestamp=timestamp,
+                )  # fmt: skip
+            except (TypeError, ValueError, AttributeError) as exc:
+                call = {"workload_id": workload_id, "event_id": event_id, "request_id": request_id,
+                        "client_id": client_id, "features": features, "outputs": outputs, "model": model}  # fmt: skip
+                self._refuse(event_id, call, f"invalid arguments: {type(exc).__name__}: {exc}")
+                return None
+            return self._accept(str(record["event_id"]), record)
         except Exception:
             self._count("errors")
             log.exception("log_prediction failed; the record was not logged")
@@ -159,15 +159,21 @@ class ServingLogger:
         ``request_id``, else the completion's ``id``.
         """
         try:
-            record = chat_record(
-                workload_id=workload_id, request=request, response=response, client_id=client_id, timestamp=timestamp
-            )
-            key = request_id or record["response"].get("id")
+            doc_id = uuid.uuid4().hex
+            try:
+                record = chat_record(
+                    workload_id=workload_id, request=request, response=response, client_id=client_id,
+                    timestamp=timestamp,
+                )  # fmt: skip
+                key = request_id or record["response"].get("id")
+                key = key if isinstance(key, str) else None
+            except (TypeError, ValueError, AttributeError) as exc:
+                call = {"workload_id": workload_id, "request": request, "response": response, "client_id": client_id}
+                self._refuse(doc_id, call, f"invalid arguments: {type(exc).__name__}: {exc}")
+                return None
             if not self._sampled(workload_id, key, self.policy.rate_for(workload_id)):
                 return None
-            doc_id = uuid.uuid4().hex
-            self._enqueue(doc_id, record)
-            return doc_id
+            return self._accept(doc_id, record)
         except Exception:
             self._count("errors")
             log.exception("log_chat failed; the record was not logged")
@@ -179,12 +185,30 @@ class ServingLogger:
             self._count("sampled_out")
         return keep
 
-    def _enqueue(self, doc_id: str, record: dict[str, Any]) -> None:
+    def _accept(self, doc_id: str, record: dict[str, Any]) -> str | None:
+        """Encode the record now (so a bad value is refused here) and queue it."""
+        envelope = {k: v for k, v in record.items() if k in _ENVELOPE_FIELDS}
+        content = {k: v for k, v in record.items() if k not in _ENVELOPE_FIELDS}
         try:
-            self._queue.put_nowait((doc_id, record))
-        except queue.Full:
-            self._overflow.append((doc_id, record))  # the sender moves these to the spool
+            item = (doc_id, encode(envelope), encode(content))
+        except UnencodableValue as exc:
+            self._refuse(doc_id, record, f"unencodable value at {exc}")
+            return None
+        self._put(item)
         self._count("accepted")
+        return doc_id
+
+    def _refuse(self, doc_id: str | None, record: Any, reason: str) -> None:
+        """Count a record refused at the call; the sender redacts it into the dead-letter file."""
+        self._count("rejected")
+        log.warning("log record refused: %s (kept in the dead-letter file)", self.redactor.redact_text(reason))
+        self._put((_DEAD, (doc_id, reason, render_for_report(record))))
+
+    def _put(self, item: tuple[Any, ...]) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self._overflow.append(item)  # the sender moves these to the spool
 
     def _count(self, name: str, n: int = 1) -> None:
         with self._stats_lock:
@@ -204,8 +228,10 @@ class ServingLogger:
     def close(self, timeout: float = 30.0) -> bool:
         """Send what is queued, replay the spool while the cluster answers, stop the sender.
 
-        True when nothing is left behind; otherwise what remains is in the spool (replayed
-        by the next logger on the same spool folder) and a warning says how much.
+        True only when every record accepted since start-up is in Elasticsearch: False when
+        any was refused (``rejected``, in the dead-letter file), dropped, or is still in the
+        spool (replayed by the next logger on the same spool folder, and a warning says how
+        much), when a spool file had to be set aside as corrupt, or the logger itself failed.
         """
         deadline = time.monotonic() + timeout
         self.flush(timeout)
@@ -217,7 +243,11 @@ class ServingLogger:
         if left:
             log.warning("closing with %d batches (%d bytes) in the spool %s; they are replayed next time",
                         left, self._spool.size_bytes, self._spool.directory)  # fmt: skip
-        return left == 0 and not self._thread.is_alive()
+        stats = self.stats_dict()
+        lost = {k: stats[k] for k in ("rejected", "dropped", "errors", "corrupt_files") if stats[k]}
+        if lost:
+            log.warning("closing: not everything reached Elasticsearch: %s", lost)
+        return left == 0 and not lost and not self._thread.is_alive()
 
     def stats_dict(self) -> dict[str, int]:
         with self._stats_lock:
@@ -233,6 +263,7 @@ class ServingLogger:
 
     def _run(self) -> None:
         sv = self.settings.serving
+        delivery = self._delivery
         while True:
             batch, markers = self._next_batch(sv.batch_size, sv.flush_interval_s)
             try:
@@ -241,22 +272,23 @@ class ServingLogger:
                     self._deliver(batch)
                 if markers or self._stopping.is_set():
                     self._wait_in_flight()
-                if self._spool.pending() and time.monotonic() >= self._retry_at:
+                if self._spool.pending() and not delivery.is_down():
                     self._wait_in_flight()
-                    self._replay()
-            except Exception:  # the sender must survive anything; the batch is in the spool
+                    delivery.replay()
+            except Exception:  # the sender must survive anything; its batches are in the spool
+                self._count("errors")
                 log.exception("log sender error")
             for marker in markers:
                 marker.set()
             if self._stopping.is_set() and self._queue.empty() and not self._overflow:
                 if not self._spool.pending() or time.monotonic() >= self._close_by:
                     return  # what is left stays in the spool for the next logger
-                if self._retry_at > time.monotonic():  # closing: try again soon, not after a long backoff
-                    self._retry_at = min(self._retry_at, time.monotonic() + 0.5)
+                if delivery.is_down():  # closing: try again soon, not after a long backoff
+                    delivery.retry_at = min(delivery.retry_at, time.monotonic() + 0.5)
                 time.sleep(0.1)
 
-    def _next_batch(self, size: int, wait_s: float) -> tuple[list[tuple[str, dict[str, Any]]], list[threading.Event]]:
-        batch: list[tuple[str, dict[str, Any]]] = []
+    def _next_batch(self, size: int, wait_s: float) -> tuple[list[tuple[Any, ...]], list[threading.Event]]:
+        batch: list[tuple[Any, ...]] = []
         markers: list[threading.Event] = []
         deadline = time.monotonic() + wait_s
         while len(batch) < size:
@@ -273,19 +305,38 @@ class ServingLogger:
             batch.append(item)
         return batch, markers
 
-    def _action(self, doc_id: str, record: dict[str, Any]) -> dict[str, Any]:
-        # Only what the application passed in is scanned for PII, not the ids, times and model
-        # identity the logger fills in itself. A record with nothing to redact is sent as JSON
-        # text spliced from the two parts, so each part is serialised once.
-        envelope = {k: v for k, v in record.items() if k in _ENVELOPE_FIELDS}
-        content = {k: v for k, v in record.items() if k not in _ENVELOPE_FIELDS}
-        content_text = _dumps(content)
+    def _actions(self, items: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        """Bulk actions of queued records; dead-letter entries are written on the way."""
+        actions = []
+        for item in items:
+            try:
+                if item[0] is _DEAD:
+                    doc_id, reason, rendered = item[1]
+                    record = self.redactor.redact(decode(rendered))
+                    reason = self.redactor.redact_text(reason)
+                    self._delivery.dead_letter(doc_id, "call", reason, record, counted=True)
+                else:
+                    actions.append(self._action(*item))
+            except Exception as exc:  # one bad record must not take its batch with it
+                self._delivery.dead_letter(item[0] if isinstance(item[0], str) else None, "sender",
+                                           f"could not prepare the record: {type(exc).__name__}", None)  # fmt: skip
+        return actions
+
+    def _action(self, doc_id: str, envelope: bytes, content: bytes) -> dict[str, Any]:
+        # Only what the application passed in is scanned for PII, not the time, routing and
+        # model identity. A record with nothing to redact is sent as JSON text spliced from
+        # the two parts the call encoded, so nothing is serialised twice.
+        content_text = content.decode()
         if not self.redactor.is_clean_json(content_text):
-            return {"_id": doc_id, "_source": {**record, **self.redactor.redact(content)}}
-        envelope_text = _dumps(envelope)
-        if not content:
+            original = decode(content)
+            redacted = self.redactor.redact(original)
+            if self._hash_event_id and redacted.get("event_id") != original.get("event_id"):
+                doc_id = str(redacted["event_id"])  # the id must not carry the clear value either
+            content_text = encode(redacted).decode()
+        envelope_text = envelope.decode()
+        if content_text == "{}":
             return {"_id": doc_id, "_source": envelope_text}
-        joiner = "," if envelope else ""
+        joiner = "," if envelope_text != "{}" else ""
         return {"_id": doc_id, "_source": envelope_text[:-1] + joiner + content_text[1:]}
 
     def _drain_overflow(self) -> None:
@@ -294,25 +345,19 @@ class ServingLogger:
             items.append(self._overflow.popleft())
         if items:
             log.warning("logging queue full: %d records go to the spool", len(items))
-            self._to_spool([self._action(i, r) for i, r in items])
+            self._delivery.to_spool(self._actions(items))
 
-    def _to_spool(self, actions: list[dict[str, Any]]) -> None:
-        if self._spool.append(actions):
-            self._count("spooled", len(actions))
-        else:
-            self._count("dropped", len(actions))
-            log.error("DROPPED %d log records: the spool %s reached its cap of %d bytes",
-                      len(actions), self._spool.directory, self._spool.max_bytes)  # fmt: skip
-
-    def _deliver(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
-        actions = [self._action(i, r) for i, r in batch]
-        if self._spool.pending() or time.monotonic() < self._retry_at:
-            self._to_spool(actions)  # older records wait on disk: keep the order
+    def _deliver(self, batch: list[tuple[Any, ...]]) -> None:
+        actions = self._actions(batch)
+        if not actions:
             return
-        # Up to `sender_threads` bulk requests in flight: the next batch is redacted and
-        # serialised while Elasticsearch indexes the previous one.
+        if self._spool.pending() or self._delivery.is_down():
+            self._delivery.to_spool(actions)  # older records wait on disk: keep the order
+            return
+        # Up to `sender_threads` bulk requests in flight: the next batch is redacted while
+        # Elasticsearch indexes the previous one.
         self._slots.acquire()
-        future = self._pool.submit(self._send_batch, actions)
+        future = self._pool.submit(self._delivery.send_batch, actions)
         with self._in_flight_lock:
             self._in_flight.add(future)
         future.add_done_callback(self._batch_done)
@@ -326,71 +371,3 @@ class ServingLogger:
         with self._in_flight_lock:
             pending = list(self._in_flight)
         concurrent.futures.wait(pending)
-
-    def _send_batch(self, actions: list[dict[str, Any]]) -> None:
-        try:
-            retry = self._send(actions)
-        except _Unavailable as exc:
-            self._mark_down(exc)
-            self._to_spool(actions)
-            return
-        except Exception:  # e.g. a serialisation error: keep the batch rather than lose it
-            log.exception("unexpected error sending %d log records; spooling them", len(actions))
-            self._to_spool(actions)
-            return
-        self._count("sent", len(actions) - len(retry))
-        if retry:
-            self._to_spool(retry)
-
-    def _replay(self) -> None:
-        for path in self._spool.pending():
-            actions = self._spool.read(path)
-            try:
-                retry = self._send(actions)
-            except _Unavailable as exc:
-                self._mark_down(exc)
-                return
-            if retry:  # keep the file (its taken records are re-sent under the same _id)
-                self._mark_down(_Unavailable(f"{len(retry)} records throttled"))
-                return
-            self._spool.remove(path)
-            self._count("replayed", len(actions))
-            log.info("replayed %d spooled log records from %s", len(actions), path.name)
-
-    def _mark_down(self, exc: Exception) -> None:
-        delay = self._backoff
-        self._retry_at = time.monotonic() + delay
-        self._backoff = min(self._backoff * 2, self.settings.serving.retry_max_s)
-        log.warning("Elasticsearch unavailable (%s); spooling, next attempt in %.1fs", exc, delay)
-
-    def _send(self, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Bulk-index ``actions``; returns the ones to retry later. Raises _Unavailable."""
-        by_id = {a["_id"]: a for a in actions}
-        retry: list[dict[str, Any]] = []
-        try:
-            if not self._index_ready:
-                ensure_index(self._client, self.index, SKEWGUARD_INDEX_MAPPING)
-                self._index_ready = True
-            for ok, item in helpers.streaming_bulk(
-                self._client, ({"_index": self.index, **a} for a in actions), chunk_size=len(actions) or 1,
-                max_retries=0, raise_on_error=False, raise_on_exception=True,
-            ):  # fmt: skip
-                if ok:
-                    continue
-                info = item.get("index", {})
-                if info.get("status") in _RETRYABLE:
-                    retry.append(by_id[info["_id"]])
-                else:
-                    self._dead_letter(by_id.get(info.get("_id"), {}), info.get("error"))
-        except (TransportError, ApiError) as exc:
-            raise _Unavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
-        self._backoff = 0.5
-        return retry
-
-    def _dead_letter(self, action: dict[str, Any], error: Any) -> None:
-        self._count("rejected")
-        log.error(
-            "Elasticsearch rejected log record %s for good: %s (kept in deadletter.jsonl)", action.get("_id"), error
-        )
-        with (self._spool.directory / "deadletter.jsonl").open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"action": action, "error": error}, default=str) + "\n")

@@ -113,6 +113,10 @@ _TOKENS = {name: f"[REDACTED:{name}]" for name in DETECTORS}
 _CANDIDATE = re.compile(r"(?<![\w\-])[+(]?\d(?:[ ().\-/]{0,2}\d){5}|[A-Za-z]{2} ?\d{2} ?\d{2} ?\d{2}")
 
 
+# A bare JSON number that may be a card number (checked in full by Redactor._redact_number).
+_CARD_NUMBER = re.compile(r"(?<![\w.+\-])[2-6]\d{12,18}(?![\d])")
+
+
 def _count_digits(text: str) -> int:
     """Number of ASCII digits in ``text``."""
     return len(text) - len(text.translate(_DROP_DIGITS))
@@ -206,6 +210,7 @@ class Redactor:
         patterns = {"card": _CARD_RE, "national_id": _NATIONAL_ID_RE, "phone": _PHONE_RE}
         self._scan = [patterns[name] for name, _, _ in self._detectors if name in patterns]
         self._scan_email = "email" in active
+        self._scan_numbers = "card" in active
 
     # -- public API ---------------------------------------------------------------------------------------------
 
@@ -242,8 +247,10 @@ class Redactor:
             return True
         if "\\" in text or (self._scan_email and "@" in text):
             return False
-        # Only string contents are ever redacted: scan them, not the bare numbers between them.
-        strings = "\x00".join(text.split('"')[1::2])  # escape-free JSON: odd pieces are the strings
+        pieces = text.split('"')  # escape-free JSON: odd pieces are the strings (keys too)
+        if self._scan_numbers and _CARD_NUMBER.search("\x00".join(pieces[0::2])):
+            return False
+        strings = "\x00".join(pieces[1::2])
         if not _CANDIDATE.search(strings):
             return True
         return not any(pattern.search(strings) for pattern in self._scan)
@@ -251,8 +258,9 @@ class Redactor:
     def redact(self, value: Any) -> Any:
         """Return a new structure with strings redacted and ``hash_fields`` values hashed; ``value`` is not mutated.
 
-        Dicts, lists and tuples are rebuilt (dict keys are kept as they are), strings are redacted, every other value
-        (numbers, bools, None, other objects) is passed through unchanged.
+        Dicts, lists and tuples are rebuilt (keys are redacted like strings; ``hash_fields`` match the key), strings
+        are redacted, numbers that are card numbers become the card token, every other value (other numbers, bools,
+        None, other objects) is passed through unchanged.
         """
         if isinstance(value, str):
             return self.redact_text(value)
@@ -260,15 +268,42 @@ class Redactor:
             out: dict[Any, Any] = {}
             for k, v in value.items():
                 if k in self._hash_fields:
-                    out[k] = keyed_hash(v, self._key)
+                    out[self._redact_key(k, out)] = keyed_hash(v, self._key)
                     self.counts[HASHED_FIELD] += 1
                 else:
-                    out[k] = self.redact(v)
+                    out[self._redact_key(k, out)] = self.redact(v)
             return out
         if isinstance(value, list):
             return [self.redact(v) for v in value]
         if isinstance(value, tuple):
             return tuple(self.redact(v) for v in value)
+        if isinstance(value, int | float) and not isinstance(value, bool) and self._scan_numbers:
+            return self._redact_number(value)
+        return value
+
+    def _redact_key(self, key: Any, taken: dict[Any, Any]) -> Any:
+        """A dict key with its PII redacted; a numbered suffix keeps two redacted keys apart."""
+        if not isinstance(key, str):
+            return key
+        clean = self.redact_text(key)
+        if clean == key:
+            return key
+        unique, n = clean, 1
+        while unique in taken:
+            n += 1
+            unique = f"{clean}#{n}"
+        return unique
+
+    def _redact_number(self, value: float) -> Any:
+        """A card number sent as a JSON number (13–19 digits, issuer prefix 2–6, Luhn-valid)."""
+        if isinstance(value, float):
+            if not (1e12 <= value < 1e19 and value.is_integer()):
+                return value
+            value = int(value)
+        digits = str(value)
+        if 13 <= len(digits) <= 19 and "2" <= digits[0] <= "6" and luhn_valid(digits):
+            self.counts["card"] += 1
+            return _TOKENS["card"]
         return value
 
     # -- detectors ----------------------------------------------------------------------------------------------

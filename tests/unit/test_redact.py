@@ -125,9 +125,19 @@ def test_overlong_matches_are_trimmed_not_leaked(redactor: Redactor) -> None:
     assert redactor.redact_text("card 5105 1051 0510 5100 123") == "card [REDACTED:card] 123"
 
 
-def test_dict_keys_are_not_rewritten(redactor: Redactor) -> None:
-    record = {"john.doe@example.com": "john.doe@example.com"}
-    assert redactor.redact(record) == {"john.doe@example.com": "[REDACTED:email]"}
+def test_dict_keys_are_scanned_and_kept_apart(redactor: Redactor) -> None:
+    record = {"john.doe@example.com": "john.doe@example.com", "jane@example.org": 1, "f001": 2}
+    assert redactor.redact(record) == {"[REDACTED:email]": "[REDACTED:email]", "[REDACTED:email]#2": 1, "f001": 2}
+    assert not redactor.is_clean_json(json.dumps({"tel +33 6 12 34 56 78": 1}))
+
+
+def test_card_numbers_sent_as_numbers_are_redacted(redactor: Redactor) -> None:
+    record = {"card": 4111111111111111, "amex": 378282246310005, "as_float": 5500000000000004.0, "n": 42,
+              "epoch_ms": 1732104000123, "epoch_us": 1732104000123456, "not_luhn": 4111111111111112}  # fmt: skip
+    assert not redactor.is_clean_json(json.dumps(record))
+    assert redactor.redact(record) == {**record, "card": "[REDACTED:card]", "amex": "[REDACTED:card]",
+                                       "as_float": "[REDACTED:card]"}  # fmt: skip
+    assert redactor.is_clean_json(json.dumps({"epoch_ms": 1732104000123, "n": 42, "s": "x"}))
 
 
 @pytest.mark.parametrize("value", NON_PII, ids=[str(v)[:40] for v in NON_PII])
