@@ -201,7 +201,6 @@ class ServingLogger:
     def _refuse(self, doc_id: str | None, record: Any, reason: str) -> None:
         """Count a record refused at the call; the sender redacts it into the dead-letter file."""
         self._count("rejected")
-        log.warning("log record refused: %s (kept in the dead-letter file)", self.redactor.redact_text(reason))
         self._put((_DEAD, (doc_id, reason, render_for_report(record))))
 
     def _put(self, item: tuple[Any, ...]) -> None:

@@ -141,7 +141,7 @@ class Spool:
         if data and not data.endswith(b"\n"):
             raise CorruptSpoolFile(f"{path.name}: truncated (the last line has no end)")
         actions = []
-        for number, line in enumerate(data.splitlines(), 1):
+        for number, line in enumerate(data.split(b"\n"), 1):
             if not line.strip():
                 continue
             try:
