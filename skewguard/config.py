@@ -134,12 +134,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
-    es = data.get("elasticsearch") or {}
-    for key in SECRET_KEYS:
-        if isinstance(es, dict) and es.get(key) not in (None, ""):
-            raise ConfigError(
-                f"elasticsearch.{key}: secrets are read from the environment only; " f"remove it from {path.name}"
-            )
+    for section, values in data.items():
+        for key in SECRET_KEYS:
+            if isinstance(values, dict) and values.get(key) not in (None, ""):
+                raise ConfigError(
+                    f"{section}.{key}: secrets are read from the environment only; remove it from {path.name}"
+                )
     return data
 
 

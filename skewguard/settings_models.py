@@ -23,6 +23,7 @@ __all__ = [
     "SparkSettings",
     "Thresholds",
     "TrainingSettings",
+    "url_without_credentials",
 ]
 
 
@@ -30,6 +31,15 @@ class SettingsModel(BaseModel):
     """Base of every settings model: unknown keys fail, field docstrings document the key, values are frozen."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+
+def url_without_credentials(url: str) -> str:
+    """``url`` with any ``user:password@`` part replaced by ``***@``, for messages."""
+    scheme, sep, rest = url.rpartition("://") if "://" in url else ("", "", url)
+    netloc, slash, path = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{netloc}{slash}{path}"
 
 
 class ElasticsearchSettings(SettingsModel):
@@ -58,7 +68,12 @@ class ElasticsearchSettings(SettingsModel):
     @classmethod
     def _url_has_scheme(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https:// (got {value!r})")
+            raise ValueError(f"must start with http:// or https:// (got {url_without_credentials(value)!r})")
+        if "@" in value.split("://", 1)[1].split("/", 1)[0]:
+            raise ValueError(
+                "must not hold credentials (user:password@host): set ES_USERNAME and ES_PASSWORD, "
+                "or ES_API_KEY, in the environment"
+            )
         return value.rstrip("/")
 
     @field_validator("index")

@@ -69,6 +69,18 @@ def test_secrets_in_yaml_are_refused_and_never_echoed(tmp_path: Path) -> None:
     assert "kkkkk" not in str(err.value)
 
 
+def test_the_pii_key_and_credentials_in_urls_are_refused_without_echo(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^serving\.pii_key: secrets are read from the environment only"):
+        load_settings("local", _conf(tmp_path, "serving:\n  pii_key: s3cret-key\n"), env={})
+    for url in ("https://elastic:hunter22@es.example:9243", "ftp://elastic:hunter22@es.example"):
+        for conf, env in ((f"elasticsearch:\n  url: {url}\n", {}), ("", {"ELASTICSEARCH_URL": url})):
+            with pytest.raises(ConfigError, match=r"^elasticsearch\.url\b") as err:
+                load_settings("local", _conf(tmp_path, conf), env=env)
+            assert "hunter22" not in str(err.value) and "elastic:" not in str(err.value)
+    settings = load_settings("local", _conf(tmp_path, ""), env={"SKEWGUARD_PII_KEY": "from-env"})
+    assert settings.serving.pii_key is not None and settings.serving.pii_key.get_secret_value() == "from-env"
+
+
 def test_drift_thresholds_overrides_and_their_validation(tmp_path: Path) -> None:
     conf = "drift:\n  overrides:\n    f001: {psi: {warn: 0.3, alert: 0.5}}\n    w1/f002: {ks: {alert: 0.4}}\n"
     drift = load_settings("local", _conf(tmp_path, conf), env={}).drift
