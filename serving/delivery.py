@@ -150,6 +150,6 @@ class Delivery:
         (``counted``: it is already in ``rejected``, refused at the call)."""
         if not counted:
             self._count("rejected", 1)
-        log.error("log record %s refused for good at %s: %s (kept in %s)",
+        log.error("log record %s refused for good at %s: %.300s (kept in %s)",
                   doc_id, stage, reason, self.spool.directory / "deadletter.jsonl")  # fmt: skip
         self.spool.dead_letter({"_id": doc_id, "stage": stage, "reason": reason, "record": _readable(record)})
