@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help setup venv jars es-start es-stop es-status es-start-secure es-stop-secure \
         spark-cluster-start spark-cluster-stop submit-args demo test test-unit lint bench-ingest bench-logger \
-        bench-transforms bench-parity bench-soak bench-llm_datasets bench-drift browser docs clean
+        bench-transforms bench-parity bench-soak bench-faults bench-llm_datasets bench-drift browser docs clean
 
 help: ## list the commands
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -65,6 +65,9 @@ bench-ingest: setup ## benchmark: 1M generated records, ingest vs bare connector
 
 bench-logger: setup ## benchmark: serving logger call latency and throughput vs parallel_bulk
 	@$(PY) -m benchmarks.bench_logger
+
+bench-faults: setup ## benchmark: bad input through the logger (any value, a spool shared by 4 processes) and load + ingest; records lost and duplicated, logger vs parallel_bulk
+	@$(PY) -m benchmarks.bench_faults
 
 bench-transforms: venv jars ## benchmark: shared pipeline through Arrow vs the same transforms as native Spark, 10M rows
 	@$(PY) -m benchmarks.bench_transforms
