@@ -142,7 +142,9 @@ LLM_INTERACTION = RecordKind(
 
 PREDICTION = RecordKind(
     kind="prediction",
-    doc="One model prediction with the exact feature vector and outputs serving used.",
+    doc="One model prediction with the exact feature vector and outputs serving used. A feature value that is "
+    'NaN, +inf or -inf is written as the string `"NaN"`, `"Infinity"` or `"-Infinity"` (JSON has no literal '
+    "for them); the parse and the shared transforms read it back as that number.",
     fields=(
         RecordField("event_id", _KEYWORD, "stable id of the prediction; the loader makes it the document `_id`"),
         RecordField("request_id", _KEYWORD, "id of the serving request; joins delayed labels"),
