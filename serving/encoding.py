@@ -37,6 +37,7 @@ __all__ = ["NON_FINITE", "UnencodableValue", "decode", "encode", "render_for_rep
 #: How a non-finite number is written (and read back by the parse and the transforms).
 NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
+_NEVER_NON_FINITE = frozenset({str, int, bool, type(None)})
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 
 
@@ -61,16 +62,26 @@ def _non_finite_name(value: float) -> str:
 
 
 def _has_non_finite(value: Any) -> bool:
+    # The plain types first, by exact type: this runs on every record that holds a null.
+    kind = type(value)
+    if kind is float:
+        return bool(value - value != 0.0)  # NaN and ±inf give NaN; a finite number gives 0.0
+    if kind is dict:
+        return any(_has_non_finite(v) for v in value.values() if type(v) not in _NEVER_NON_FINITE)
+    if kind is list or kind is tuple:
+        return any(_has_non_finite(v) for v in value if type(v) not in _NEVER_NON_FINITE)
+    if kind in _NEVER_NON_FINITE:
+        return False
     if isinstance(value, float | np.floating):
         return not math.isfinite(value)
-    if isinstance(value, Mapping):
-        return any(_has_non_finite(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_has_non_finite(v) for v in value)
     if isinstance(value, np.ndarray):
         if value.dtype == object:
             return True
         return value.dtype.kind in "fc" and not bool(np.isfinite(value).all())
+    if isinstance(value, Mapping):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_non_finite(v) for v in value)
     return False
 
 
