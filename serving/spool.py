@@ -40,6 +40,7 @@ _CLAIM = ".claimed-"
 _BATCH_NAME = re.compile(r"^(?:\d{20}-\d+-[0-9a-f]{8}|\d{12})\.jsonl$")
 _CLAIM_NAME = re.compile(r"^(?P<batch>.+\.jsonl)\.claimed-(?P<pid>\d+)$")
 DEAD_LETTER = "deadletter.jsonl"
+_STALE_CLAIM_S = 900.0
 CORRUPT = "corrupt"
 
 
@@ -114,6 +115,7 @@ class Spool:
             os.rename(path, claimed)
         except FileNotFoundError:
             return None
+        os.utime(claimed)  # the claim's age: see release_abandoned_claims
         return claimed
 
     def release(self, claimed: Path) -> None:
@@ -121,11 +123,18 @@ class Spool:
         os.rename(claimed, claimed.with_name(claimed.name.split(_CLAIM, 1)[0]))
 
     def release_abandoned_claims(self) -> int:
-        """Release the claims of processes that are no longer running; how many."""
+        """Release the claims of processes that are no longer running (or whose claim is
+        older than any send takes, in case the pid was reused); how many."""
         released = 0
+        stale_before = time.time() - _STALE_CLAIM_S
         for path in self.directory.iterdir():
             m = _CLAIM_NAME.match(path.name)
-            if m and int(m["pid"]) != self._pid and not _alive(int(m["pid"])):
+            if not m or int(m["pid"]) == self._pid:
+                continue
+            stale = False
+            with contextlib.suppress(FileNotFoundError):
+                stale = path.stat().st_mtime < stale_before
+            if not _alive(int(m["pid"])) or stale:
                 try:
                     os.rename(path, path.with_name(m["batch"]))
                     released += 1

@@ -81,7 +81,7 @@ def test_four_processes_write_and_replay_one_spool_without_losing_or_repeating(t
     assert spool.pending() == [] and spool.size_bytes == 0
 
 
-def test_a_claim_is_released_when_its_process_died(tmp_path: Path) -> None:
+def test_a_claim_is_released_when_its_process_died_or_it_is_stale(tmp_path: Path) -> None:
     spool = Spool(tmp_path, max_bytes=1 << 20)
     spool.append(_batch(0, 3))
     (path,) = spool.pending()
@@ -95,6 +95,11 @@ def test_a_claim_is_released_when_its_process_died(tmp_path: Path) -> None:
     assert claimed is not None and spool.claim(path) is None  # one claim at a time
     spool.release(claimed)
     assert spool.pending() == [path]
+    # a claim held far longer than any send takes is given back too (its pid may be reused)
+    held = path.rename(path.with_name(f"{path.name}.claimed-{os.getppid()}"))
+    assert Spool(tmp_path, max_bytes=1 << 20).pending() == []
+    os.utime(held, (0, 0))
+    assert Spool(tmp_path, max_bytes=1 << 20).pending() == [path]
 
 
 @pytest.mark.parametrize(
