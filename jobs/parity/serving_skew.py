@@ -340,7 +340,8 @@ def check_serving_skew(
     run: RunRecord,
     feature_table: FeatureTable | None = None,
 ) -> list[dict[str, Any]]:
-    """Check one day and workload; returns the ``metrics.serving_skew`` rows written."""
+    """Check one day and workload; returns the ``metrics.serving_skew`` rows written (none, and
+    nothing replaced, when the day has no logged predictions for the workload)."""
     tolerance = settings.parity.skew_tolerance
     window = DayWindow(day, day, workload)
     source = ensure_table(spark, settings, SILVER_PREDICTIONS)
@@ -350,9 +351,13 @@ def check_serving_skew(
     base = {"run_id": run.run_id, "checked_at": run.started_at, "event_date": day, "workload_id": workload}
     base.update(check="outputs", tolerance=tolerance)
     rows = _output_rows(settings, logs_df, base, tolerance)
-    if feature_table is not None:
+    if rows and feature_table is not None:  # no output rows: nothing was logged
         rows += _feature_rows(spark, logs_df, feature_table, base, tolerance)
     run.read_count = sum(r["rows"] for r in rows if r["check"] == "outputs" and r["subject"] in ("score", "bundle"))
+    if not rows:  # nothing was logged: an empty check does not replace what an earlier one found
+        run.details = {"rows": 0, "no_data": True}
+        run.status = "succeeded"
+        return rows
     path = ensure_table(spark, settings, METRICS_SERVING_SKEW)
     rows_df = spark.createDataFrame(
         [tuple(r[c] for c in METRICS_SERVING_SKEW.column_names) for r in rows], METRICS_SERVING_SKEW.spark_schema()

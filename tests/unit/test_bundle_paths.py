@@ -6,7 +6,6 @@ would create a marker file)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -16,9 +15,10 @@ import pytest
 
 from ops.build_bundle import build_named_bundle
 from serving.built_bundle import load_built_bundle
-from serving.bundle import Bundle, BundleError, bundle_content_hash, source_files_hash
+from serving.bundle import Bundle, BundleError, bundle_content_hash
 from skewguard.artifacts import ArtifactNameError, bundle_dir, checked_name, model_dir, training_set_dir
 from skewguard.config import Settings, load_settings
+from tests.tamper import plant_marker
 from transforms import Pipeline, source_hash
 
 SPEC = {
@@ -55,18 +55,6 @@ def _trained(settings: Settings, name: str, version: str) -> None:
     (folder / "model.json").write_text(json.dumps(model, indent=2, sort_keys=True) + "\n")
 
 
-def _plant_marker(folder: Path, marker: Path) -> None:
-    """Make the bundle's transforms create ``marker`` when imported, and the bundle
-    self-consistent again (so that only the build record can tell)."""
-    init = folder / "transforms" / "__init__.py"
-    init.write_text(init.read_text() + f"\nopen({str(marker)!r}, 'w').write('imported')\n")
-    manifest = json.loads((folder / "manifest.json").read_text())
-    files = sorted((folder / "transforms").glob("*.py"))
-    manifest["transform_source"]["files"] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-    manifest["transform_source"]["content_hash"] = source_files_hash(folder / "transforms")
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-
-
 @pytest.fixture()
 def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Settings, Bundle]:
     monkeypatch.setenv("SKEWGUARD_LAKEHOUSE", str(tmp_path / "lakehouse"))
@@ -98,7 +86,7 @@ def test_hostile_names_symlinks_and_edited_bundles_are_refused_before_import(  #
     marker = tmp_path / "imported.txt"
     hostile = tmp_path / "hostile-v1"  # a well-formed bundle whose code leaves a trace
     shutil.copytree(bundle.path, hostile)
-    _plant_marker(hostile, marker)
+    plant_marker(hostile, marker)
     Bundle.load(hostile)  # the premise: without the checks, its code runs
     assert marker.exists()
     marker.unlink()
@@ -117,7 +105,7 @@ def test_hostile_names_symlinks_and_edited_bundles_are_refused_before_import(  #
 
     # a bundle edited after it was built (and made self-consistent again): only its record tells
     edited = tmp_path / "edited.txt"  # another source than the hostile one's (already imported)
-    _plant_marker(bundle.path, edited)
+    plant_marker(bundle.path, edited)
     _refused(settings, "m", "v1", edited, "differs from the one recorded when it was built")
     # a bundle that was never built here has no record; a missing one is refused too
     shutil.copytree(artifacts / "bundles" / "m-v1", artifacts / "bundles" / "m-v2")
