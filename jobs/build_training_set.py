@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings is None:
         return EXIT_USAGE
     from jobs.gold.training_set import TrainingSetRequest, build_training_set, default_name
+    from skewguard.artifacts import ArtifactNameError, checked_name
     from transforms import FittedPipeline, Pipeline
 
     try:
@@ -79,7 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.error("%s: cannot read the pipeline: %s", JOB, one_line(exc))
         return EXIT_USAGE
-    request = TrainingSetRequest(window, args.name or default_name(window), pipeline, fitted)
+    name = args.name or default_name(window)
+    try:  # the name becomes a folder under the artifacts: one folder name, nothing that leaves it
+        checked_name("training set", name)
+    except ArtifactNameError as exc:
+        log.error("%s: %s (pass --name)", JOB, exc)
+        return EXIT_USAGE
+    request = TrainingSetRequest(window, name, pipeline, fitted)
     outcome = run_stage(JOB, settings, partial(build_training_set, request=request), window=window)
     if not outcome.succeeded:
         return EXIT_FAILED

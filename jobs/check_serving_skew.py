@@ -4,7 +4,9 @@
         [--feature-table lakehouse/features/customers --entity-key customer_id]
 
 Exit codes: 0 checked (and, with --fail-on-mismatch, nothing differs), 1 the check failed or
-(with --fail-on-mismatch) something differs, 2 bad usage or configuration.
+(with --fail-on-mismatch) something differs, 2 bad usage or configuration, 3 (with
+--fail-on-mismatch) the day has no logged predictions for the workload: nothing was checked
+(and metrics.serving_skew keeps its earlier rows for the day).
 """
 
 from __future__ import annotations
@@ -14,7 +16,16 @@ import logging
 import sys
 from functools import partial
 
-from jobs.lib.job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, iso_date, job_settings, run_stage
+from jobs.lib.job import (
+    EXIT_FAILED,
+    EXIT_NO_DATA,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_common_args,
+    iso_date,
+    job_settings,
+    run_stage,
+)
 from jobs.lib.window import DayWindow
 
 __all__ = ["main"]
@@ -46,7 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--entity-column", default="entity_id", help="entity column of the feature table")
     parser.add_argument("--as-of-column", default="as_of", help="as-of timestamp column of the feature table")
-    parser.add_argument("--fail-on-mismatch", action="store_true", help="exit 1 when any check finds a difference")
+    parser.add_argument(
+        "--fail-on-mismatch",
+        action="store_true",
+        help="exit 1 when any check finds a difference, 3 when there is nothing to check (no logged predictions)",
+    )
     add_common_args(parser)
     return parser
 
@@ -73,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     if not outcome.succeeded:
         return EXIT_FAILED
     rows = outcome.result
+    if not rows:
+        log.warning(
+            "%s %s: no logged predictions in silver.predictions: nothing checked, earlier results kept",
+            args.date,
+            args.workload,
+        )
+        return EXIT_NO_DATA if args.fail_on_mismatch else EXIT_OK
     findings = summarize(rows)
     for line in findings:
         log.warning("%s", line)

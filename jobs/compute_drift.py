@@ -6,7 +6,9 @@ HTML report and an alert summary.
 
 Exit codes: 0 computed (no alert, or alerts without --fail-on-alert), 1 an alert was raised
 and --fail-on-alert was given, 2 the drift could not be computed (bad usage or configuration,
-no such profile, a failing source; nothing is written then).
+no such profile, a failing source; nothing is written then), 3 (with --fail-on-alert, and no
+alert) a profiled workload has no rows in the window: it was not checked, and its earlier
+rows in metrics.drift are kept.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from jobs.lib.job import (
     EXIT_FAILED,
+    EXIT_NO_DATA,
     EXIT_OK,
     EXIT_USAGE,
     add_common_args,
@@ -53,7 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ks-mode", choices=["bounded", "exact"], help="KS computation (default: drift.ks_mode)")
     parser.add_argument("--report-dir", type=Path, help="folder of the report (default: <drift.report_dir>/<run id>)")
-    parser.add_argument("--fail-on-alert", action="store_true", help="exit 1 when any metric is in alert")
+    parser.add_argument(
+        "--fail-on-alert",
+        action="store_true",
+        help="exit 1 when any metric is in alert, else 3 when a profiled workload has no rows in the window",
+    )
     add_common_args(parser)
     return parser
 
@@ -92,7 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         sum(f.status == "warn" for f in features),
         outcome.run.details["report"],
     )
-    return EXIT_FAILED if result.alerts and args.fail_on_alert else EXIT_OK
+    if result.empty_workloads:
+        log.warning("%s: no rows for %s: not checked, earlier results kept", window, ", ".join(result.empty_workloads))
+    if not args.fail_on_alert:
+        return EXIT_OK
+    return EXIT_FAILED if result.alerts else EXIT_NO_DATA if result.empty_workloads else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings is None:
         return EXIT_USAGE
     from jobs.gold.reference_model import ModelRequest, train_reference_model
-    from skewguard.artifacts import load_manifest
+    from skewguard.artifacts import ArtifactNameError, checked_name, load_manifest
 
     try:
         workload = load_manifest(settings, args.training_set)["window"]["workload_id"]
@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     name = args.name or f"{workload}-model"
     version = args.version or f"v{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
+    try:  # both become folder names under the artifacts
+        checked_name("model name", name), checked_name("version", version)
+    except ArtifactNameError as exc:
+        log.error("%s: %s (pass --name/--version)", JOB, exc)
+        return EXIT_USAGE
     request = ModelRequest(args.training_set, name, version, args.reg_param, args.max_iter)
     stage = partial(train_reference_model, request=request)
     outcome = run_stage(JOB, settings, stage, window=RunWindow(workload_id=workload))

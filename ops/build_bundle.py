@@ -1,5 +1,7 @@
 """``skewguard bundle build``: package a trained model with its fitted transforms and a copy
-of the transform source into a folder that serving loads (``serving.bundle.Bundle``)."""
+of the transform source into a folder that serving loads (``serving.bundle.Bundle``), and
+record the bundle's content hash under the artifacts folder (``bundle_records/``), which the
+serving-skew check requires before it loads a bundle a log names."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from serving.bundle import BUNDLE_FORMAT, Bundle, source_files_hash
-from skewguard.artifacts import bundle_dir, model_dir, training_set_dir
+from serving.bundle import BUNDLE_FORMAT, Bundle, bundle_content_hash, source_files_hash
+from skewguard.artifacts import bundle_dir, model_dir, training_set_dir, write_bundle_record
 from skewguard.config import Settings
 from transforms import FittedPipeline
 
@@ -25,7 +27,8 @@ TRANSFORMS_SOURCE = Path(__file__).resolve().parent.parent / "transforms"
 
 def build_bundle(model_folder: Path, training_set_folder: Path, out: Path) -> Bundle:
     """Write the bundle to ``out`` (replacing it) and return it loaded back, as serving will."""
-    model = json.loads((model_folder / "model.json").read_text())
+    model_text = (model_folder / "model.json").read_text()
+    model = json.loads(model_text)
     manifest_ts = json.loads((training_set_folder / "manifest.json").read_text())
     pipeline_text = (training_set_folder / "pipeline.json").read_text()
     fitted = FittedPipeline.loads(pipeline_text)
@@ -58,6 +61,12 @@ def build_bundle(model_folder: Path, training_set_folder: Path, out: Path) -> Bu
         ],
         "pipeline_hash": fitted.params_hash(),
         "model": {k: model[k] for k in ("type", "feature_names", "coefficients", "intercept", "threshold", "outputs")},
+        # the trained artifact this bundle was made from: the parity gate scores with it, not the copy here
+        "model_source": {
+            "name": model["name"],
+            "version": model["version"],
+            "sha256": hashlib.sha256(model_text.encode()).hexdigest(),
+        },
         "metrics": model["metrics"],
         "training_set": {
             "name": manifest_ts["name"],
@@ -76,7 +85,7 @@ def build_bundle(model_folder: Path, training_set_folder: Path, out: Path) -> Bu
     (out / "model.json").write_text(json.dumps(model, indent=2, sort_keys=True) + "\n")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     log.info("bundle %s %s written to %s (transforms %s)", model["name"], model["version"], out, content_hash[:12])
-    return Bundle.load(out)
+    return Bundle.load(out, content_hash=bundle_content_hash(out))
 
 
 def build_named_bundle(
@@ -88,7 +97,13 @@ def build_named_bundle(
     if not (folder / "model.json").exists():
         raise FileNotFoundError(f"no trained model at {folder}; run skewguard-train-model first")
     name = training_set or json.loads((folder / "model.json").read_text())["training_set"]["name"]
-    return build_bundle(folder, training_set_dir(settings, name), out or bundle_dir(settings, model, version))
+    standard = bundle_dir(settings, model, version)
+    target = out or standard
+    bundle = build_bundle(folder, training_set_dir(settings, name), target)
+    if target.resolve() == standard.resolve():  # where a log's model name and version find it
+        record = write_bundle_record(settings, model, version, bundle.content_hash)
+        log.info("bundle content hash %s recorded in %s", bundle.content_hash[:12], record)
+    return bundle
 
 
 def _sha256(path: Path) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from skewguard.artifacts import bundle_dir, load_manifest, model_dir, training_set_dir
+from skewguard.artifacts import load_manifest
 from skewguard.config import Settings
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def _train_and_bundle(
     """The training set ``training_set``, a reference model on it (versioned by the time) and
     the model's bundle, loaded back as serving will."""
     from jobs import build_training_set, train_reference_model
-    from ops.build_bundle import build_bundle
+    from ops.build_bundle import build_named_bundle
 
     _run("build_training_set", build_training_set.main, [*window, "--workload", workload, "--name", training_set])
     version = f"v{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
@@ -171,11 +171,7 @@ def _train_and_bundle(
         train_reference_model.main,
         ["--training-set", training_set, "--name", model_name, "--version", version, *common],
     )
-    return build_bundle(
-        model_dir(settings, model_name, version),
-        training_set_dir(settings, training_set),
-        bundle_dir(settings, model_name, version),
-    )
+    return build_named_bundle(settings, model_name, version, training_set)
 
 
 def _parity_gate(settings: Settings, bundle: Bundle, common: tuple[str, ...]) -> dict[str, Any]:

@@ -70,8 +70,13 @@ SILVER_LLM_INTERACTIONS = TableSchema(
             "`tool_calling` when any record of the workload in the parsed window calls a tool, else `generic`",
             False,
         ),
-        Column("tool_names_called", "array<string>", "names of the tools the response calls, in order", False),
-        Column("first_tool", "string", "the first tool the response calls (null: none); the split's stratum"),
+        Column(
+            "tool_names_called",
+            "array<string>",
+            "names of the tools the response's choices call, in order (the first choice's first)",
+            False,
+        ),
+        Column("first_tool", "string", "the first tool the first choice calls (null: none); the split's stratum"),
         Column("turn_count", "long", "number of `user` messages in the request", False),
         Column("message_count", "long", "number of request messages", False),
         Column("prompt_chars", "long", "characters of text in the request messages (content and text parts)", False),
@@ -103,7 +108,12 @@ GOLD_LLM_DATASETS = TableSchema(
         Column("event_id", "string", "lineage: the record's `event_id` in `silver.llm_interactions` and bronze", False),
         Column("event_ts", "timestamp", "when the completion was logged (UTC)", False),
         Column("event_date", "date", "UTC day of `event_ts`", False),
-        Column("workload_type", "string", "`tool_calling` or `generic` over the dataset's window", False),
+        Column(
+            "workload_type",
+            "string",
+            "`tool_calling` or `generic` over the dataset's window, from every record (quarantined ones too)",
+            False,
+        ),
         Column(
             "stratum",
             "string",
@@ -111,7 +121,12 @@ GOLD_LLM_DATASETS = TableSchema(
             "records, `__none__` when no tool is called)",
             False,
         ),
-        Column("dedup_key", "string", "the record's `dedup_key` (unique per workload here)", False),
+        Column(
+            "dedup_key",
+            "string",
+            "the record's `dedup_key` (unique per workload here, but for records without a user message)",
+            False,
+        ),
         Column(
             "line_shape",
             "string",

@@ -61,7 +61,7 @@ SILVER_QUARANTINE_REASONS: dict[str, str] = {
     "missing_request_response": "LLM: `request` or `response` is missing or not a JSON object",
     "invalid_messages": "LLM: `request.messages` is missing, empty or not a list of objects, or a message's `role` "
     "is not one of system, developer, user, assistant, tool, function",
-    "invalid_choices": "LLM: `response.choices` is missing, empty or not a list, or its first choice has no "
+    "invalid_choices": "LLM: `response.choices` is missing, empty or not a list, or a choice has no "
     "`message` object",
     "invalid_tool_call": "LLM: a tool call (in the response or a request message) has a `type` other than "
     '`"function"`, no `function.name`, or `function.arguments` that are neither a JSON object nor a string '

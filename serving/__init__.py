@@ -17,6 +17,7 @@ _EXPORTS = {
     "RedactionConfig": "serving.redact",
     "Redactor": "serving.redact",
     "SamplingPolicy": "serving.sampling",
+    "load_built_bundle": "serving.built_bundle",
     "ServingLogger": "serving.logger",
     "should_log": "serving.sampling",
     "tool_names": "serving.workload",

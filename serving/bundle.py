@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Bundle", "BundleError", "source_files_hash"]
+__all__ = ["Bundle", "BundleError", "bundle_content_hash", "source_files_hash"]
 
 BUNDLE_FORMAT = 1
 
@@ -35,6 +36,23 @@ def source_files_hash(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(folder.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def bundle_content_hash(folder: Path) -> str:
+    """SHA-256 over every file of a bundle (its path in the bundle, then its bytes, in path
+    order; a symlink counts as its target's name), skipping the ``__pycache__`` folders Python
+    writes when the transforms are imported. ``skewguard bundle build`` records it."""
+    digest = hashlib.sha256()
+    entries: list[tuple[str, Path]] = []
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        here = Path(top)
+        entries += [((here / f).relative_to(folder).as_posix(), here / f) for f in files]
+        entries += [((here / d).relative_to(folder).as_posix(), here / d) for d in dirs if (here / d).is_symlink()]
+    for name, path in sorted(entries):
+        body = b"symlink:" + os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
+        digest.update(name.encode() + b"\0" + hashlib.sha256(body).digest())
     return digest.hexdigest()
 
 
@@ -60,8 +78,12 @@ def _import_transforms(folder: Path, content_hash: str) -> ModuleType:
 class Bundle:
     """A loaded bundle: ``predict`` for one request, ``predict_batch`` for many."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], transforms: ModuleType, fitted: Any) -> None:
+    def __init__(
+        self, path: Path, manifest: dict[str, Any], transforms: ModuleType, fitted: Any, content_hash: str = ""
+    ) -> None:
         self.path = path
+        self.content_hash = content_hash
+        """:func:`bundle_content_hash` of the folder, taken before its code was imported."""
         self.manifest = manifest
         self.transforms = transforms
         self.fitted = fitted
@@ -71,8 +93,19 @@ class Bundle:
         self.threshold = float(model["threshold"])
 
     @classmethod
-    def load(cls, path: str | Path) -> Bundle:
+    def load(cls, path: str | Path, content_hash: str | None = None) -> Bundle:
+        """Load the bundle at ``path``; with ``content_hash`` (recorded when it was built), only
+        when :func:`bundle_content_hash` of the folder equals it, checked before any of its code
+        is imported."""
         root = Path(path)
+        if not root.is_dir():
+            raise BundleError(f"{root}: no model bundle there")
+        actual_hash = bundle_content_hash(root)  # before anything imports: __pycache__ is skipped anyway
+        if content_hash is not None and actual_hash != content_hash:
+            raise BundleError(
+                f"{root}: content hash {actual_hash[:12]} differs from the one recorded when it was built "
+                f"({content_hash[:12]}): the bundle was changed since; rebuild it"
+            )
         try:
             manifest = json.loads((root / "manifest.json").read_text())
             pipeline_text = (root / "pipeline.json").read_text()
@@ -91,7 +124,7 @@ class Bundle:
         names = fitted.output_names()
         if names != manifest["model"]["feature_names"]:
             raise BundleError(f"{root}: the model's feature names differ from the pipeline's outputs")
-        return cls(root, manifest, transforms, fitted)
+        return cls(root, manifest, transforms, fitted, actual_hash)
 
     @property
     def name(self) -> str:

@@ -251,6 +251,11 @@ class LlmSettings(SettingsModel):
     min_records: int = Field(default=50, ge=1)
     """A workload needs at least this many records left after validation, quality filters and
     deduplication, else ``build_llm_datasets`` fails with its counts."""
+    limit: int | None = Field(default=1000, ge=1)
+    """At most this many records per workload are used (the Data Flywheel's
+    ``data_split_config.limit``): after the filters and deduplication, the first ``limit`` in the
+    order of a hash of ``event_id`` seeded with ``split_seed`` (a seeded random sample; the rest
+    is counted as ``over_limit``); ``null``: no cap. Not below ``min_records``."""
     rare_tool_records: int = Field(default=5, ge=1)
     """A first tool called by fewer of a workload's records than this is stratified together
     with the other rare ones (``__rare__``)."""
@@ -260,6 +265,12 @@ class LlmSettings(SettingsModel):
     """Where the JSONL files are written (``<dir>/<workload>/{train,val}.jsonl`` in the chat
     fine-tuning shape, ``eval.jsonl`` in the evaluation shape); relative to the lakehouse root
     unless absolute or a URI."""
+
+    @model_validator(mode="after")
+    def _limit_not_below_min_records(self) -> LlmSettings:
+        if self.limit is not None and self.limit < self.min_records:
+            raise ValueError(f"limit ({self.limit}) must not be below min_records ({self.min_records})")
+        return self
 
 
 class Thresholds(SettingsModel):

@@ -107,6 +107,8 @@ class DriftResult:
     warnings: list[str] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
     """Seconds per phase (profile load, histogram pass, exact KS walk) and bins walked."""
+    empty_workloads: list[str] = field(default_factory=list)
+    """Profiled workloads with no current row in the window: measured as ``empty``, never written."""
 
 
 def _scoped(counts: dict[Any, np.ndarray], workloads: list[str], slices: list[str]) -> dict[Any, np.ndarray]:
@@ -222,6 +224,7 @@ def compute_drift(
     _finish_all_ks(features, gaps, exact)
     result = _result(settings, reference, profile, source, window, run, features, slices, exact)
     result.phases = {k: round(v, 3) for k, v in phases.items()}
+    result.empty_workloads = sorted({f.workload for f in features if f.scope is None and f.cur_rows == 0})
     run.source = f"{source.table}@v{source.version}"
     run.read_count = sum(f.cur_rows for f in features if f.scope is None and f.index == 0)
     return result
@@ -350,17 +353,26 @@ def _result(
     return DriftResult(rows, report, alerts, warnings)
 
 
-def write_drift(spark: SparkSession, settings: Settings, result: DriftResult, reference: str, window: DayWindow) -> int:
-    """Replace the window's rows for ``reference`` (and the workload, when limited) in ``metrics.drift``."""
+def write_drift(
+    spark: SparkSession, settings: Settings, result: DriftResult, reference: str, window: DayWindow
+) -> int | None:
+    """Replace the window's rows for ``reference`` (and the workload, when limited) in
+    ``metrics.drift``; a workload with no current rows keeps its earlier rows (None: nothing
+    was written, every workload was empty)."""
+    empty = set(result.empty_workloads)
+    rows = [r for r in result.rows if r["workload_id"] not in empty]
+    if not rows:
+        return None
     path = ensure_table(spark, settings, METRICS_DRIFT)
     schema = METRICS_DRIFT
-    rows_df = spark.createDataFrame(
-        [tuple(r.get(c) for c in schema.column_names) for r in result.rows], schema.spark_schema()
-    )
+    rows_df = spark.createDataFrame([tuple(r.get(c) for c in schema.column_names) for r in rows], schema.spark_schema())
     predicate = (
         f"window_start = {sql_date(window.start)} AND window_end = {sql_date(window.end)} "
         f"AND reference = {sql_string(reference)}"
     )
     if window.workload_id is not None:
         predicate += f" AND workload_id = {sql_string(window.workload_id)}"
-    return replace_where(spark, rows_df, path, predicate, len(result.rows))
+    if empty:
+        measured = sorted({r["workload_id"] for r in rows})
+        predicate += f" AND workload_id IN ({', '.join(sql_string(w) for w in measured)})"
+    return replace_where(spark, rows_df, path, predicate, len(rows))

@@ -32,8 +32,10 @@ def measure_drift(
     report_dir: Path | None = None,
 ) -> DriftResult:
     """Measure ``window`` against the profile ``reference`` (:func:`compute_drift`), replace its
-    rows in ``metrics.drift`` and write ``report.html`` and ``summary.json`` (the alert and
-    warning lines) to ``report_dir`` (default: ``<drift.report_dir>/<run id>``); fills ``run``."""
+    rows in ``metrics.drift`` (not those of a workload with no current rows: an empty window
+    does not replace earlier results) and write ``report.html`` and ``summary.json`` (the
+    alert and warning lines, the empty workloads) to ``report_dir`` (default:
+    ``<drift.report_dir>/<run id>``); fills ``run``."""
     result = compute_drift(spark, settings, reference, window, run, table, ks_mode)
     t0 = time.perf_counter()
     run.output_version = write_drift(spark, settings, result, reference, window)
@@ -41,10 +43,12 @@ def measure_drift(
     folder = Path(report_dir or settings.drift_report_root() / run.run_id)
     report = write_report(result.report, folder / "report.html")
     summary = {"run_id": run.run_id, "window": str(window), "reference": reference,
-               "alerts": result.alerts, "warnings": result.warnings}  # fmt: skip
+               "alerts": result.alerts, "warnings": result.warnings,
+               "empty_workloads": result.empty_workloads}  # fmt: skip
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    run.landed_count = len(result.rows)
+    run.landed_count = sum(r["workload_id"] not in result.empty_workloads for r in result.rows)
     run.details = {
+        "empty_workloads": result.empty_workloads,
         "reference": reference,
         "report": str(report),
         "alerts": len(result.alerts),

@@ -3,24 +3,30 @@
 
 Per workload, all distributed (only per-workload × stratum counts reach the driver):
 
-1. **workload type** over the window: ``tool_calling`` when any record calls a tool;
-2. **quality filters** per type (:data:`schemas.llm.LLM_FILTER_REASONS`);
-3. **deduplication** by ``dedup_key`` (the user messages), keeping the newest record
-   (latest ``event_ts``, then the largest ``event_id``);
-4. a **minimum-record check** that fails the run, with the counts, before anything is written;
-5. a deterministic **split**: strata are the first tool called (rare ones grouped); the
+1. **workload type** over the window, as the Data Flywheel decides it from all raw records:
+   ``tool_calling`` when any record's first choice calls a tool — a record the parse
+   quarantined (e.g. a malformed tool call) counts too;
+2. **quality filters** per type (:data:`schemas.llm.LLM_FILTER_REASONS`); a tool call in
+   any choice counts, as the Flywheel's filter scans every choice;
+3. **deduplication** by ``dedup_key`` (the user messages) among the records that passed the
+   filters, keeping the newest (latest ``event_ts``, then the largest ``event_id``); a record
+   with no user message is never a duplicate (the Flywheel keeps them all);
+4. the **limit** (``llm.limit``, the Flywheel's ``data_split_config.limit``): at most that many
+   of a workload's records, chosen by a seeded hash of ``event_id``; the others are counted;
+5. a **minimum-record check** that fails the run, with the counts, before anything is written;
+6. a deterministic **split**: strata are the first tool called (rare ones grouped); the
    ``eval`` size is shared among strata by largest remainder, ``val`` is ``val_ratio`` of
    each stratum's rest; within a stratum records are taken in the order of a seeded hash
    of ``event_id``, so a re-run over the same records gives the same split;
-6. the rows replace the workloads' rows in ``gold.llm_datasets``; the JSONL files are then
-   written from the committed version.
+7. the rows replace the workloads' rows in ``gold.llm_datasets``; the JSONL files are then
+   written from the committed version, each workload in a folder of its own (a workload named
+   like ``..`` cannot leave the export folder).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,13 +34,13 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from jobs.gold.llm_export import export_workload
 from jobs.gold.llm_lines import chat_line_of, eval_line_of
 from jobs.gold.llm_splits import assign_splits, strata_of
 from jobs.lib.delta_io import ensure_table, replace_where, sql_string, table_version
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import release, require_columns, table_rows
 from jobs.lib.window import DayWindow
-from jobs.silver.llm_parse import with_workload_type
 from schemas.llm import GOLD_LLM_DATASETS, LLM_SPLITS, SILVER_LLM_INTERACTIONS, WORKLOAD_TYPES
 from schemas.records import LLM_INTERACTION
 from schemas.tables import SILVER_QUARANTINE
@@ -50,9 +56,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_NEEDED = ("event_id", "event_ts", "workload_id", "workload_type", "dedup_key", "first_tool", "answer_chars")
-# what the decisions (filters, dedup, split) need: a narrow projection of silver
-_DECISION_COLUMNS = ("event_id", "event_ts", "workload_id", "dedup_key", "first_tool")
+_NEEDED = ("event_id", "event_ts", "workload_id", "workload_type", "dedup_key", "calls_tool", "answer_chars")
+# what the decisions (filters, dedup, limit, split) need: a narrow projection of silver
+_DECISION_COLUMNS = ("event_id", "event_ts", "workload_id", "dedup_key", "first_tool", "turn_count")
+# the Data Flywheel's test for a tool-calling workload, on a record the parse quarantined
+_FIRST_CHOICE_CALL = "$.response.choices[0].message.tool_calls[0]"
 
 
 class DatasetError(RuntimeError):
@@ -72,6 +80,8 @@ class WorkloadDataset:
     filtered: dict[str, int] = field(default_factory=dict)
     """Valid but dropped by a quality filter, per reason."""
     duplicates: int = 0
+    over_limit: int = 0
+    """Valid, filtered and unique, but beyond ``llm.limit``."""
     strata: dict[str, int] = field(default_factory=dict)
     """Records kept per stratum (first tool called, ``__rare__``, ``__none__``)."""
     tool_strata: dict[str | None, str] = field(default_factory=dict)
@@ -90,28 +100,63 @@ class WorkloadDataset:
         return (
             f"{self.workload_id} ({self.workload_type}): raw {self.raw}, invalid {sum(self.invalid.values())} "
             f"({invalid}), filtered {sum(self.filtered.values())} ({filtered}), duplicates {self.duplicates}, "
-            f"kept {self.kept}{splits}"
+            f"{f'over limit {self.over_limit}, ' if self.over_limit else ''}kept {self.kept}{splits}"
         )
 
 
 def filter_reason(df: DataFrame, llm: LlmSettings) -> DataFrame:
-    """Add ``filter_reason``: why a valid record is not used (null: it is); ``answer_chars``
-    is the number of non-blank characters of the response's content."""
+    """Add ``filter_reason``: why a valid record is not used (null: it is); ``calls_tool``
+    says whether any choice calls a tool, ``answer_chars`` is the number of non-blank
+    characters of the response's content."""
     require_columns(df, _NEEDED, "filter_reason")
     tool_calling, generic = WORKLOAD_TYPES
     return df.withColumn(
         "filter_reason",
-        F.when((F.col("workload_type") == tool_calling) & F.col("first_tool").isNull(), F.lit("no_tool_call")).when(
+        F.when((F.col("workload_type") == tool_calling) & ~F.col("calls_tool"), F.lit("no_tool_call")).when(
             (F.col("workload_type") == generic) & (F.col("answer_chars") < llm.min_response_chars),
             F.lit("short_content"),
         ),
     )
 
 
+def _with_workload_type(df: DataFrame, tool_workloads: set[str]) -> DataFrame:
+    """Add ``workload_type``: ``tool_calling`` when a record of the workload calls a tool in its
+    first choice (``first_tool``), or the workload is one of ``tool_workloads`` (a quarantined
+    record of it did); one small row per workload, broadcast back."""
+    tool_calling, generic = WORKLOAD_TYPES
+    raw = F.col("workload_id").isin(sorted(tool_workloads)) if tool_workloads else F.lit(False)
+    types_df = df.groupBy("workload_id").agg(
+        F.when(F.max(F.col("first_tool").isNotNull()) | F.max(raw), F.lit(tool_calling))
+        .otherwise(F.lit(generic))
+        .alias("workload_type")
+    )
+    return df.join(F.broadcast(types_df), "workload_id")
+
+
 def _with_newest_first(df: DataFrame) -> DataFrame:
-    """Add ``is_newest``: the record is the newest of its workload with its ``dedup_key``."""
-    newest = Window.partitionBy("workload_id", "dedup_key").orderBy(F.desc("event_ts"), F.desc("event_id"))
-    return df.withColumn("is_newest", F.row_number().over(newest) == 1)
+    """Add ``is_newest``: the record passed the filters and is the newest of those of its
+    workload with its ``dedup_key``; a record without a user message is its own query."""
+    query = F.when(F.col("turn_count") > 0, F.col("dedup_key")).otherwise(F.concat(F.lit("event:"), "event_id"))
+    newest = Window.partitionBy("workload_id", "_query", F.col("filter_reason").isNull()).orderBy(
+        F.desc("event_ts"), F.desc("event_id")
+    )
+    return (
+        df.withColumn("_query", query)
+        .withColumn("is_newest", F.col("filter_reason").isNull() & (F.row_number().over(newest) == 1))
+        .drop("_query")
+    )
+
+
+def _with_limit(df: DataFrame, llm: LlmSettings) -> DataFrame:
+    """Add ``over_limit``: a kept record (filtered, newest) beyond the workload's first
+    ``llm.limit`` in the order of a seeded hash of ``event_id`` (not the split's order)."""
+    kept = F.col("filter_reason").isNull() & F.col("is_newest")
+    if llm.limit is None:
+        return df.withColumn("over_limit", F.lit(False))
+    order = Window.partitionBy("workload_id", kept).orderBy(
+        F.xxhash64(F.lit(llm.split_seed), F.lit("limit"), "event_id"), "event_id"
+    )
+    return df.withColumn("over_limit", kept & (F.row_number().over(order) > llm.limit))
 
 
 def _read_silver(spark: SparkSession, settings: Settings, window: DayWindow) -> tuple[DataFrame, int]:
@@ -126,15 +171,18 @@ def _read_silver(spark: SparkSession, settings: Settings, window: DayWindow) -> 
 
 
 def _invalid_counts(spark: SparkSession, settings: Settings, window: DayWindow) -> list[Any]:
+    """The window's quarantined LLM records per workload and reason, and whether any of them
+    calls a tool in its first choice (``calls_tool``)."""
     path = settings.lakehouse.table_path(SILVER_QUARANTINE.name)
     if not DeltaTable.isDeltaTable(spark, path):
         return []
+    calls = F.get_json_object("source_json", _FIRST_CHOICE_CALL).isNotNull()
     return (
         spark.read.format("delta")
         .load(path)
         .where(window.contains() & (F.col("record_kind") == LLM_INTERACTION.kind))
         .groupBy("workload_id", "reason")
-        .count()
+        .agg(F.count(F.lit(1)).alias("count"), F.max(calls).alias("calls_tool"))
         .collect()
     )
 
@@ -150,6 +198,8 @@ def _summaries(counts: list[Any], invalid: list[Any], llm: LlmSettings) -> dict[
             ds.filtered[row["filter_reason"]] = ds.filtered.get(row["filter_reason"], 0) + row["n"]
         elif not row["is_newest"]:
             ds.duplicates += row["n"]
+        elif row["over_limit"]:
+            ds.over_limit += row["n"]
         else:
             per_tool = tools.setdefault(ds.workload_id, {})
             per_tool[row["first_tool"]] = per_tool.get(row["first_tool"], 0) + row["n"]
@@ -172,30 +222,36 @@ def _check_sizes(datasets: dict[str, WorkloadDataset], llm: LlmSettings) -> None
         raise DatasetError("; ".join(f"{ds.line()}" for ds in short) + f": {need}; nothing written")
 
 
-def _decisions(silver_df: DataFrame, llm: LlmSettings) -> DataFrame:
-    """The narrow projection the decisions need, with ``workload_type``, ``filter_reason`` and
-    ``is_newest``, checkpointed (eagerly) so that the counts and the split read it once."""
+def _decisions(silver_df: DataFrame, llm: LlmSettings, tool_workloads: set[str]) -> DataFrame:
+    """The narrow projection the decisions need, with ``workload_type``, ``filter_reason``,
+    ``is_newest`` and ``over_limit``, checkpointed (eagerly) so that the counts and the split
+    read it once."""
     answer = F.trim(F.coalesce(F.col("response_message")["content"], F.lit("")))
     return (
-        silver_df.select(*_DECISION_COLUMNS, F.length(answer).alias("answer_chars"))
-        .transform(with_workload_type)
+        silver_df.select(
+            *_DECISION_COLUMNS,
+            F.length(answer).alias("answer_chars"),
+            (F.size("tool_names_called") > 0).alias("calls_tool"),
+        )
+        .transform(_with_workload_type, tool_workloads)
         .transform(filter_reason, llm)
         .transform(_with_newest_first)
+        .transform(_with_limit, llm)
         .localCheckpoint(eager=True)
     )
 
 
 def _decide(
-    spark: SparkSession, settings: Settings, window: DayWindow, decisions_df: DataFrame, llm: LlmSettings
+    decisions_df: DataFrame, invalid: list[Any], window: DayWindow, llm: LlmSettings
 ) -> dict[str, WorkloadDataset]:
-    """Per workload, what the filters, dedup and strata decided (one small collect), checked
-    against the minimum sizes."""
+    """Per workload, what the filters, dedup, limit and strata decided (one small collect),
+    checked against the minimum sizes."""
     counts = (
-        decisions_df.groupBy("workload_id", "workload_type", "filter_reason", "is_newest", "first_tool")
+        decisions_df.groupBy("workload_id", "workload_type", "filter_reason", "is_newest", "over_limit", "first_tool")
         .agg(F.count("*").alias("n"))
         .collect()
     )
-    datasets = _summaries(counts, _invalid_counts(spark, settings, window), llm)
+    datasets = _summaries(counts, invalid, llm)
     if not datasets:
         raise DatasetError(f"no LLM records in {SILVER_LLM_INTERACTIONS.name} for {window}; nothing written")
     _check_sizes(datasets, llm)
@@ -243,6 +299,7 @@ def _workload_details(datasets: dict[str, WorkloadDataset]) -> dict[str, dict[st
             "invalid": ds.invalid,
             "filtered": ds.filtered,
             "duplicates": ds.duplicates,
+            "over_limit": ds.over_limit,
             "strata": ds.strata,
             "splits": ds.splits,
             "export_dir": ds.export_dir,
@@ -263,9 +320,10 @@ def build_llm_datasets(
     t0 = time.monotonic()
     # Decide on a narrow projection (filters, dedup, split), then read the wide columns once
     # for the kept records only: the messages are never shuffled more than once.
-    decisions_df = _decisions(silver_df, llm)
+    invalid = _invalid_counts(spark, settings, window)
+    decisions_df = _decisions(silver_df, llm, {r["workload_id"] for r in invalid if r["calls_tool"]})
     try:
-        datasets = _decide(spark, settings, window, decisions_df, llm)
+        datasets = _decide(decisions_df, invalid, window, llm)
         phases["decide_s"] = round(time.monotonic() - t0, 3)
         run.read_count = sum(ds.raw - sum(ds.invalid.values()) for ds in datasets.values())
         run.source_count = sum(ds.raw for ds in datasets.values())
@@ -287,68 +345,3 @@ def build_llm_datasets(
     run.details["workloads"] = _workload_details(datasets)
     run.status = "succeeded"
     return datasets
-
-
-class _Files:
-    """The few file operations the export needs, through Hadoop's file system (local or object store)."""
-
-    def __init__(self, spark: SparkSession, root: str) -> None:
-        jvm = spark.sparkContext._jvm
-        if jvm is None:
-            raise RuntimeError("the Spark session has no JVM gateway (was it stopped?)")
-        self._path = jvm.org.apache.hadoop.fs.Path
-        self._fs = self._path(root).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-
-    def part_file(self, folder: str) -> Any | None:
-        path = self._path(folder)
-        if not self._fs.exists(path):
-            return None
-        parts = [s.getPath() for s in self._fs.listStatus(path) if s.getPath().getName().startswith("part-")]
-        if len(parts) > 1:
-            raise DatasetError(f"{folder}: expected one part file, found {len(parts)}")
-        return parts[0] if parts else None
-
-    def move(self, source: Any, dest: str) -> None:
-        target = self._path(dest)
-        self._fs.delete(target, False)
-        if not self._fs.rename(source, target):
-            raise DatasetError(f"could not move {source} to {dest}")
-
-    def touch(self, dest: str) -> None:
-        self._fs.create(self._path(dest), True).close()
-
-    def delete(self, folder: str) -> None:
-        self._fs.delete(self._path(folder), True)
-
-
-def export_workload(spark: SparkSession, gold_path: str, version: int, workload: str, root: str, run_id: str) -> str:
-    """Write ``<root>/<workload>/{train,val,eval}.jsonl`` from ``gold.llm_datasets`` at
-    ``version``: train and val in the chat fine-tuning shape, eval in the evaluation shape,
-    each ordered by ``event_id``. Returns the workload's folder."""
-    folder = f"{root.rstrip('/')}/{urllib.parse.quote(workload, safe='-_.')}"
-    staging = f"{folder}/_staging-{run_id}"
-    (
-        spark.read.format("delta")
-        .option("versionAsOf", version)
-        .load(gold_path)
-        .where(F.col("workload_id") == workload)
-        .select("split", "event_id", F.col("line_json").alias("value"))
-        .repartition(1)
-        .sortWithinPartitions("split", "event_id")
-        .drop("event_id")
-        .write.partitionBy("split")
-        .mode("overwrite")
-        .text(staging)
-    )
-    files = _Files(spark, root)
-    try:
-        for split in LLM_SPLITS:
-            part = files.part_file(f"{staging}/split={split}")
-            if part is None:
-                files.touch(f"{folder}/{split}.jsonl")
-            else:
-                files.move(part, f"{folder}/{split}.jsonl")
-    finally:
-        files.delete(staging)
-    log.info("exported %s to %s", workload, folder)
-    return folder

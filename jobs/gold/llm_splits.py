@@ -69,7 +69,7 @@ def assign_splits(
     )
     rank = F.col("rank")
     return (
-        decisions_df.where(F.col("filter_reason").isNull() & F.col("is_newest"))
+        decisions_df.where(F.col("filter_reason").isNull() & F.col("is_newest") & ~F.col("over_limit"))
         .withColumn("tool_key", F.coalesce("first_tool", F.lit(NO_TOOL)))
         .join(F.broadcast(strata_df), ["workload_id", "tool_key"])
         .join(F.broadcast(quotas_df), ["workload_id", "stratum"])

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_FAILED",
+    "EXIT_NO_DATA",
     "EXIT_OK",
     "EXIT_USAGE",
     "add_common_args",
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_NO_DATA = 3
+"""A check given as a gate (``--fail-on-alert``, ``--fail-on-mismatch``) found no rows to check:
+it did not pass, and earlier results were left as they were."""
 log = logging.getLogger("skewguard")
 T = TypeVar("T")
 

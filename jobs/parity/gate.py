@@ -7,6 +7,7 @@ Writes ``metrics.parity`` and a report (text, HTML, JSON)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import time
@@ -31,11 +32,11 @@ from jobs.parity.replay_client import Replay, run_replay
 from jobs.parity.stratified_sample import stratified_sample
 from schemas.metrics import METRICS_PARITY
 from serving.bundle import Bundle
-from skewguard.artifacts import load_manifest, training_set_dir
+from skewguard.artifacts import load_manifest, model_dir, training_set_dir
 from skewguard.config import Settings
 from transforms import FittedPipeline
 
-__all__ = ["ParityRequest", "check_parity", "offline_score"]
+__all__ = ["ParityRequest", "TrainedModel", "check_parity", "offline_score", "trained_model"]
 
 log = logging.getLogger("skewguard.parity")
 
@@ -70,6 +71,36 @@ class _Offline:
     """Examples each stratum should give (by stratum name)."""
     inputs_from: str
     """Where the examples' inputs are read (the training set's source table, or the table)."""
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """The model ``train_reference_model`` wrote, as the offline side scores with it."""
+
+    weights: tuple[float, ...]
+    intercept: float
+    threshold: float
+    path: Path
+
+
+def trained_model(settings: Settings, bundle: Bundle) -> TrainedModel:
+    """The trained model artifact the bundle was built from (its manifest's ``model_source``:
+    ``<artifacts>/models/<name>/<version>/model.json`` with the SHA-256 recorded at build time),
+    never the bundle's own copy of the weights: a bundle with other weights then fails the gate."""
+    source = bundle.manifest.get("model_source")
+    if not isinstance(source, dict):
+        raise ValueError(f"bundle {bundle.path} does not name the trained model it was built from; rebuild it")
+    path = model_dir(settings, str(source["name"]), str(source["version"])) / "model.json"
+    if not path.exists():
+        raise FileNotFoundError(f"the bundle's trained model is not at {path}")
+    text = path.read_bytes()
+    if hashlib.sha256(text).hexdigest() != source["sha256"]:
+        raise ValueError(f"{path} changed since the bundle was built (SHA-256 differs); rebuild the bundle")
+    model = json.loads(text)
+    if model["feature_names"] != bundle.fitted.output_names():
+        raise ValueError(f"{path}: the trained model's features are not the bundle pipeline's outputs")
+    weights = tuple(float(w) for w in model["coefficients"])
+    return TrainedModel(weights, float(model["intercept"]), float(model["threshold"]), path)
 
 
 def offline_score(vector: Column, weights: Sequence[float], intercept: float) -> Column:
@@ -154,7 +185,7 @@ def _request(row: Mapping[str, Any], contract: Mapping[str, str]) -> dict[str, A
     return request
 
 
-def _collect(offline: _Offline, bundle: Bundle, strata: Sequence[str]) -> list[OfflineExample]:
+def _collect(offline: _Offline, bundle: Bundle, model: TrainedModel, strata: Sequence[str]) -> list[OfflineExample]:
     contract = offline.fitted.pipeline.inputs
     columns = offline.typed_df.columns
     selected = [F.date_format(c, _ISO_UTC).alias(c) if t == "timestamp" else F.col(c) for c, t in contract.items()]
@@ -163,7 +194,7 @@ def _collect(offline: _Offline, bundle: Bundle, strata: Sequence[str]) -> list[O
         for c, t in contract.items()
         if t == "double"
     ]
-    score = offline_score(F.col("_vector"), bundle.weights.tolist(), bundle.intercept)
+    score = offline_score(F.col("_vector"), model.weights, model.intercept)
     rows = offline.typed_df.select(
         "event_id",
         "_vector",
@@ -189,7 +220,7 @@ def _collect(offline: _Offline, bundle: Bundle, strata: Sequence[str]) -> list[O
                 request=_request(row.asDict(), contract),
                 vector=[float("nan") if v is None else float(v) for v in vector],
                 score=score_value,
-                label=int(score_value >= bundle.threshold),
+                label=int(score_value >= model.threshold),
                 stratum=row["_stratum"],
             )
         )
@@ -239,7 +270,7 @@ def _bisect(
 
 
 def _offline_examples(
-    spark: SparkSession, settings: Settings, request: ParityRequest, bundle: Bundle, n: int
+    spark: SparkSession, settings: Settings, request: ParityRequest, bundle: Bundle, model: TrainedModel, n: int
 ) -> tuple[_Offline, list[OfflineExample]]:
     """Sample and collect the offline side; when a stratum comes up short of its quota, draw
     again ranking every row (see ``stratified_sample``), and fail if it is still short."""
@@ -258,7 +289,7 @@ def _offline_examples(
         else:
             name = request.training_set or bundle.manifest["training_set"]["name"]
             offline = _training_set_examples(spark, settings, name, request.strata, n, seed, exhaustive)
-        examples = _collect(offline, bundle, request.strata)
+        examples = _collect(offline, bundle, model, request.strata)
         got = Counter(e.stratum for e in examples)
         short = {k: (got.get(k, 0), q) for k, q in offline.quota.items() if got.get(k, 0) < q}
         if not short:
@@ -273,6 +304,7 @@ def check_parity(spark: SparkSession, settings: Settings, request: ParityRequest
     n = request.sample_size or conf.sample_size
     tolerance = request.tolerance or conf.tolerance
     bundle = Bundle.load(request.bundle)
+    model = trained_model(settings, bundle)
     workdir = request.report_dir or settings.artifacts_path() / "parity" / run.run_id
     workdir.mkdir(parents=True, exist_ok=True)
     # the serving process starts now: it loads the bundle while Spark samples
@@ -280,7 +312,7 @@ def check_parity(spark: SparkSession, settings: Settings, request: ParityRequest
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     try:
-        offline, examples = _offline_examples(spark, settings, request, bundle, n)
+        offline, examples = _offline_examples(spark, settings, request, bundle, model, n)
         timings["offline_sample_s"] = time.monotonic() - t0
         run.source = offline.source
         if not examples:
@@ -322,6 +354,12 @@ def check_parity(spark: SparkSession, settings: Settings, request: ParityRequest
         tolerance=tolerance,
         report_dir=workdir,
     )
+    if (tuple(bundle.weights.tolist()), bundle.intercept, bundle.threshold) != (
+        model.weights,
+        model.intercept,
+        model.threshold,
+    ):
+        report["identity_notes"].append(f"the bundle's model weights are not those of the trained model ({model.path})")
     report["timings_s"] = {k: round(v, 3) for k, v in timings.items()}
     write_report(report, workdir)
     _record(spark, settings, report)

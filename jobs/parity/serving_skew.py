@@ -17,7 +17,6 @@ import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -34,8 +33,8 @@ from jobs.lib.window import DayWindow
 from jobs.parity.replay_client import request_from_logged
 from schemas.metrics import METRICS_SERVING_SKEW
 from schemas.tables import SILVER_PREDICTIONS
+from serving.built_bundle import load_built_bundle
 from serving.bundle import Bundle, BundleError
-from skewguard.artifacts import bundle_dir
 from skewguard.config import Settings
 
 __all__ = ["FeatureTable", "check_serving_skew", "summarize"]
@@ -56,11 +55,12 @@ class FeatureTable:
     as_of_column: str = "as_of"
 
 
-def _recompute(bundle_path: str, contract: Mapping[str, str]) -> Any:
-    """The per-partition function: rebuild each request from the log and run the bundle."""
+def _recompute(bundle_path: str, content_hash: str, contract: Mapping[str, str]) -> Any:
+    """The per-partition function: rebuild each request from the log and run the bundle (the
+    one the driver checked: same resolved folder, same content hash)."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        bundle = Bundle.load(bundle_path)
+        bundle = Bundle.load(bundle_path, content_hash=content_hash)
         for batch in batches:
             ids = batch.column("event_id").to_pylist()
             requests = [
@@ -113,23 +113,22 @@ def _output_rows(
         ident = {**base, "model_name": v["model_name"], "model_version": v["model_version"]}
         ident["transform_hash"] = v["transform_hash"]
         n = int(v["n"])
-        folder = bundle_dir(settings, v["model_name"], v["model_version"])
-        try:
-            bundle = Bundle.load(folder)
+        try:  # the names come from the logs: checked before they become a path, code imported only if built here
+            bundle = load_built_bundle(settings, v["model_name"], v["model_version"])
         except BundleError as exc:
             log.warning("%s %s: no usable bundle (%s)", v["model_name"], v["model_version"], exc)
-            detail = json.dumps({"bundle_path": str(folder), "error": str(exc)})
+            detail = json.dumps({"error": str(exc)})
             rows.append(_row(ident, subject="bundle", rows=n, mismatched=n, status="no_bundle", details_json=detail))
             continue
         if v["transform_hash"] is not None and v["transform_hash"] != bundle.transform_hash:
-            detail = json.dumps({"bundle_path": str(folder), "bundle_transform_hash": bundle.transform_hash})
+            detail = json.dumps({"bundle_path": str(bundle.path), "bundle_transform_hash": bundle.transform_hash})
             rows.append(
                 _row(
                     ident, subject="bundle", rows=n, mismatched=n, status="transform_hash_differs", details_json=detail
                 )
             )
             continue
-        rows.extend(_compare_outputs(logs_df, v, bundle, folder, ident, n, tolerance))
+        rows.extend(_compare_outputs(logs_df, v, bundle, ident, n, tolerance))
     return rows
 
 
@@ -138,15 +137,16 @@ def _match(column: str, value: Any) -> Column:
 
 
 def _compare_outputs(
-    logs_df: DataFrame, v: Any, bundle: Bundle, folder: Path, ident: Mapping[str, Any], n: int, tolerance: float
+    logs_df: DataFrame, v: Any, bundle: Bundle, ident: Mapping[str, Any], n: int, tolerance: float
 ) -> list[dict[str, Any]]:
+    folder = bundle.path
     version_df = logs_df.where(
         _match("model_name", v["model_name"])
         & _match("model_version", v["model_version"])
         & _match("transform_hash", v["transform_hash"])
     )
     recomputed_df = version_df.select("event_id", "features", "event_ts").mapInArrow(
-        _recompute(str(folder), bundle.inputs), _RECOMPUTED
+        _recompute(str(folder), bundle.content_hash, bundle.inputs), _RECOMPUTED
     )
     joined_df = version_df.select("event_id", "outputs").join(recomputed_df, "event_id")
     out: list[dict[str, Any]] = []
@@ -340,7 +340,8 @@ def check_serving_skew(
     run: RunRecord,
     feature_table: FeatureTable | None = None,
 ) -> list[dict[str, Any]]:
-    """Check one day and workload; returns the ``metrics.serving_skew`` rows written."""
+    """Check one day and workload; returns the ``metrics.serving_skew`` rows written (none, and
+    nothing replaced, when the day has no logged predictions for the workload)."""
     tolerance = settings.parity.skew_tolerance
     window = DayWindow(day, day, workload)
     source = ensure_table(spark, settings, SILVER_PREDICTIONS)
@@ -350,9 +351,13 @@ def check_serving_skew(
     base = {"run_id": run.run_id, "checked_at": run.started_at, "event_date": day, "workload_id": workload}
     base.update(check="outputs", tolerance=tolerance)
     rows = _output_rows(settings, logs_df, base, tolerance)
-    if feature_table is not None:
+    if rows and feature_table is not None:  # no output rows: nothing was logged
         rows += _feature_rows(spark, logs_df, feature_table, base, tolerance)
     run.read_count = sum(r["rows"] for r in rows if r["check"] == "outputs" and r["subject"] in ("score", "bundle"))
+    if not rows:  # nothing was logged: an empty check does not replace what an earlier one found
+        run.details = {"rows": 0, "no_data": True}
+        run.status = "succeeded"
+        return rows
     path = ensure_table(spark, settings, METRICS_SERVING_SKEW)
     rows_df = spark.createDataFrame(
         [tuple(r[c] for c in METRICS_SERVING_SKEW.column_names) for r in rows], METRICS_SERVING_SKEW.spark_schema()

@@ -139,7 +139,8 @@ def _reason(messages: Column, response_message: Column, choices: Column, tool_pa
             F.lit("invalid_messages"),
         )
         .when(
-            ~F.coalesce((F.size(choices) > 0) & choices[0]["message"].isNotNull(), F.lit(False)),
+            # every choice needs a message, as the Data Flywheel's validator checks
+            ~F.coalesce((F.size(choices) > 0) & F.forall(choices, lambda c: c["message"].isNotNull()), F.lit(False)),
             F.lit("invalid_choices"),
         )
         .when(F.coalesce(bad_call, F.lit(True)), F.lit("invalid_tool_call"))
@@ -219,8 +220,17 @@ def _select_silver_columns(parsed_df: DataFrame) -> DataFrame:
     request, response = F.col("r")["request"], F.col("r")["response"]
     messages, response_message = F.col("messages"), F.col("response_message")
     user_messages = F.filter(messages, lambda m: m["role"] == "user")
+    no_names = F.array().cast("array<string>")
+    # every choice's calls, in choice order (the Data Flywheel's tool-call filter scans them all)
     called = F.coalesce(
-        F.transform(response_message["tool_calls"], lambda c: c["name"]), F.array().cast("array<string>")
+        F.array_compact(
+            F.flatten(
+                F.transform(
+                    response["choices"], lambda c: F.coalesce(c["message"]["tool_calls"]["function"]["name"], no_names)
+                )
+            )
+        ),
+        no_names,
     )
     return parsed_df.select(
         "event_id",
@@ -242,7 +252,7 @@ def _select_silver_columns(parsed_df: DataFrame) -> DataFrame:
         response["usage"]["completion_tokens"].alias("completion_tokens"),
         response["usage"]["total_tokens"].alias("total_tokens"),
         called.alias("tool_names_called"),
-        called[0].alias("first_tool"),
+        response_message["tool_calls"][0]["name"].alias("first_tool"),
         F.size(user_messages).cast("long").alias("turn_count"),
         F.size(messages).cast("long").alias("message_count"),
         (_chars(messages["content"]) + _chars(_parts_text(messages))).alias("prompt_chars"),

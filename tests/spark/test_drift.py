@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import ks_2samp
 
 from jobs import compute_drift, profile_reference
+from jobs.lib.job import EXIT_NO_DATA
 from skewguard.config import load_settings
 
 pytestmark = pytest.mark.spark
@@ -215,6 +217,25 @@ def test_undrifted_window_and_slices_and_empty_window(spark, data) -> None:  # t
     assert {r["status"] for r in empty.rows if r["metric"] != "count_delta"} == {"empty"}
     assert all(r["value"] is None for r in empty.rows if r["metric"] in ("psi", "ks", "js_distance"))
     assert next(r["value"] for r in empty.rows if r["metric"] == "count_delta") == -1.0
+
+
+def test_an_empty_window_fails_the_gate_and_keeps_earlier_results(spark, data) -> None:  # type: ignore[no-untyped-def]
+    from pyspark.sql import functions as F
+
+    settings = data["settings"]
+    drift = settings.lakehouse.table_path("metrics.drift")
+    args = ["--reference", "ref", "--date", str(CUR_DAY)]
+    if not spark.read.format("delta").load(drift).where(F.col("window_start") == F.lit(CUR_DAY)).count():
+        assert compute_drift.main([*args, "--table", data["path"]]) == 0  # when run alone
+    before = {r["run_id"] for r in spark.read.format("delta").load(drift).collect()}
+    # the same window from a table whose current day is gone (e.g. retention): nothing to check
+    gone = str(Path(data["path"]).parent / "reference-day-only")
+    spark.read.format("delta").load(data["path"]).where(F.col("event_date") == F.lit(REF_DAY)).write.format(
+        "delta"
+    ).save(gone)
+    assert compute_drift.main([*args, "--table", gone, "--fail-on-alert"]) == EXIT_NO_DATA == 3
+    assert compute_drift.main([*args, "--table", gone]) == 0  # not asked to gate: a warning only
+    assert {r["run_id"] for r in spark.read.format("delta").load(drift).collect()} == before
 
 
 def test_bad_references_fail_with_one_line_and_write_nothing(spark, data, capsys) -> None:  # type: ignore[no-untyped-def]

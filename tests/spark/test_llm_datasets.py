@@ -1,6 +1,9 @@
 """LLM interaction logs → silver.llm_interactions → gold.llm_datasets + JSONL, on real Delta
 tables: Data Flywheel records accepted and exported in the expected shapes, one failing
-example per validation rule, deduplication, stable stratified splits, the minimum-record check."""
+example per validation rule, deduplication among the records that pass the quality filters,
+stable stratified splits, the minimum-record check; the Flywheel's workload type (from raw
+records), its tool-call filter (every choice) and its limit; an export folder no workload id
+can leave."""
 
 from __future__ import annotations
 
@@ -98,7 +101,16 @@ MORE_INVALID = {
         {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"arguments": "{}"}}]}))),
     "args_a_list": ("invalid_tool_call", record(_user("x"), completion(
         {"role": "assistant", "tool_calls": [tool_call("[1, 2]")]}))),
+    "a_choice_without_message": ("invalid_choices", record(_user("x"), {**completion(
+        {"role": "assistant", "content": "a"}), "choices": [{"index": 0, "message": {"content": "a"}}, {"index": 1}]})),
 }  # fmt: skip
+#: a tool call in the second choice only: the Flywheel's filter scans every choice
+LATER_CHOICE = record(_user("Weather in Lima?"), {**completion({"role": "assistant", "content": "Checking."}),
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Checking."}, "finish_reason": "stop"},
+    {"index": 1, "message": {"role": "assistant", "tool_calls": [tool_call({"city": "Lima"})]},
+     "finish_reason": "tool_calls"}]}, tools=[WEATHER_TOOL])  # fmt: skip
+NO_USER = record([{"role": "system", "content": "Summarise the day."}], completion(
+    {"role": "assistant", "content": "A quiet day."})) | {"workload_id": GENERIC}  # fmt: skip
 
 
 def _at(minutes: int) -> dt.datetime:
@@ -125,12 +137,25 @@ def _rows() -> list[dict[str, Any]]:
     for i, minutes in enumerate((200, 300, 250)):
         rows.append(bronze_row(f"dup-{i}", _weather("Is it raining?", "Bergen"), event_ts=_at(minutes)))
     rows.append(bronze_row("no-call", record(_user("thanks!"), completion({"role": "assistant", "content": "bye"}))))
+    # the newest copy of a query fails the filter: the newest valid copy is kept
+    rows.append(bronze_row("snow-old", _weather("Is it snowing?", "Oslo"), event_ts=_at(350)))
+    snow = record(
+        _user("Is it snowing?"), completion({"role": "assistant", "content": "No idea."}), tools=[WEATHER_TOOL]
+    )
+    rows.append(bronze_row("snow-new", snow, event_ts=_at(400)))
+    rows.append(bronze_row("later-choice", LATER_CHOICE, event_ts=_at(410)))
     # generic workload: 60 summaries, one with an empty answer
     for i in range(60):
         rec = record(_user(f"summarise text {i}"), completion({"role": "assistant", "content": f"summary {i}"}))
         rows.append(bronze_row(f"s-{i:03d}", rec | {"workload_id": GENERIC}, event_ts=_at(i)))
     rows.append(bronze_row("s-empty", record(_user("summarise nothing"), completion(
         {"role": "assistant", "content": "  "})) | {"workload_id": GENERIC}))  # fmt: skip
+    again = record(_user("summarise again"), completion({"role": "assistant", "content": "again"}))
+    rows.append(bronze_row("again-old", again | {"workload_id": GENERIC}, event_ts=_at(70)))
+    again_new = record(_user("summarise again"), completion({"role": "assistant", "content": ""}))
+    rows.append(bronze_row("again-new", again_new | {"workload_id": GENERIC}, event_ts=_at(80)))
+    # no user message at all: never duplicates of each other
+    rows += [bronze_row(f"no-user-{i}", NO_USER, event_ts=_at(90 + i)) for i in range(2)]
     return rows
 
 
@@ -255,13 +280,17 @@ def test_dedup_keeps_the_newest_record_per_query(spark, built) -> None:  # type:
     settings, _ = built
     gold = _gold(spark, settings)
     assert [e for e in gold if e.startswith("dup-")] == ["dup-1"]  # dated 300 min, the newest
-    keys = Counter((r["workload_id"], r["dedup_key"]) for r in gold.values())
+    keys = Counter((r["workload_id"], r["dedup_key"]) for e, r in gold.items() if not e.startswith("no-user-"))
     assert max(keys.values()) == 1
     assert "no-call" not in gold and "s-empty" not in gold  # the quality filters
+    # dedup among the records that passed them: the newest copy failed, the newest valid one is kept
+    assert "snow-old" in gold and "snow-new" not in gold and "again-old" in gold and "again-new" not in gold
+    assert {"no-user-0", "no-user-1"} <= set(gold)  # no user message: not one query shared by all
+    assert "later-choice" in gold and gold["later-choice"]["stratum"] == NO_TOOL  # stratum: the first choice's call
     run = _table(spark, settings, "metrics.job_runs").where("job = 'build_llm_datasets'").first()
     counts = json.loads(run["details_json"])["workloads"]
-    assert counts[TOOLS]["duplicates"] == 2 and counts[TOOLS]["filtered"] == {"no_tool_call": 1}
-    assert counts[GENERIC]["filtered"] == {"short_content": 1} and counts[GENERIC]["duplicates"] == 0
+    assert counts[TOOLS]["duplicates"] == 2 and counts[TOOLS]["filtered"] == {"no_tool_call": 2}
+    assert counts[GENERIC]["filtered"] == {"short_content": 2} and counts[GENERIC]["duplicates"] == 0
     assert counts[TOOLS]["invalid"] == dict(Counter([*INVALID, *(reason for reason, _ in MORE_INVALID.values())]))
 
 
@@ -270,7 +299,8 @@ def test_splits_are_stratified_sized_and_stable(spark, built) -> None:  # type: 
     gold = _gold(spark, settings)
     tools = [r for r in gold.values() if r["workload_id"] == TOOLS]
     strata = Counter(r["stratum"] for r in tools)
-    assert strata == {"get_weather": 74, "book_flight": 40, RARE: 3}  # w-*, three Flywheel records, dup-1; ping
+    # w-*, three Flywheel records, dup-1, snow-old; ping; later-choice
+    assert strata == {"get_weather": 75, "book_flight": 40, RARE: 3, NO_TOOL: 1}
     evals = Counter(r["stratum"] for r in tools if r["split"] == "eval")
     assert sum(evals.values()) == settings.llm.eval_size
     assert evals == {k: n for k, n in allocate(settings.llm.eval_size, dict(strata)).items() if n}
@@ -293,13 +323,56 @@ def test_too_few_records_fail_with_the_counts_and_write_nothing(spark, built) ->
     version = spark.sql(f"DESCRIBE HISTORY delta.`{settings.lakehouse.table_path('gold.llm_datasets')}`").first()
     strict = settings.model_copy(update={"llm": settings.llm.model_copy(update={"min_records": 100})})
     expected = (
-        r"summaries \(generic\): raw 63, invalid 0 \(none\), filtered 1 \(short_content 1\), duplicates 0, "
-        r"kept 62: need at least 100"
+        r"summaries \(generic\): raw 67, invalid 0 \(none\), filtered 2 \(short_content 2\), duplicates 0, "
+        r"kept 65: need at least 100"
     )
     with pytest.raises(DatasetError, match=expected):
         build(spark, strict, DayWindow(dt.date(2024, 11, 20), dt.date(2024, 11, 20)), RunRecord(job="t"))
     now = spark.sql(f"DESCRIBE HISTORY delta.`{settings.lakehouse.table_path('gold.llm_datasets')}`").first()
     assert now["version"] == version["version"]
+
+
+def test_flywheel_workload_type_limit_and_an_export_folder_no_workload_leaves(spark, built) -> None:  # type: ignore[no-untyped-def]
+    """Another day: a workload whose only tool call is malformed is tool-calling (the Flywheel
+    decides from raw records), ``llm.limit`` caps a workload by a seeded sample, and a workload
+    named ``..`` is exported inside the export folder."""
+    settings, export = built
+    day = dt.date(2024, 11, 21)
+    at = dt.datetime(2024, 11, 21, 12)
+    answer = completion({"role": "assistant", "content": "fine"})
+    rows = [bronze_row(f"m-{i}", record(_user(f"m {i}"), answer) | {"workload_id": "mixed"}, event_ts=at)
+            for i in range(3)]  # fmt: skip
+    broken = record(_user("m?"), completion({"role": "assistant", "tool_calls": [tool_call("[1]")]}, "tool_calls"))
+    rows += [bronze_row("m-broken", broken | {"workload_id": "mixed"}, event_ts=at)]
+    rows += [bronze_row("m-later", LATER_CHOICE | {"workload_id": "mixed"}, event_ts=at)]
+    rows += [bronze_row(f"many-{i:02d}", record(_user(f"q {i}"), answer) | {"workload_id": "many"}, event_ts=at)
+             for i in range(30)]  # fmt: skip
+    rows += [bronze_row(f"dots-{i}", record(_user(f"d {i}"), answer) | {"workload_id": ".."}, event_ts=at)
+             for i in range(2)]  # fmt: skip
+    bronze_df(spark, rows).write.format("delta").mode("append").save(
+        settings.lakehouse.table_path("bronze.serving_logs")
+    )
+    assert parse_logs.main(["--date", str(day), "--kind", "llm"]) == 0
+    llm = settings.llm.model_copy(update={"min_records": 1, "eval_size": 0, "limit": 10})
+    small = settings.model_copy(update={"llm": llm})
+    out = export.parent / "export-day2"
+    built_day = build(spark, small, DayWindow(day, day), RunRecord(job="t"), str(out))
+
+    mixed = built_day["mixed"]
+    assert (mixed.workload_type, mixed.invalid, mixed.filtered, mixed.kept) == (
+        "tool_calling", {"invalid_tool_call": 1}, {"no_tool_call": 3}, 1
+    )  # fmt: skip
+    many = built_day["many"]
+    assert (many.kept, many.over_limit, many.duplicates) == (10, 20, 0) and "over limit 20" in many.line()
+    gold = {r["event_id"] for r in _table(spark, settings, "gold.llm_datasets").where("workload_id = 'many'").collect()}
+    assert len(gold) == 10 and gold != {f"many-{i:02d}" for i in range(10)}  # a seeded sample, not the first ten
+
+    # the workload `..` stays inside the export folder
+    dots = out / "%2E%2E"
+    assert built_day[".."].export_dir == str(dots) and (dots / "train.jsonl").read_text().count("\n") == 2
+    assert not (out.parent / "train.jsonl").exists() and sorted(p.name for p in out.iterdir()) == [
+        "%2E%2E", "many", "mixed"
+    ]  # fmt: skip
 
 
 def test_allocate_shares_by_largest_remainder() -> None:

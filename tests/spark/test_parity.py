@@ -216,11 +216,36 @@ def test_broken_bundle_fails_and_names_stage_and_feature(  # type: ignore[no-unt
     assert set(row["divergent_features"]) == set(divergence["features"])
 
 
+def test_bundle_with_other_weights_fails_against_the_trained_model(bundle_path, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The offline score comes from the model train_reference_model wrote, not the bundle's copy."""
+    altered = tmp_path / "altered"
+    shutil.copytree(bundle_path, altered)
+    for name in ("manifest.json", "model.json"):
+        data = json.loads((altered / name).read_text())
+        model = data["model"] if name == "manifest.json" else data
+        model["coefficients"] = [w * 1.01 for w in model["coefficients"]]
+        (altered / name).write_text(json.dumps(data, indent=2, sort_keys=True))
+    code, report = _gate(altered, tmp_path / "report", "--sample-size", "300")
+    assert code == 1, report
+    assert report["passed"] is False and report["max_abs_diff"] >= 1e-6
+    assert any("model weights are not those of the trained model" in n for n in report["identity_notes"])
+
+
 def test_gate_errors_exit_2(settings, bundle_path, tmp_path) -> None:  # type: ignore[no-untyped-def]
     code, _ = _gate(tmp_path / "no-such-bundle", tmp_path / "r1")
     assert code == 2
     code, _ = _gate(bundle_path, tmp_path / "r2", "--training-set", "no-such-set")
     assert code == 2
+    # a bundle that does not name its trained model, or whose trained model changed since, cannot be checked
+    unnamed = tmp_path / "unnamed"
+    shutil.copytree(bundle_path, unnamed)
+    manifest = json.loads((unnamed / "manifest.json").read_text())
+    source = manifest.pop("model_source")
+    (unnamed / "manifest.json").write_text(json.dumps(manifest))
+    assert _gate(unnamed, tmp_path / "r3")[0] == 2
+    manifest["model_source"] = {**source, "sha256": "0" * 64}
+    (unnamed / "manifest.json").write_text(json.dumps(manifest))
+    assert _gate(unnamed, tmp_path / "r4")[0] == 2
 
 
 def test_allocate_equal_shares_and_small_strata_taken_whole() -> None:

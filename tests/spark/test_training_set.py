@@ -187,6 +187,9 @@ def test_no_examples_fails_with_a_cause(spark, settings, labeled, capsys) -> Non
     err = capsys.readouterr().err
     assert "build_training_set failed: no labeled examples for the train split in 2024-01-01" in err
     assert not (Path(settings.artifacts_path()) / "training_sets" / "empty").exists()
+    # a workload id that is no folder name cannot name a training set folder (it would leave the artifacts)
+    assert main(["--date", "2024-01-01", "--workload", ".."]) == 2
+    assert "training set '.._20240101_20240101' is not a valid name" in capsys.readouterr().err
 
 
 def test_model_and_bundle_predict_without_spark(settings, bundle_path, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -255,5 +258,9 @@ def test_bundle_commands(settings, bundle_path, tmp_path, capsys) -> None:  # ty
     assert printed == Bundle.load(bundle_path).predict_batch(requests)
     assert main(["bundle", "build", "--model", "nope", "--version", "v1"]) == 1
     assert "no trained model" in capsys.readouterr().err
+    from jobs.train_reference_model import main as train
+
+    assert train(["--training-set", "ts1", "--name", "../x"]) == 2
+    assert "model name '../x' is not a valid name" in capsys.readouterr().err
     with pytest.raises(ValueError, match="every request needs 'event_ts'"):
         Bundle.load(out).predict({"f002": 7})

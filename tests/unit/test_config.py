@@ -95,3 +95,10 @@ def test_drift_thresholds_overrides_and_their_validation(tmp_path: Path) -> None
         load_settings("local", _conf(tmp_path, "drift:\n  thresholds:\n    pis: {warn: 0.1}\n"), env={})
     with pytest.raises(ConfigError, match=r"warn \(0.3\) must not be above alert \(0.2\)"):
         load_settings("local", _conf(tmp_path, "drift:\n  thresholds:\n    psi: {warn: 0.3, alert: 0.2}\n"), env={})
+
+
+def test_llm_limit_defaults_like_the_flywheel_and_is_not_below_min_records(tmp_path: Path) -> None:
+    assert load_settings("local", _conf(tmp_path, ""), env={}).llm.limit == 1000
+    assert load_settings("local", _conf(tmp_path, "llm:\n  limit: null\n"), env={}).llm.limit is None
+    with pytest.raises(ConfigError, match=r"^llm: Value error, limit \(10\) must not be below min_records \(50\)"):
+        load_settings("local", _conf(tmp_path, "llm:\n  limit: 10\n"), env={})
