@@ -54,7 +54,6 @@ DRIFT_METRICS = {
     "psi": "population stability index over the reference bins (numeric: quantile bins + null; categorical: "
     "categories + `__other__`, `__null__`, `__unseen__`)",
     "ks": "two-sample Kolmogorov–Smirnov D = sup |F_ref − F_cur| over non-null values (numeric)",
-    "ks_pvalue": "asymptotic p-value of D (informational: at large N any difference is 'significant')",
     "js_divergence": "Jensen–Shannon divergence of category proportions, log base 2, in [0, 1] (categorical)",
     "js_distance": "Jensen–Shannon distance, the square root of the divergence (categorical)",
     "null_rate_delta": "current null rate − reference null rate (judged by its absolute value)",
@@ -84,7 +83,7 @@ METRICS_DRIFT = TableSchema(
         Column(
             "metric",
             "string",
-            "`psi`, `ks`, `ks_pvalue`, `js_divergence`, `js_distance`, " "`null_rate_delta` or `count_delta`",
+            "`psi`, `ks`, `js_divergence`, `js_distance`, " "`null_rate_delta` or `count_delta`",
             False,
         ),
         Column("value", "double", "the metric's value (null when a side is empty; KS bounded: the upper bound)"),
@@ -92,7 +91,21 @@ METRICS_DRIFT = TableSchema(
         Column("upper", "double", "`ks` bounded: D_hi, the most the gap can reach inside a bin"),
         Column("warn_threshold", "double", "`warn` above this (null: informational)"),
         Column("alert_threshold", "double", "`alert` above this"),
+        Column("alpha", "double", "significance level the metric was tested at (`drift.alpha`, corrected)"),
+        Column(
+            "noise_floor",
+            "double",
+            "critical value: what sampling noise alone exceeds with probability `alpha` at these counts "
+            "(null: no null distribution, see `p_value`)",
+        ),
+        Column("p_value", "double", "chance of a value at least this large without drift (null: not tested)"),
         Column("status", "string", "`ok`, `warn`, `alert`, `info` (no thresholds) or `empty` (no data)", False),
+        Column(
+            "reason",
+            "string",
+            "why the status: `material` (past threshold and noise floor), `below noise` (past the threshold, not "
+            "the noise floor) or `below threshold`; null for `info` and `empty`",
+        ),
         Column("ref_count", "long", "reference values (numeric non-null) or observations", False),
         Column("cur_count", "long", "current values (numeric non-null) or observations", False),
         Column("ref_null_rate", "double", "reference null rate"),

@@ -33,7 +33,6 @@ _STATUS_RANK = {"alert": 0, "warn": 1, "ok": 2, "empty": 3}
 _METRIC_LABELS = {
     "psi": "PSI",
     "ks": "KS",
-    "ks_pvalue": "KS p-value",
     "js_divergence": "JS divergence",
     "js_distance": "JS distance",
     "null_rate_delta": "null-rate delta",
@@ -55,6 +54,12 @@ class MetricValue:
     lower: float | None = None
     upper: float | None = None
     note: str | None = None
+    noise_floor: float | None = None
+    """The value sampling noise alone exceeds with probability ``alpha`` at these counts."""
+    p_value: float | None = None
+    alpha: float | None = None
+    reason: str | None = None
+    """``material``, ``below noise`` or ``below threshold`` (None: informational or empty)."""
 
 
 @dataclass(frozen=True)
@@ -197,13 +202,20 @@ def _metric_table(f: FeatureReport) -> str:
         f"<td>{_e(_METRIC_LABELS.get(m.metric, m.metric))}</td>"
         f'<td class="num st-{_e(m.status)}">{_e(_value_text(m))}</td>'
         f'<td class="num">{_e(_num(m.warn))}</td><td class="num">{_e(_num(m.alert))}</td>'
-        f"<td>{_badge(m.status)}</td><td>{_e(m.note or '')}</td></tr>"
+        f'<td class="num noise-floor">{_e(_num(m.noise_floor))}</td><td class="num p-value">{_e(_p(m.p_value))}</td>'
+        f"<td>{_badge(m.status)}</td><td class=\"reason\">{_e(m.reason or '')}</td><td>{_e(m.note or '')}</td></tr>"
         for m in f.metrics
     )
     return (
         '<table class="metrics"><thead><tr><th>metric</th><th>value</th><th>warn</th><th>alert</th>'
-        f"<th>status</th><th>note</th></tr></thead><tbody>{rows}</tbody></table>"
+        "<th>noise floor</th><th>p-value</th><th>status</th><th>reason</th><th>note</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
     )
+
+
+def _p(v: float | None) -> str:
+    v = _finite(v)
+    return "—" if v is None else (f"{v:.2g}" if v < 1e-3 else f"{v:.3f}")
 
 
 def _tick_step(top: float) -> float:
@@ -330,8 +342,11 @@ _HELP = (
     "[D_lo, D_hi] that contains the exact value. <b>JS</b> is the Jensen–Shannon divergence of the category "
     "proportions, log base 2, so the divergence lies in [0, 1] and the distance is its square root. The "
     "<b>null-rate delta</b> is the change in the share of nulls and the <b>count delta</b> the relative change in "
-    "row count. The <b>KS p-value</b> is shown for information only: at large N any tiny difference becomes "
-    "“significant”, so it is not a useful alarm. The thresholds actually used are in each feature's table.</p>"
+    "row count. A metric warns or alerts only when it is past its threshold <i>and</i> past its "
+    "<b>noise floor</b>, the value sampling noise alone exceeds with probability α at these row counts (its "
+    "p-value is below α); the <b>reason</b> says which held it back (<code>below threshold</code>, "
+    "<code>below noise</code>) or that it is <code>material</code>. The thresholds actually used are in each "
+    "feature's table.</p>"
 )
 
 
