@@ -56,6 +56,10 @@ DRIFT_METRICS = {
     "ks": "two-sample Kolmogorov–Smirnov D = sup |F_ref − F_cur| over non-null values (numeric)",
     "js_divergence": "Jensen–Shannon divergence of category proportions, log base 2, in [0, 1] (categorical)",
     "js_distance": "Jensen–Shannon distance, the square root of the divergence (categorical)",
+    "hellinger_distance": "Hellinger distance √(1 − Σ √(p q)) over the PSI bins, in [0, 1]",
+    "tv_distance": "total variation distance ½ Σ |p − q| over the PSI bins, in [0, 1]",
+    "l_infinity_distance": "L∞ distance max |p − q| over the PSI bins",
+    "chi_squared_test": "Pearson's χ² statistic of the 2 × bins table of counts (p-value in `p_value`)",
     "null_rate_delta": "current null rate − reference null rate (judged by its absolute value)",
     "count_delta": "current count / reference count − 1 (relative change of the row count)",
 }
@@ -83,7 +87,8 @@ METRICS_DRIFT = TableSchema(
         Column(
             "metric",
             "string",
-            "`psi`, `ks`, `js_divergence`, `js_distance`, " "`null_rate_delta` or `count_delta`",
+            "`psi`, `ks`, `js_divergence`, `js_distance`, `hellinger_distance`, `tv_distance`, "
+            "`l_infinity_distance`, `chi_squared_test`, `null_rate_delta` or `count_delta`",
             False,
         ),
         Column("value", "double", "the metric's value (null when a side is empty; KS bounded: the upper bound)"),

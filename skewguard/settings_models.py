@@ -275,7 +275,10 @@ class Thresholds(SettingsModel):
         return self
 
 
-DRIFT_METRIC_NAMES = ("psi", "ks", "js_divergence", "js_distance", "null_rate_delta", "count_delta")
+DRIFT_METRIC_NAMES = (
+    "psi", "ks", "js_divergence", "js_distance", "hellinger_distance", "tv_distance", "l_infinity_distance",
+    "chi_squared_test", "null_rate_delta", "count_delta",
+)  # fmt: skip
 
 
 def _check_metric_names(mapping: dict[str, Any]) -> None:
@@ -326,7 +329,8 @@ class DriftSettings(SettingsModel):
     """Model outputs (``outputs[<name>]`` of prediction rows) monitored as numeric features ``output.<name>``."""
     thresholds: dict[str, Thresholds] = Field(default_factory=_default_thresholds)
     """Metric → thresholds (metrics: psi, ks, js_divergence, js_distance,
-    null_rate_delta, count_delta). A metric without thresholds is informational."""
+    hellinger_distance, tv_distance, l_infinity_distance, chi_squared_test, null_rate_delta,
+    count_delta). A metric without thresholds is informational."""
     overrides: dict[str, dict[str, Thresholds]] = Field(default_factory=dict)
     """Feature (``<feature>`` or ``<workload>/<feature>``) → metric → thresholds replacing the defaults."""
     features: dict[str, dict[str, Literal["numeric", "categorical"]]] = Field(default_factory=dict)

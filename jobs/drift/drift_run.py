@@ -231,7 +231,10 @@ def compute_drift(
     return result
 
 
-_METRICS = ("psi", "ks", "js_divergence", "js_distance", "null_rate_delta", "count_delta")
+_METRICS = (
+    "psi", "ks", "js_divergence", "js_distance", "hellinger_distance", "tv_distance", "l_infinity_distance",
+    "chi_squared_test", "null_rate_delta", "count_delta",
+)  # fmt: skip
 
 
 def _metric_values(f: FeatureDrift, settings: Settings, exact: bool) -> list[MetricValue]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jobs.drift.sources import FeatureSpec
+from skewguard import drift_distances as dist
 from skewguard import drift_noise as noise
 from skewguard import drift_stats as m
 
@@ -73,6 +74,7 @@ def measure(f: FeatureDrift, settings: Settings) -> None:
         f.metrics["js_divergence"] = _tested("js_divergence", divergence, ref_psi, cur_psi, f.alpha)
         f.metrics["js_distance"] = _tested("js_distance", distance, ref_psi, cur_psi, f.alpha)
     f.metrics["psi"] = _tested("psi", m.psi(ref_psi, cur_psi, conf.epsilon), ref_psi, cur_psi, f.alpha, conf.epsilon)
+    _more_distances(f, ref_psi, cur_psi)
     cur_total = cur_count + cur_nulls
     ref_nulls, ref_total = int(ref["null_count"]), int(ref["count"]) + int(ref["null_count"])
     delta = (cur_nulls / cur_total - ref["null_rate"]) if cur_total and ref["null_rate"] is not None else None
@@ -89,6 +91,16 @@ def _tested(
 ) -> dict[str, Any]:
     floor, p_value = noise.binned_noise(kind, value, ref, cur, alpha, epsilon)
     return {"value": value, "floor": floor, "p_value": p_value}
+
+
+def _more_distances(f: FeatureDrift, ref: np.ndarray, cur: np.ndarray) -> None:
+    """Total variation, L∞, Hellinger and the χ² test on the PSI bins (Databricks' names); TV
+    and L∞ have no closed-form null, so they are tested by the χ² test of the same bins."""
+    stat, (floor, p_value) = noise.chi_squared(ref, cur, f.alpha)
+    f.metrics["chi_squared_test"] = {"value": stat, "floor": floor, "p_value": p_value}
+    f.metrics["tv_distance"] = {"value": dist.total_variation(ref, cur), "p_value": p_value}
+    f.metrics["l_infinity_distance"] = {"value": dist.l_infinity(ref, cur), "p_value": p_value}
+    f.metrics["hellinger_distance"] = _tested("hellinger_distance", dist.hellinger(ref, cur), ref, cur, f.alpha)
 
 
 def ks_floor(f: FeatureDrift) -> float | None:

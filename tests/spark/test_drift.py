@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import ks_2samp
+from scipy.stats import chi2_contingency, ks_2samp
 
 from jobs import compute_drift, profile_reference
 from skewguard.config import load_settings
@@ -160,6 +160,16 @@ def test_exact_ks_equals_scipy_and_js_psi_match_references(spark, data) -> None:
         assert rows[(name, "js_divergence")]["value"] == pytest.approx(distance**2, abs=1e-12)
         pn, qn = np.where(p == 0, 1e-4 * p.sum(), p) / p.sum(), np.where(q == 0, 1e-4 * q.sum(), q) / q.sum()
         assert rows[(name, "psi")]["value"] == pytest.approx(float(np.sum((qn - pn) * np.log(qn / pn))), abs=1e-12)
+        # the distances from the same bins: numpy's formulas and scipy's χ² test
+        pp, qp = p / p.sum(), q / q.sum()
+        assert rows[(name, "tv_distance")]["value"] == pytest.approx(0.5 * np.abs(pp - qp).sum(), abs=1e-12)
+        assert rows[(name, "l_infinity_distance")]["value"] == pytest.approx(np.abs(pp - qp).max(), abs=1e-12)
+        hellinger = np.linalg.norm(np.sqrt(pp) - np.sqrt(qp)) / np.sqrt(2)
+        assert rows[(name, "hellinger_distance")]["value"] == pytest.approx(hellinger, abs=1e-12)
+        table = np.vstack([p, q])[:, (p + q) > 0]
+        chi = chi2_contingency(table, correction=False)
+        assert rows[(name, "chi_squared_test")]["value"] == pytest.approx(chi.statistic, abs=1e-9)
+        assert rows[(name, "chi_squared_test")]["p_value"] == pytest.approx(chi.pvalue, abs=1e-12)
     unseen = profile["country"]["categories"].index("__unseen__")
     assert rows[("country", "psi")]["cur_props"][unseen] > 0  # zz1, zz2 are new
 
