@@ -101,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import functions as F
 
     from jobs.drift.drift_report import write_report
-    from jobs.drift.drift_run import compute_drift, write_drift
+    from jobs.drift.drift_run import compute_drift
     from jobs.drift.histograms import feature_frame, histograms
+    from jobs.drift.measure_drift import write_drift
     from jobs.drift.reference_profile import profile_reference
     from jobs.drift.sources import table_source
     from jobs.lib.runs import RunRecord

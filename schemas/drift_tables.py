@@ -54,9 +54,12 @@ DRIFT_METRICS = {
     "psi": "population stability index over the reference bins (numeric: quantile bins + null; categorical: "
     "categories + `__other__`, `__null__`, `__unseen__`)",
     "ks": "two-sample Kolmogorov–Smirnov D = sup |F_ref − F_cur| over non-null values (numeric)",
-    "ks_pvalue": "asymptotic p-value of D (informational: at large N any difference is 'significant')",
     "js_divergence": "Jensen–Shannon divergence of category proportions, log base 2, in [0, 1] (categorical)",
     "js_distance": "Jensen–Shannon distance, the square root of the divergence (categorical)",
+    "hellinger_distance": "Hellinger distance √(1 − Σ √(p q)) over the PSI bins, in [0, 1]",
+    "tv_distance": "total variation distance ½ Σ |p − q| over the PSI bins, in [0, 1]",
+    "l_infinity_distance": "L∞ distance max |p − q| over the PSI bins",
+    "chi_squared_test": "Pearson's χ² statistic of the 2 × bins table of counts (p-value in `p_value`)",
     "null_rate_delta": "current null rate − reference null rate (judged by its absolute value)",
     "count_delta": "current count / reference count − 1 (relative change of the row count)",
 }
@@ -84,7 +87,8 @@ METRICS_DRIFT = TableSchema(
         Column(
             "metric",
             "string",
-            "`psi`, `ks`, `ks_pvalue`, `js_divergence`, `js_distance`, " "`null_rate_delta` or `count_delta`",
+            "`psi`, `ks`, `js_divergence`, `js_distance`, `hellinger_distance`, `tv_distance`, "
+            "`l_infinity_distance`, `chi_squared_test`, `null_rate_delta` or `count_delta`",
             False,
         ),
         Column("value", "double", "the metric's value (null when a side is empty; KS bounded: the upper bound)"),
@@ -92,7 +96,21 @@ METRICS_DRIFT = TableSchema(
         Column("upper", "double", "`ks` bounded: D_hi, the most the gap can reach inside a bin"),
         Column("warn_threshold", "double", "`warn` above this (null: informational)"),
         Column("alert_threshold", "double", "`alert` above this"),
+        Column("alpha", "double", "significance level the metric was tested at (`drift.alpha`, corrected)"),
+        Column(
+            "noise_floor",
+            "double",
+            "critical value: what sampling noise alone exceeds with probability `alpha` at these counts "
+            "(null: no null distribution, see `p_value`)",
+        ),
+        Column("p_value", "double", "chance of a value at least this large without drift (null: not tested)"),
         Column("status", "string", "`ok`, `warn`, `alert`, `info` (no thresholds) or `empty` (no data)", False),
+        Column(
+            "reason",
+            "string",
+            "why the status: `material` (past threshold and noise floor), `below noise` (past the threshold, not "
+            "the noise floor) or `below threshold`; null for `info` and `empty`",
+        ),
         Column("ref_count", "long", "reference values (numeric non-null) or observations", False),
         Column("cur_count", "long", "current values (numeric non-null) or observations", False),
         Column("ref_null_rate", "double", "reference null rate"),

@@ -34,7 +34,6 @@ __all__ = [
     "coarse_counts",
     "js",
     "ks_bounds",
-    "ks_pvalue",
     "proportions",
     "psi",
     "status_of",
@@ -192,15 +191,6 @@ def walk_runs(
     best = np.maximum.reduceat(gaps, key_first_run)
     key_last_run = np.append(key_first_run[1:], run_start.size) - 1
     return run_key[key_first_run], best, r[key_last_run].astype(np.int64), c[key_last_run].astype(np.int64)
-
-
-def ks_pvalue(d: float, n: int, m: int) -> float:
-    """Asymptotic two-sided p-value of D for samples of n and m (as scipy's ``ks_2samp``
-    ``method='asymp'``). At large n and m any real difference gives ≈ 0: not an alarm."""
-    from scipy.stats import kstwo
-
-    en = n * m / (n + m)
-    return float(kstwo.sf(d, np.round(en)))
 
 
 def status_of(value: float | None, warn: float | None, alert: float | None) -> str:

@@ -286,7 +286,10 @@ class Thresholds(SettingsModel):
         return self
 
 
-DRIFT_METRIC_NAMES = ("psi", "ks", "ks_pvalue", "js_divergence", "js_distance", "null_rate_delta", "count_delta")
+DRIFT_METRIC_NAMES = (
+    "psi", "ks", "js_divergence", "js_distance", "hellinger_distance", "tv_distance", "l_infinity_distance",
+    "chi_squared_test", "null_rate_delta", "count_delta",
+)  # fmt: skip
 
 
 def _check_metric_names(mapping: dict[str, Any]) -> None:
@@ -322,14 +325,23 @@ class DriftSettings(SettingsModel):
     """``bounded``: KS as [D_lo, D_hi] from the fine histograms, refined where a threshold
     falls inside; ``exact``: equal to scipy's ``ks_2samp`` statistic (a distributed walk of
     the bins that can hold the largest gap)."""
+    alpha: float = Field(default=0.01, gt=0, lt=0.5)
+    """Significance level of each feature's metrics: a metric warns or alerts only when it is
+    past its threshold *and* past its noise floor, the value sampling noise alone exceeds with
+    probability ``alpha`` at the window's counts (README, "Significant and material")."""
+    alpha_correction: Literal["none", "bonferroni"] = "none"
+    """``none``: ``alpha`` per feature (with F features, about F·alpha of them pass their floor by
+    chance in a window without drift); ``bonferroni``: ``alpha / F`` per feature, so that the
+    chance of any false flag in a workload × slice is at most ``alpha``."""
     slice_columns: list[str] = Field(default_factory=list)
     """Columns (of the current rows) to slice each workload by, e.g. ``model_version``; every
     slice is compared with the workload's reference as well as the whole workload."""
     outputs: list[str] = Field(default_factory=lambda: ["score"])
     """Model outputs (``outputs[<name>]`` of prediction rows) monitored as numeric features ``output.<name>``."""
     thresholds: dict[str, Thresholds] = Field(default_factory=_default_thresholds)
-    """Metric → thresholds (metrics: psi, ks, ks_pvalue, js_divergence, js_distance,
-    null_rate_delta, count_delta). A metric without thresholds is informational."""
+    """Metric → thresholds (metrics: psi, ks, js_divergence, js_distance,
+    hellinger_distance, tv_distance, l_infinity_distance, chi_squared_test, null_rate_delta,
+    count_delta). A metric without thresholds is informational."""
     overrides: dict[str, dict[str, Thresholds]] = Field(default_factory=dict)
     """Feature (``<feature>`` or ``<workload>/<feature>``) → metric → thresholds replacing the defaults."""
     features: dict[str, dict[str, Literal["numeric", "categorical"]]] = Field(default_factory=dict)

@@ -17,6 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobs.drift.report_style import HELP_HTML as _HELP
+from jobs.drift.report_style import REPORT_CSS as _CSS
+
 __all__ = [
     "FeatureReport",
     "MetricValue",
@@ -33,9 +36,12 @@ _STATUS_RANK = {"alert": 0, "warn": 1, "ok": 2, "empty": 3}
 _METRIC_LABELS = {
     "psi": "PSI",
     "ks": "KS",
-    "ks_pvalue": "KS p-value",
     "js_divergence": "JS divergence",
     "js_distance": "JS distance",
+    "hellinger_distance": "Hellinger distance",
+    "tv_distance": "total variation",
+    "l_infinity_distance": "L∞ distance",
+    "chi_squared_test": "χ² statistic",
     "null_rate_delta": "null-rate delta",
     "count_delta": "count delta",
 }
@@ -55,6 +61,12 @@ class MetricValue:
     lower: float | None = None
     upper: float | None = None
     note: str | None = None
+    noise_floor: float | None = None
+    """The value sampling noise alone exceeds with probability ``alpha`` at these counts."""
+    p_value: float | None = None
+    alpha: float | None = None
+    reason: str | None = None
+    """``material``, ``below noise`` or ``below threshold`` (None: informational or empty)."""
 
 
 @dataclass(frozen=True)
@@ -197,13 +209,20 @@ def _metric_table(f: FeatureReport) -> str:
         f"<td>{_e(_METRIC_LABELS.get(m.metric, m.metric))}</td>"
         f'<td class="num st-{_e(m.status)}">{_e(_value_text(m))}</td>'
         f'<td class="num">{_e(_num(m.warn))}</td><td class="num">{_e(_num(m.alert))}</td>'
-        f"<td>{_badge(m.status)}</td><td>{_e(m.note or '')}</td></tr>"
+        f'<td class="num noise-floor">{_e(_num(m.noise_floor))}</td><td class="num p-value">{_e(_p(m.p_value))}</td>'
+        f"<td>{_badge(m.status)}</td><td class=\"reason\">{_e(m.reason or '')}</td><td>{_e(m.note or '')}</td></tr>"
         for m in f.metrics
     )
     return (
         '<table class="metrics"><thead><tr><th>metric</th><th>value</th><th>warn</th><th>alert</th>'
-        f"<th>status</th><th>note</th></tr></thead><tbody>{rows}</tbody></table>"
+        "<th>noise floor</th><th>p-value</th><th>status</th><th>reason</th><th>note</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
     )
+
+
+def _p(v: float | None) -> str:
+    v = _finite(v)
+    return "—" if v is None else (f"{v:.2g}" if v < 1e-3 else f"{v:.3f}")
 
 
 def _tick_step(top: float) -> float:
@@ -298,41 +317,6 @@ def _counts(features: Iterable[FeatureReport]) -> dict[str, int]:
     for f in features:
         counts[f.status] = counts.get(f.status, 0) + 1
     return counts
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1d2330;max-width:1500px}
-h1{font-size:1.4em;margin:0 0 8px}h2{font-size:1.1em;margin:0 0 6px}
-dl.run{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:8px 0 12px}dl.run dt{color:#5a6272}
-dl.run dd{margin:0;font-family:ui-monospace,monospace}
-.counts span.count{display:inline-block;margin-right:12px;font-weight:600}
-table{border-collapse:collapse;font-size:.9em;margin:8px 0}th,td{border-bottom:1px solid #e3e6eb;padding:4px 8px;
-text-align:left}th{background:#f4f6f8;position:sticky;top:0}td.num,td.metric{text-align:right;
-font-variant-numeric:tabular-nums}
-.badge{display:inline-block;border-radius:3px;padding:0 6px;font-size:.85em;font-weight:600;color:#fff;background:#888}
-.badge.st-alert{background:#c62828}.badge.st-warn{background:#e0a000;color:#1d2330}.badge.st-ok{background:#2e7d32}
-.badge.st-info{background:#607d8b}.badge.st-empty{background:#9e9e9e}
-td.st-alert{background:#fde0e0;color:#8e0000;font-weight:600}td.st-warn{background:#fff4cc}td.st-ok{color:#2e7d32}
-td.st-empty,td.st-info{color:#6b7280}
-section.feature{border-top:2px solid #e3e6eb;padding:14px 0;margin-top:10px}.facts{color:#5a6272;margin:2px 0 6px}
-.chart{overflow-x:auto}svg.hist text{font-size:11px;fill:#333}svg.hist line.grid{stroke:#e6e8eb}
-svg.hist line.axis{stroke:#555}.empty-note{color:#8e0000;font-style:italic}
-.help{background:#f7f8fa;border-left:3px solid #4c78a8;padding:8px 12px;max-width:1000px;font-size:.92em}
-"""
-
-_HELP = (
-    "<p><b>How to read this report.</b> Each feature's current window is compared with the reference on the "
-    "reference's bins (numeric features: quantile bins plus a null bin; categorical: the reference's top "
-    "categories, <code>__other__</code>, <code>__null__</code> and <code>__unseen__</code> for values the reference "
-    "never had). <b>PSI</b>, the population stability index over the reference bins, sums "
-    "(cur − ref)·ln(cur / ref): ok ≤ 0.1 &lt; warn ≤ 0.2 &lt; alert by default. <b>KS</b> is the largest gap "
-    "between the two empirical CDFs; in bounded mode it is computed from bins and given as an interval "
-    "[D_lo, D_hi] that contains the exact value. <b>JS</b> is the Jensen–Shannon divergence of the category "
-    "proportions, log base 2, so the divergence lies in [0, 1] and the distance is its square root. The "
-    "<b>null-rate delta</b> is the change in the share of nulls and the <b>count delta</b> the relative change in "
-    "row count. The <b>KS p-value</b> is shown for information only: at large N any tiny difference becomes "
-    "“significant”, so it is not a useful alarm. The thresholds actually used are in each feature's table.</p>"
-)
 
 
 def render_report(run: RunReport) -> str:

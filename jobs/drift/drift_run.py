@@ -21,9 +21,10 @@ from jobs.drift.feature_drift import FeatureDrift, Scope, finish_ks, ks_candidat
 from jobs.drift.histograms import ROWS, BinPlan, Comparison, exact_gaps, feature_frame, histograms
 from jobs.drift.reference_profile import merged_specs
 from jobs.drift.sources import FeatureSpec, RowSource, table_source
-from jobs.lib.delta_io import ensure_table, replace_where, sql_date, sql_string
-from schemas.drift_tables import METRICS_DRIFT, METRICS_REFERENCE_PROFILES
+from jobs.lib.delta_io import ensure_table
+from schemas.drift_tables import METRICS_REFERENCE_PROFILES
 from schemas.tables import SILVER_LABELED_EXAMPLES, SILVER_PREDICTIONS
+from skewguard import drift_noise as noise
 from skewguard import drift_stats as m
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from jobs.lib.window import DayWindow
     from skewguard.config import Settings
 
-__all__ = ["DriftResult", "compute_drift", "current_source", "load_profile", "write_drift"]
+__all__ = ["DriftResult", "compute_drift", "current_source", "load_profile"]
 
 log = logging.getLogger("skewguard.drift")
 
@@ -132,14 +133,17 @@ def _measured_features(
     features: list[FeatureDrift] = []
     # every profiled workload is measured (an empty window is reported too), then its slices
     scopes = {(w, s) for (w, s, _) in counts} | {(w, None) for w in profile.workload_rows}
+    conf = settings.drift
     for workload, scope in sorted(scopes, key=lambda ws: (ws[0], ws[1] is not None, str(ws[1]))):
         cur_rows = int(counts.get((workload, scope, ROWS), np.zeros(1))[0])
+        monitored = sum(1 for w, _ in profile.rows if w == workload)
+        alpha = conf.alpha / monitored if conf.alpha_correction == "bonferroni" else conf.alpha
         for (w, i), ref in sorted(profile.rows.items()):
             if w != workload:
                 continue
             width = profile.plan.width(w, i)
             cur = counts.get((w, scope, i), np.zeros(width, dtype=np.int64))
-            f = FeatureDrift(w, scope, i, profile.specs[i], ref, cur, cur_rows)
+            f = FeatureDrift(w, scope, i, profile.specs[i], ref, cur, cur_rows, alpha=alpha)
             measure(f, settings)
             f.ks_refine = ks_candidates(f, settings, exact)
             features.append(f)
@@ -230,12 +234,16 @@ def compute_drift(
     return result
 
 
-_METRICS = ("psi", "ks", "ks_pvalue", "js_divergence", "js_distance", "null_rate_delta", "count_delta")
+_METRICS = (
+    "psi", "ks", "js_divergence", "js_distance", "hellinger_distance", "tv_distance", "l_infinity_distance",
+    "chi_squared_test", "null_rate_delta", "count_delta",
+)  # fmt: skip
 
 
 def _metric_values(f: FeatureDrift, settings: Settings, exact: bool) -> list[MetricValue]:
-    """Each metric the feature has, judged against its thresholds (KS bounded: the worse of its
-    bounds' statuses; an empty window: ``empty`` but for the count delta)."""
+    """Each metric the feature has, judged against its thresholds and its noise floor (KS
+    bounded: the worse of its bounds' statuses; an empty window: ``empty`` but for the count
+    delta)."""
     conf = settings.drift
     values: list[MetricValue] = []
     for metric in _METRICS:
@@ -243,16 +251,32 @@ def _metric_values(f: FeatureDrift, settings: Settings, exact: bool) -> list[Met
             continue
         got = f.metrics[metric]
         limits = conf.thresholds_for(f.workload, f.spec.name, metric)
-        value = got["value"]
+        value, floor, p_value = got["value"], got.get("floor"), got.get("p_value")
         lower, upper = got.get("lower"), got.get("upper")
         if metric == "ks" and lower is not None and not exact:
-            low, high = m.status_of(lower, limits.warn, limits.alert), m.status_of(upper, limits.warn, limits.alert)
-            status = max((low, high), key=lambda s: m.STATUS_RANK[s])
+            judged = [noise.judge(b, limits.warn, limits.alert, floor) for b in (lower, upper)]
+            status, reason = max(judged, key=lambda sr: m.STATUS_RANK[sr[0]])
         else:
-            status = m.status_of(value, limits.warn, limits.alert)
+            status, reason = noise.judge(value, limits.warn, limits.alert, floor, p_value, f.alpha)
         if f.cur_rows == 0 and metric != "count_delta":
-            status = "empty"
-        values.append(MetricValue(metric, value, limits.warn, limits.alert, status, lower, upper, got.get("note")))
+            status, reason = "empty", None
+        tested = floor is not None or p_value is not None
+        values.append(
+            MetricValue(
+                metric,
+                value,
+                limits.warn,
+                limits.alert,
+                status,
+                lower,
+                upper,
+                got.get("note"),
+                floor,
+                p_value,
+                f.alpha if tested else None,
+                reason,
+            )  # fmt: skip
+        )
     return values
 
 
@@ -273,7 +297,11 @@ def _drift_row(
         "upper": v.upper,
         "warn_threshold": v.warn,
         "alert_threshold": v.alert,
+        "alpha": v.alpha,
+        "noise_floor": v.noise_floor,
+        "p_value": v.p_value,
         "status": v.status,
+        "reason": v.reason,
         "ref_count": int(f.ref["count"]),
         "cur_count": f.cur_count,
         "ref_null_rate": f.ref["null_rate"],
@@ -351,28 +379,3 @@ def _result(
         tuple(reports),
     )
     return DriftResult(rows, report, alerts, warnings)
-
-
-def write_drift(
-    spark: SparkSession, settings: Settings, result: DriftResult, reference: str, window: DayWindow
-) -> int | None:
-    """Replace the window's rows for ``reference`` (and the workload, when limited) in
-    ``metrics.drift``; a workload with no current rows keeps its earlier rows (None: nothing
-    was written, every workload was empty)."""
-    empty = set(result.empty_workloads)
-    rows = [r for r in result.rows if r["workload_id"] not in empty]
-    if not rows:
-        return None
-    path = ensure_table(spark, settings, METRICS_DRIFT)
-    schema = METRICS_DRIFT
-    rows_df = spark.createDataFrame([tuple(r.get(c) for c in schema.column_names) for r in rows], schema.spark_schema())
-    predicate = (
-        f"window_start = {sql_date(window.start)} AND window_end = {sql_date(window.end)} "
-        f"AND reference = {sql_string(reference)}"
-    )
-    if window.workload_id is not None:
-        predicate += f" AND workload_id = {sql_string(window.workload_id)}"
-    if empty:
-        measured = sorted({r["workload_id"] for r in rows})
-        predicate += f" AND workload_id IN ({', '.join(sql_string(w) for w in measured)})"
-    return replace_where(spark, rows_df, path, predicate, len(rows))

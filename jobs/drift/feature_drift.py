@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jobs.drift.sources import FeatureSpec
+from skewguard import drift_distances as dist
+from skewguard import drift_noise as noise
 from skewguard import drift_stats as m
 
 if TYPE_CHECKING:
     from skewguard.config import Settings
 
-__all__ = ["FeatureDrift", "Scope", "finish_ks", "ks_candidates", "measure"]
+__all__ = ["FeatureDrift", "Scope", "finish_ks", "ks_candidates", "ks_floor", "measure"]
 
 Scope = tuple[int, str] | None
 
@@ -45,6 +47,8 @@ class FeatureDrift:
     cur_count: int = 0
     """Current values (numeric: non-null) or observations (categorical)."""
     cur_null_rate: float | None = None
+    alpha: float = 0.01
+    """The level this feature's metrics are tested at (``drift.alpha``, corrected)."""
 
 
 def measure(f: FeatureDrift, settings: Settings) -> None:
@@ -67,17 +71,41 @@ def measure(f: FeatureDrift, settings: Settings) -> None:
         cur_count = int(f.cur.sum()) - cur_nulls
         labels = list(ref["categories"])
         divergence, distance = m.js(ref_psi, cur_psi)
-        f.metrics["js_divergence"] = {"value": divergence}
-        f.metrics["js_distance"] = {"value": distance}
-    f.metrics["psi"] = {"value": m.psi(ref_psi, cur_psi, conf.epsilon)}
+        f.metrics["js_divergence"] = _tested("js_divergence", divergence, ref_psi, cur_psi, f.alpha)
+        f.metrics["js_distance"] = _tested("js_distance", distance, ref_psi, cur_psi, f.alpha)
+    f.metrics["psi"] = _tested("psi", m.psi(ref_psi, cur_psi, conf.epsilon), ref_psi, cur_psi, f.alpha, conf.epsilon)
+    _more_distances(f, ref_psi, cur_psi)
     cur_total = cur_count + cur_nulls
-    f.metrics["null_rate_delta"] = {
-        "value": (cur_nulls / cur_total - ref["null_rate"]) if cur_total and ref["null_rate"] is not None else None
-    }
+    ref_nulls, ref_total = int(ref["null_count"]), int(ref["count"]) + int(ref["null_count"])
+    delta = (cur_nulls / cur_total - ref["null_rate"]) if cur_total and ref["null_rate"] is not None else None
+    floor, p_value = noise.null_rate_noise(delta, ref_nulls, ref_total, cur_nulls, cur_total, f.alpha)
+    f.metrics["null_rate_delta"] = {"value": delta, "floor": floor, "p_value": p_value}
     f.metrics["count_delta"] = {"value": f.cur_rows / ref["rows"] - 1.0 if ref["rows"] else None}
     f.bins = (labels, [float(x) for x in m.proportions(ref_psi)], [float(x) for x in m.proportions(cur_psi)])
     f.cur_count = cur_count
     f.cur_null_rate = cur_nulls / cur_total if cur_total else None
+
+
+def _tested(
+    kind: str, value: float | None, ref: np.ndarray, cur: np.ndarray, alpha: float, epsilon: float = 1e-4
+) -> dict[str, Any]:
+    floor, p_value = noise.binned_noise(kind, value, ref, cur, alpha, epsilon)
+    return {"value": value, "floor": floor, "p_value": p_value}
+
+
+def _more_distances(f: FeatureDrift, ref: np.ndarray, cur: np.ndarray) -> None:
+    """Total variation, L∞, Hellinger and the χ² test on the PSI bins (Databricks' names); TV
+    and L∞ have no closed-form null, so they are tested by the χ² test of the same bins."""
+    stat, (floor, p_value) = noise.chi_squared(ref, cur, f.alpha)
+    f.metrics["chi_squared_test"] = {"value": stat, "floor": floor, "p_value": p_value}
+    f.metrics["tv_distance"] = {"value": dist.total_variation(ref, cur), "p_value": p_value}
+    f.metrics["l_infinity_distance"] = {"value": dist.l_infinity(ref, cur), "p_value": p_value}
+    f.metrics["hellinger_distance"] = _tested("hellinger_distance", dist.hellinger(ref, cur), ref, cur, f.alpha)
+
+
+def ks_floor(f: FeatureDrift) -> float | None:
+    """KS's noise floor at this feature's counts and level."""
+    return None if f.ks is None else noise.ks_noise(0.0, f.ks.n_ref, f.ks.n_cur, f.alpha)[0]
 
 
 def ks_candidates(f: FeatureDrift, settings: Settings, exact: bool) -> np.ndarray:
@@ -85,8 +113,11 @@ def ks_candidates(f: FeatureDrift, settings: Settings, exact: bool) -> np.ndarra
         return np.zeros(0, dtype=np.int64)
     if exact:
         return f.ks.candidates(above=f.ks.d_lo)
+    # the status changes where D passes a threshold, or the noise floor when that is higher
     limits = settings.drift.thresholds_for(f.workload, f.spec.name, "ks")
-    straddled = [t for t in (limits.warn, limits.alert) if t is not None and f.ks.d_lo <= t < f.ks.d_hi]
+    floor = ks_floor(f) or 0.0
+    cuts = [max(t, floor) for t in (limits.warn, limits.alert) if t is not None]
+    straddled = [t for t in cuts if f.ks.d_lo <= t < f.ks.d_hi]
     return f.ks.candidates(above=min(straddled)) if straddled else np.zeros(0, dtype=np.int64)
 
 
@@ -99,6 +130,5 @@ def finish_ks(f: FeatureDrift, gaps: np.ndarray, exact: bool) -> None:
     rest = np.delete(f.ks.bin_upper, refined)
     upper = lower if exact else max(lower, float(rest.max(initial=0.0)))
     note = "exact" if exact else f"bounded, {refined.size} fine bin(s) walked exactly"
-    f.metrics["ks"] = {"value": lower, "lower": lower, "upper": upper, "note": note}
-    pvalue = m.ks_pvalue(lower, f.ks.n_ref, f.ks.n_cur)
-    f.metrics["ks_pvalue"] = {"value": pvalue, "note": "not an alarm at large N (README, KS)"}
+    floor, p_value = noise.ks_noise(lower, f.ks.n_ref, f.ks.n_cur, f.alpha)
+    f.metrics["ks"] = {"value": lower, "lower": lower, "upper": upper, "note": note, "floor": floor, "p_value": p_value}

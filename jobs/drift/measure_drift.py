@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobs.drift.drift_report import write_report
-from jobs.drift.drift_run import DriftResult, compute_drift, write_drift
+from jobs.drift.drift_run import DriftResult, compute_drift
+from jobs.lib.delta_io import ensure_table, replace_where, sql_date, sql_string
+from schemas.drift_tables import METRICS_DRIFT
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
     from jobs.lib.window import DayWindow
     from skewguard.config import Settings
 
-__all__ = ["measure_drift"]
+__all__ = ["measure_drift", "write_drift"]
 
 
 def measure_drift(
@@ -57,3 +59,28 @@ def measure_drift(
     }
     run.status = "succeeded"
     return result
+
+
+def write_drift(
+    spark: SparkSession, settings: Settings, result: DriftResult, reference: str, window: DayWindow
+) -> int | None:
+    """Replace the window's rows for ``reference`` (and the workload, when limited) in
+    ``metrics.drift``; a workload with no current rows keeps its earlier rows (None: nothing
+    was written, every workload was empty)."""
+    empty = set(result.empty_workloads)
+    rows = [r for r in result.rows if r["workload_id"] not in empty]
+    if not rows:
+        return None
+    path = ensure_table(spark, settings, METRICS_DRIFT)
+    schema = METRICS_DRIFT
+    rows_df = spark.createDataFrame([tuple(r.get(c) for c in schema.column_names) for r in rows], schema.spark_schema())
+    predicate = (
+        f"window_start = {sql_date(window.start)} AND window_end = {sql_date(window.end)} "
+        f"AND reference = {sql_string(reference)}"
+    )
+    if window.workload_id is not None:
+        predicate += f" AND workload_id = {sql_string(window.workload_id)}"
+    if empty:
+        measured = sorted({r["workload_id"] for r in rows})
+        predicate += f" AND workload_id IN ({', '.join(sql_string(w) for w in measured)})"
+    return replace_where(spark, rows_df, path, predicate, len(rows), merge_schema=True)

@@ -161,13 +161,16 @@ def tagged_commit(spark: SparkSession, path: str, tag: str, depth: int = 100) ->
     return int(row["version"]), dict(row["operationMetrics"] or {})
 
 
-def replace_where(spark: SparkSession, rows_df: DataFrame, path: str, predicate: str, expected: int) -> int:
+def replace_where(
+    spark: SparkSession, rows_df: DataFrame, path: str, predicate: str, expected: int, merge_schema: bool = False
+) -> int:
     """Overwrite exactly the rows matching ``predicate`` with ``rows_df`` and return the new
     version, after checking that the commit wrote ``expected`` rows (its operation metrics):
     a cached partition lost and recomputed from a changed source would show up here.
 
     A conflicting concurrent commit (the same window written at once) re-runs the write,
-    so the later one replaces the earlier and no row is doubled."""
+    so the later one replaces the earlier and no row is doubled. ``merge_schema`` adds columns
+    the table does not have yet (a table written before its schema gained them)."""
     tag = f"skewguard-{uuid.uuid4().hex}"
 
     def write() -> None:
@@ -175,6 +178,7 @@ def replace_where(spark: SparkSession, rows_df: DataFrame, path: str, predicate:
             rows_df.write.format("delta")
             .mode("overwrite")
             .option("replaceWhere", predicate)
+            .option("mergeSchema", str(merge_schema).lower())
             .option("userMetadata", tag)
             .save(path)
         )

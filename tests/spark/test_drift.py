@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import ks_2samp
+from scipy.stats import chi2_contingency, ks_2samp
 
 from jobs import compute_drift, profile_reference
 from jobs.lib.job import EXIT_NO_DATA
@@ -162,6 +162,16 @@ def test_exact_ks_equals_scipy_and_js_psi_match_references(spark, data) -> None:
         assert rows[(name, "js_divergence")]["value"] == pytest.approx(distance**2, abs=1e-12)
         pn, qn = np.where(p == 0, 1e-4 * p.sum(), p) / p.sum(), np.where(q == 0, 1e-4 * q.sum(), q) / q.sum()
         assert rows[(name, "psi")]["value"] == pytest.approx(float(np.sum((qn - pn) * np.log(qn / pn))), abs=1e-12)
+        # the distances from the same bins: numpy's formulas and scipy's χ² test
+        pp, qp = p / p.sum(), q / q.sum()
+        assert rows[(name, "tv_distance")]["value"] == pytest.approx(0.5 * np.abs(pp - qp).sum(), abs=1e-12)
+        assert rows[(name, "l_infinity_distance")]["value"] == pytest.approx(np.abs(pp - qp).max(), abs=1e-12)
+        hellinger = np.linalg.norm(np.sqrt(pp) - np.sqrt(qp)) / np.sqrt(2)
+        assert rows[(name, "hellinger_distance")]["value"] == pytest.approx(hellinger, abs=1e-12)
+        table = np.vstack([p, q])[:, (p + q) > 0]
+        chi = chi2_contingency(table, correction=False)
+        assert rows[(name, "chi_squared_test")]["value"] == pytest.approx(chi.statistic, abs=1e-9)
+        assert rows[(name, "chi_squared_test")]["p_value"] == pytest.approx(chi.pvalue, abs=1e-12)
     unseen = profile["country"]["categories"].index("__unseen__")
     assert rows[("country", "psi")]["cur_props"][unseen] > 0  # zz1, zz2 are new
 
@@ -181,6 +191,11 @@ def test_bounded_ks_brackets_scipy_and_flags_exactly_the_drift(spark, data) -> N
     assert {f for f, _ in flagged} == {"shifted", "device", "country"}
     assert rows[("shifted", "ks")]["status"] == "alert" and rows[("shifted", "psi")]["status"] == "alert"
     assert rows[("device", "js_distance")]["status"] == "alert"
+    # past the threshold and the noise floor, with the p-value next to it (in the table)
+    shifted = rows[("shifted", "ks")]
+    assert shifted["reason"] == "material" and shifted["alpha"] == 0.01
+    assert shifted["noise_floor"] < shifted["lower"] and shifted["p_value"] < 1e-12
+    assert rows[("normal", "psi")]["reason"] in ("below threshold", "below noise")
     assert rows[("ties", "count_delta")]["status"] == "info"
 
     # the same window again replaces its rows (one run's rows, no doubles)
@@ -252,3 +267,42 @@ def test_bad_references_fail_with_one_line_and_write_nothing(spark, data, capsys
     assert profile_reference.main(args) == 1
     assert "has no column 'absent'" in capsys.readouterr().err
     assert profile_reference.main(["--table", data["path"], "--name", "bad", "--features", "normal:number"]) == 2
+
+
+def test_no_drift_split_of_a_small_window_stays_quiet(spark, data, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two random halves of the same 600 rows (30 numeric features: normal, heavy-tailed and
+    heavily tied) are not drift: KS's critical value at 300 vs 300 (≈ 0.13 at α = 0.01) is far
+    above its 0.05 warn threshold, so at most what α allows may warn — and every KS p-value is
+    scipy's ``ks_2samp`` (asymptotic) p-value."""
+    import pandas as pd
+
+    from jobs.drift.drift_run import compute_drift as run_drift
+    from jobs.lib.runs import RunRecord
+    from jobs.lib.window import DayWindow
+
+    rng = np.random.default_rng(20)
+    n, names = 600, [f"x{i:02d}" for i in range(30)]
+    cols = {
+        name: (rng.normal(0, 1, n), rng.standard_t(2, n), np.floor(rng.random(n) * 8))[i % 3].astype(float)
+        for i, name in enumerate(names)
+    }
+    frame = pd.DataFrame(cols)
+    frame.insert(0, "event_date", [REF_DAY if i % 2 else CUR_DAY for i in rng.permutation(n)])
+    frame.insert(1, "workload_id", "w1")
+    path = str(tmp_path / "split")
+    schema = ", ".join(["event_date date", "workload_id string", *[f"{c} double" for c in names]])
+    spark.createDataFrame(frame, schema).write.format("delta").save(path)
+    features = ",".join(f"{c}:numeric" for c in names)
+    day = ["--start", str(REF_DAY), "--end", str(REF_DAY)]
+    assert profile_reference.main(["--table", path, "--name", "split", *day, "--features", features]) == 0
+    result = run_drift(spark, data["settings"], "split", DayWindow(CUR_DAY, CUR_DAY), RunRecord("t"), path, "exact")
+    flagged = {r["feature"] for r in result.rows if r["status"] in ("warn", "alert")}
+    assert len(flagged) <= 1, sorted(flagged)  # α = 0.01 per feature and metric: ≈ 0.6 of 30 expected
+    ref_side, cur_side = frame[frame.event_date == REF_DAY], frame[frame.event_date == CUR_DAY]
+    for r in (r for r in result.rows if r["metric"] == "ks"):
+        expected = ks_2samp(ref_side[r["feature"]], cur_side[r["feature"]], method="asymp")
+        assert r["value"] == pytest.approx(expected.statistic, abs=1e-12)
+        assert r["p_value"] == pytest.approx(expected.pvalue, abs=1e-12)
+        assert r["noise_floor"] > r["warn_threshold"]
+        assert r["reason"] == ("material" if r["status"] in ("warn", "alert") else "below noise"
+                               if abs(r["value"]) > r["warn_threshold"] else "below threshold")  # fmt: skip
