@@ -5,10 +5,11 @@ HTML report and an alert summary.
     skewguard-compute-drift --reference fraud-scoring_20241101_20241120 --date 2024-11-21 --fail-on-alert
 
 Exit codes: 0 computed (no alert, or alerts without --fail-on-alert), 1 an alert was raised
-and --fail-on-alert was given, 2 the drift could not be computed (bad usage or configuration,
-no such profile, a failing source; nothing is written then), 3 (with --fail-on-alert, and no
-alert) a profiled workload has no rows in the window: it was not checked, and its earlier
-rows in metrics.drift are kept.
+and --fail-on-alert was given (with --fail-on dataset: a workload's dataset verdict is in
+alert), 2 the drift could not be computed (bad usage or configuration, no such profile, a
+failing source; nothing is written then), 3 (with --fail-on-alert, and no alert) a profiled
+workload has no rows in the window: it was not checked, and its earlier rows in metrics.drift
+are kept.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
             "(and per value of drift.slice_columns): PSI for every feature, KS for numeric ones (bounded by "
             "default: [D_lo, D_hi], walked exactly where a threshold falls inside; --ks-mode exact gives scipy's "
             "ks_2samp statistic), JS divergence and distance for categorical ones, null-rate and count deltas. "
+            "Each workload (and slice) also gets a dataset verdict: the share of its features in alert, in alert "
+            "itself from drift.drift_share on. "
             "Writes metrics.drift (a re-run of the window replaces its rows), <report-dir>/report.html and "
             "<report-dir>/summary.json (the alert and warning lines)."
         ),
@@ -60,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         "--fail-on-alert",
         action="store_true",
         help="exit 1 when any metric is in alert, else 3 when a profiled workload has no rows in the window",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=["any-feature", "dataset"],
+        help="what --fail-on-alert gates on (implies it): any-feature (the default) exits 1 when any metric of "
+        "any feature is in alert; dataset only when a workload's share of features in alert reaches "
+        "drift.drift_share (its dataset verdict)",
     )
     add_common_args(parser)
     return parser
@@ -87,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if not outcome.succeeded:
         return EXIT_USAGE
     result = outcome.result
-    for line in result.alerts + result.warnings:
+    for line in result.dataset_alerts + result.alerts + result.warnings:
         log.warning("%s", line)
     features = result.report.features
     log.info(
@@ -101,9 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if result.empty_workloads:
         log.warning("%s: no rows for %s: not checked, earlier results kept", window, ", ".join(result.empty_workloads))
-    if not args.fail_on_alert:
+    if not (args.fail_on_alert or args.fail_on):
         return EXIT_OK
-    return EXIT_FAILED if result.alerts else EXIT_NO_DATA if result.empty_workloads else EXIT_OK
+    failing = result.dataset_alerts if args.fail_on == "dataset" else result.alerts
+    return EXIT_FAILED if failing else EXIT_NO_DATA if result.empty_workloads else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -62,6 +62,8 @@ DRIFT_METRICS = {
     "chi_squared_test": "Pearson's χ² statistic of the 2 × bins table of counts (p-value in `p_value`)",
     "null_rate_delta": "current null rate − reference null rate (judged by its absolute value)",
     "count_delta": "current count / reference count − 1 (relative change of the row count)",
+    "dataset_drift": "the dataset verdict (feature `*`): share of the workload's (slice's) measured features in "
+    "alert; `alert` when it reaches `drift.drift_share`",
 }
 
 METRICS_DRIFT = TableSchema(
@@ -69,7 +71,8 @@ METRICS_DRIFT = TableSchema(
     doc=(
         "One row per window × workload × slice × feature × metric that `compute_drift` measured against a "
         "reference profile: the value (KS in bounded mode also as an interval), the thresholds used and the "
-        "status. The `psi` row also carries the two histograms the report draws. Re-running a window against "
+        "status. The `psi` row also carries the two histograms the report draws. Per workload × slice one more "
+        "row, feature `*` and metric `dataset_drift`, is the dataset verdict. Re-running a window against "
         "the same reference replaces its rows."
     ),
     columns=(
@@ -82,20 +85,20 @@ METRICS_DRIFT = TableSchema(
         Column("workload_id", "string", "the workload", False),
         Column("slice_column", "string", "empty for the whole workload, else the column sliced on", False),
         Column("slice_value", "string", "the slice's value (empty for the whole workload)", False),
-        Column("feature", "string", "the feature", False),
-        Column("feature_type", "string", "`numeric` or `categorical`", False),
+        Column("feature", "string", "the feature (`*`: the dataset verdict)", False),
+        Column("feature_type", "string", "`numeric`, `categorical` or `dataset` (the verdict row)", False),
         Column(
             "metric",
             "string",
             "`psi`, `ks`, `js_divergence`, `js_distance`, `hellinger_distance`, `tv_distance`, "
-            "`l_infinity_distance`, `chi_squared_test`, `null_rate_delta` or `count_delta`",
+            "`l_infinity_distance`, `chi_squared_test`, `null_rate_delta`, `count_delta` or `dataset_drift`",
             False,
         ),
         Column("value", "double", "the metric's value (null when a side is empty; KS bounded: the upper bound)"),
         Column("lower", "double", "`ks` bounded: D_lo, the largest gap seen at the edges"),
         Column("upper", "double", "`ks` bounded: D_hi, the most the gap can reach inside a bin"),
         Column("warn_threshold", "double", "`warn` above this (null: informational)"),
-        Column("alert_threshold", "double", "`alert` above this"),
+        Column("alert_threshold", "double", "`alert` above this (`dataset_drift`: at or above, `drift.drift_share`)"),
         Column("alpha", "double", "significance level the metric was tested at (`drift.alpha`, corrected)"),
         Column(
             "noise_floor",
@@ -111,14 +114,29 @@ METRICS_DRIFT = TableSchema(
             "why the status: `material` (past threshold and noise floor), `below noise` (past the threshold, not "
             "the noise floor) or `below threshold`; null for `info` and `empty`",
         ),
-        Column("ref_count", "long", "reference values (numeric non-null) or observations", False),
-        Column("cur_count", "long", "current values (numeric non-null) or observations", False),
+        Column(
+            "ref_count",
+            "long",
+            "reference values (numeric non-null) or observations (`dataset_drift`: features measured)",
+            False,
+        ),
+        Column(
+            "cur_count",
+            "long",
+            "current values (numeric non-null) or observations (`dataset_drift`: features in alert)",
+            False,
+        ),
         Column("ref_null_rate", "double", "reference null rate"),
         Column("cur_null_rate", "double", "current null rate"),
         Column("bin_labels", "array<string>", "`psi` row: the bins"),
         Column("ref_props", "array<double>", "`psi` row: reference proportion per bin"),
         Column("cur_props", "array<double>", "`psi` row: current proportion per bin"),
-        Column("details_json", "string", "how it was computed (KS mode, bins refined, p-value notes), as JSON"),
+        Column(
+            "details_json",
+            "string",
+            "how it was computed (KS mode, bins refined, p-value notes; `dataset_drift`: the features in alert), "
+            "as JSON",
+        ),
     ),
     partition_by=("window_start",),
 )

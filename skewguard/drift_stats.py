@@ -32,6 +32,7 @@ __all__ = [
     "KsBounds",
     "bin_numeric",
     "coarse_counts",
+    "dataset_drift",
     "js",
     "ks_bounds",
     "proportions",
@@ -211,3 +212,15 @@ def status_of(value: float | None, warn: float | None, alert: float | None) -> s
 def worst_status(statuses: list[str]) -> str:
     """The most severe of ``statuses`` (``empty`` when none)."""
     return max(statuses, key=lambda s: STATUS_RANK[s], default="empty")
+
+
+def dataset_drift(statuses: list[str], drift_share: float) -> tuple[float | None, str]:
+    """The verdict on a workload from its monitored features' statuses (Evidently's dataset
+    drift): the share of features in ``alert`` among those measured (``empty`` ones are not),
+    and ``alert`` when that share is at least ``drift_share``, else ``ok`` (``empty``, no share,
+    when no feature was measured)."""
+    measured = [s for s in statuses if s != "empty"]
+    if not measured:
+        return None, "empty"
+    share = sum(s == "alert" for s in measured) / len(measured)
+    return share, "alert" if share >= drift_share else "ok"

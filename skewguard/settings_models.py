@@ -333,6 +333,10 @@ class DriftSettings(SettingsModel):
     """``none``: ``alpha`` per feature (with F features, about F·alpha of them pass their floor by
     chance in a window without drift); ``bonferroni``: ``alpha / F`` per feature, so that the
     chance of any false flag in a workload × slice is at most ``alpha``."""
+    drift_share: float = Field(default=0.5, gt=0, le=1)
+    """The dataset verdict: a workload (or slice) is in alert when at least this share of its
+    monitored features is in alert (Evidently's ``drift_share``); ``compute_drift --fail-on
+    dataset`` gates on it."""
     slice_columns: list[str] = Field(default_factory=list)
     """Columns (of the current rows) to slice each workload by, e.g. ``model_version``; every
     slice is compared with the workload's reference as well as the whole workload."""

@@ -16,7 +16,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from jobs.drift.drift_charts import histogram_chart
 from jobs.drift.report_style import HELP_HTML as _HELP
 from jobs.drift.report_style import REPORT_CSS as _CSS
 
@@ -45,8 +47,6 @@ _METRIC_LABELS = {
     "null_rate_delta": "null-rate delta",
     "count_delta": "count delta",
 }
-_REF_COLOUR, _CUR_COLOUR = "#4c78a8", "#f58518"
-_LABEL_CHARS = 22  # longer bin labels are cut under the chart (the full label is the tooltip)
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,8 @@ class RunReport:
     reference: str
     ks_mode: str
     features: tuple[FeatureReport, ...]
+    datasets: tuple[dict[str, Any], ...] = ()
+    """The dataset verdicts: ``metrics.drift``'s ``dataset_drift`` rows of the run."""
 
 
 def _finite(v: float | None) -> float | None:
@@ -225,70 +227,8 @@ def _p(v: float | None) -> str:
     return "—" if v is None else (f"{v:.2g}" if v < 1e-3 else f"{v:.3f}")
 
 
-def _tick_step(top: float) -> float:
-    for step in (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25):
-        if top / step <= 5:
-            return step
-    return 0.25
-
-
-def _props(props: tuple[float, ...], n: int) -> list[float]:
-    return [max(_finite(p) or 0.0, 0.0) for p in props] if props else [0.0] * n
-
-
 def _histogram(f: FeatureReport) -> str:
-    """Grouped bars, reference against current, one group per bin; y axis in percent."""
-    n = len(f.bin_labels)
-    ref, cur = _props(f.ref_props, n), _props(f.cur_props, n)
-    cur_empty = f.cur_count == 0 or not any(cur)
-    note = '<p class="empty-note">Empty window: the current window has no rows for this feature.</p>'
-    peak = max([*ref, *cur], default=0.0)
-    if n == 0 or peak == 0:
-        return note if cur_empty else '<p class="empty-note">No binned data for this feature.</p>'
-    step = _tick_step(peak)
-    top = math.ceil(peak / step - 1e-9) * step
-    group = max(14.0, min(64.0, 960.0 / n))
-    bar = group * 0.38
-    # Labels turn 45° while there is room between them, else stand upright (many bins).
-    angle = -45 if group >= 28 else -90
-    label_px = 6.0 * min(max(len(label) for label in f.bin_labels), _LABEL_CHARS)
-    reach = label_px * (0.71 if angle == -45 else 1.0)
-    left, right, head, plot_h = max(56.0, reach - group / 2 + 6), 16.0, 30.0, 220.0
-    width, height = left + n * group + right, head + plot_h + reach + 20
-    base = head + plot_h
-    parts = [
-        f'<svg class="hist" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="{_e(f.feature)}: reference vs current">',
-        f'<rect class="swatch" x="{left}" y="8" width="12" height="12" fill="{_REF_COLOUR}"/>'
-        f'<text x="{left + 16}" y="18">reference</text>'
-        f'<rect class="swatch" x="{left + 96}" y="8" width="12" height="12" fill="{_CUR_COLOUR}"/>'
-        f'<text x="{left + 112}" y="18">current</text>',
-    ]
-    tick_format = ".0%" if step >= 0.01 else ".1%"
-    for i in range(round(top / step) + 1):
-        y = base - plot_h * (i * step) / top
-        parts.append(
-            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.2f}" y2="{y:.2f}"/>'
-            f'<text class="tick" x="{left - 6}" y="{y + 4:.2f}" text-anchor="end">{i * step:{tick_format}}</text>'
-        )
-    for i, label in enumerate(f.bin_labels):
-        x0 = left + i * group + (group - 2 * bar) / 2
-        for cls, props, x in (("ref", ref, x0), ("cur", cur, x0 + bar)):
-            h = props[i] / top * plot_h  # full precision: heights stay proportional to the proportions
-            colour = _REF_COLOUR if cls == "ref" else _CUR_COLOUR
-            parts.append(
-                f'<rect class="bar {cls}" x="{x:.2f}" y="{base - h!r}" width="{bar:.2f}" height="{h!r}" '
-                f'fill="{colour}" data-prop="{props[i]!r}"><title>{_e(label)} · '
-                f"{'reference' if cls == 'ref' else 'current'} {props[i]:.2%}</title></rect>"
-            )
-        shown = label if len(label) <= _LABEL_CHARS else label[: _LABEL_CHARS - 1] + "…"
-        lx, ly = left + i * group + group / 2 + (4 if angle == -90 else 0), base + 10
-        parts.append(
-            f'<text class="bin" x="{lx:.2f}" y="{ly:.2f}" text-anchor="end" '
-            f'transform="rotate({angle} {lx:.2f} {ly:.2f})"><title>{_e(label)}</title>{_e(shown)}</text>'
-        )
-    parts.append(f'<line class="axis" x1="{left}" x2="{width - right}" y1="{base}" y2="{base}"/></svg>')
-    return (note if cur_empty else "") + "".join(parts)
+    return histogram_chart(f.feature, f.bin_labels, f.ref_props, f.cur_props, f.cur_count)
 
 
 def histogram_svg(feature: FeatureReport) -> str:
@@ -319,6 +259,29 @@ def _counts(features: Iterable[FeatureReport]) -> dict[str, int]:
     return counts
 
 
+def _slice_of(row: dict[str, Any]) -> str:
+    return f"{row['slice_column']}={row['slice_value']}" if row["slice_column"] else "—"
+
+
+def _verdicts(datasets: tuple[dict[str, Any], ...]) -> str:
+    """The dataset verdict per workload (and slice): the share of its features in alert."""
+    if not datasets:
+        return ""
+    rows = "".join(
+        f'<tr class="dataset-row" data-status="{_e(d["status"])}" data-workload="{_e(d["workload_id"])}">'
+        f"<td>{_badge(d['status'])}</td><td>{_e(d['workload_id'])}</td>"
+        f"<td>{_e(_slice_of(d))}</td>"
+        f'<td class="num">{d["cur_count"]} of {d["ref_count"]}</td><td class="num">{_pct(d["value"])}</td>'
+        f'<td class="num">{_pct(d["alert_threshold"])}</td></tr>'
+        for d in datasets
+    )
+    return (
+        '<table class="datasets" id="datasets"><thead><tr><th>dataset</th><th>workload</th><th>slice</th>'
+        "<th>features in alert</th><th>share</th><th>drift share</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
 def render_report(run: RunReport) -> str:
     """The whole report as one HTML page (no script, no external resource)."""
     features = sorted(run.features, key=severity_key)
@@ -334,7 +297,7 @@ def render_report(run: RunReport) -> str:
         f'<dt>reference</dt><dd id="reference">{_e(run.reference)}</dd>'
         f'<dt>KS mode</dt><dd id="ks-mode">{_e(run.ks_mode)}</dd>'
         f"<dt>features</dt><dd>{len(features)}</dd></dl>"
-        f'<div class="counts" id="counts">{count_html}</div></header>'
+        f'<div class="counts" id="counts">{count_html}</div>{_verdicts(run.datasets)}</header>'
     )
     summary = (
         '<h2 id="summary">Features, worst first</h2><table class="summary"><thead><tr><th>status</th><th>workload</th>'

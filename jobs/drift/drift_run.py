@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jobs.drift.dataset_verdict import dataset_rows, verdict_line
 from jobs.drift.drift_report import FeatureReport, MetricValue, RunReport
 from jobs.drift.feature_drift import FeatureDrift, Scope, finish_ks, ks_candidates, measure
 from jobs.drift.histograms import ROWS, BinPlan, Comparison, exact_gaps, feature_frame, histograms
@@ -110,6 +111,9 @@ class DriftResult:
     """Seconds per phase (profile load, histogram pass, exact KS walk) and bins walked."""
     empty_workloads: list[str] = field(default_factory=list)
     """Profiled workloads with no current row in the window: measured as ``empty``, never written."""
+    dataset_alerts: list[str] = field(default_factory=list)
+    """The ``ALERT dataset …`` lines: workloads (or slices) whose share of features in alert
+    reaches ``drift.drift_share``."""
 
 
 def _scoped(counts: dict[Any, np.ndarray], workloads: list[str], slices: list[str]) -> dict[Any, np.ndarray]:
@@ -227,6 +231,10 @@ def compute_drift(
     phases["ks_bins_walked"] = len(comparisons)
     _finish_all_ks(features, gaps, exact)
     result = _result(settings, reference, profile, source, window, run, features, slices, exact)
+    verdicts = dataset_rows(result.rows, conf.drift_share)
+    result.rows += verdicts
+    result.dataset_alerts = [verdict_line(v) for v in verdicts if v["status"] == "alert"]
+    result.report = replace(result.report, datasets=tuple(verdicts))
     result.phases = {k: round(v, 3) for k, v in phases.items()}
     result.empty_workloads = sorted({f.workload for f in features if f.scope is None and f.cur_rows == 0})
     run.source = f"{source.table}@v{source.version}"

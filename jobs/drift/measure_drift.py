@@ -36,7 +36,7 @@ def measure_drift(
     """Measure ``window`` against the profile ``reference`` (:func:`compute_drift`), replace its
     rows in ``metrics.drift`` (not those of a workload with no current rows: an empty window
     does not replace earlier results) and write ``report.html`` and ``summary.json`` (the
-    alert and warning lines, the empty workloads) to ``report_dir`` (default:
+    alert and warning lines, the dataset verdicts in alert, the empty workloads) to ``report_dir`` (default:
     ``<drift.report_dir>/<run id>``); fills ``run``."""
     result = compute_drift(spark, settings, reference, window, run, table, ks_mode)
     t0 = time.perf_counter()
@@ -45,7 +45,7 @@ def measure_drift(
     folder = Path(report_dir or settings.drift_report_root() / run.run_id)
     report = write_report(result.report, folder / "report.html")
     summary = {"run_id": run.run_id, "window": str(window), "reference": reference,
-               "alerts": result.alerts, "warnings": result.warnings,
+               "alerts": result.alerts, "warnings": result.warnings, "dataset_alerts": result.dataset_alerts,
                "empty_workloads": result.empty_workloads}  # fmt: skip
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     run.landed_count = sum(r["workload_id"] not in result.empty_workloads for r in result.rows)
@@ -54,6 +54,7 @@ def measure_drift(
         "reference": reference,
         "report": str(report),
         "alerts": len(result.alerts),
+        "dataset_alerts": len(result.dataset_alerts),
         "warnings": len(result.warnings),
         "phases": result.phases,
     }

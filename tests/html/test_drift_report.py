@@ -101,6 +101,28 @@ RUN = RunReport(
     ks_mode="bounded",
     # Deliberately not in severity order: the page sorts.
     features=(OK, EMPTY, WARN, ALERT),
+    datasets=(
+        {
+            "workload_id": "fraud",
+            "slice_column": "",
+            "slice_value": "",
+            "status": "alert",
+            "value": 0.5,
+            "alert_threshold": 0.5,
+            "ref_count": 4,
+            "cur_count": 2,
+        },
+        {
+            "workload_id": "churn",
+            "slice_column": "",
+            "slice_value": "",
+            "status": "empty",
+            "value": None,
+            "alert_threshold": 0.5,
+            "ref_count": 0,
+            "cur_count": 0,
+        },
+    ),  # fmt: skip
 )
 
 
@@ -118,6 +140,7 @@ class _Page(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.rows: list[dict[str, str]] = []
+        self.datasets: list[dict[str, str]] = []
         self.sections: list[_Section] = []
         self.counts: dict[str, int] = {}
         self.start_tags: list[str] = []
@@ -131,6 +154,8 @@ class _Page(HTMLParser):
         self.start_tags.append(tag)
         if tag == "tr" and "feature-row" in classes:
             self.rows.append(a)
+        elif tag == "tr" and "dataset-row" in classes:
+            self.datasets.append(a)
         elif tag == "section" and "feature" in classes:
             self._section = _Section(a)
             self.sections.append(self._section)
@@ -189,6 +214,10 @@ def test_rows_in_severity_order(page: _Page) -> None:
 
 def test_header_counts(page: _Page) -> None:
     assert page.counts == {"alert": 1, "warn": 1, "ok": 1, "empty": 1}
+
+
+def test_header_has_the_dataset_verdict_per_workload(page: _Page) -> None:
+    assert [(d["data-workload"], d["data-status"]) for d in page.datasets] == [("fraud", "alert"), ("churn", "empty")]
 
 
 def test_each_section_has_one_bar_per_bin_and_each_kind(page: _Page) -> None:

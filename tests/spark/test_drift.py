@@ -8,6 +8,7 @@ injected; re-running a window replaces its rows."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,8 @@ def _profile(spark, settings) -> dict[str, dict[str, Any]]:  # type: ignore[no-u
 
 def test_exact_ks_equals_scipy_and_js_psi_match_references(spark, data) -> None:  # type: ignore[no-untyped-def]
     args = ["--reference", "ref", "--date", str(CUR_DAY), "--table", data["path"], "--ks-mode", "exact"]
-    assert compute_drift.main(args) == 0
+    # features are in alert, but not the dataset verdict (3 of 9 < drift.drift_share): the scoped gate passes
+    assert compute_drift.main([*args, "--fail-on", "dataset"]) == 0
     rows = _drift_rows(spark, data["settings"], CUR_DAY)
     profile = _profile(spark, data["settings"])
     ref, cur = data["ref"], data["cur"]
@@ -176,7 +178,7 @@ def test_exact_ks_equals_scipy_and_js_psi_match_references(spark, data) -> None:
     assert rows[("country", "psi")]["cur_props"][unseen] > 0  # zz1, zz2 are new
 
 
-def test_bounded_ks_brackets_scipy_and_flags_exactly_the_drift(spark, data) -> None:  # type: ignore[no-untyped-def]
+def test_bounded_ks_brackets_scipy_and_flags_exactly_the_drift(spark, data, tmp_path) -> None:  # type: ignore[no-untyped-def]
     args = ["--reference", "ref", "--date", str(CUR_DAY), "--table", data["path"]]
     assert compute_drift.main([*args, "--fail-on-alert"]) == 1
     rows = _drift_rows(spark, data["settings"], CUR_DAY)
@@ -186,7 +188,7 @@ def test_bounded_ks_brackets_scipy_and_flags_exactly_the_drift(spark, data) -> N
         assert row["lower"] - 1e-12 <= expected <= row["upper"] + 1e-12, name
         # at most about one fine bin's share of each side (test profile: 512 fine bins)
         assert row["upper"] - row["lower"] <= 2.5 / 512, name
-    flagged = {(f, metric) for (f, metric), r in rows.items() if r["status"] in ("warn", "alert")}
+    flagged = {(f, metric) for (f, metric), r in rows.items() if r["status"] in ("warn", "alert") and f != "*"}
     # the injected drift: shifted (+1 sd), device mix, new countries (unseen), and the count change is info only
     assert {f for f, _ in flagged} == {"shifted", "device", "country"}
     assert rows[("shifted", "ks")]["status"] == "alert" and rows[("shifted", "psi")]["status"] == "alert"
@@ -198,8 +200,21 @@ def test_bounded_ks_brackets_scipy_and_flags_exactly_the_drift(spark, data) -> N
     assert rows[("normal", "psi")]["reason"] in ("below threshold", "below noise")
     assert rows[("ties", "count_delta")]["status"] == "info"
 
+    # the dataset verdict: 3 of the 9 features in alert is below drift.drift_share (0.5), so a
+    # gate scoped to it passes; at a share of 0.3 the same window fails it
+    verdict = rows[("*", "dataset_drift")]
+    assert verdict["feature_type"] == "dataset" and verdict["status"] == "ok"
+    in_alert = sorted({f for (f, _), r in rows.items() if r["status"] == "alert" and f != "*"})
+    assert (verdict["ref_count"], verdict["cur_count"]) == (len(NUMERIC) + len(CATEGORICAL), len(in_alert))
+    assert verdict["value"] == pytest.approx(len(in_alert) / 9) and len(in_alert) == 3
+    conf = tmp_path / "conf"
+    shutil.copytree(Path(__file__).parents[2] / "conf", conf)
+    base = conf / "base.yaml"
+    base.write_text(base.read_text().replace("drift_share: 0.5", "drift_share: 0.3"))
     # the same window again replaces its rows (one run's rows, no doubles)
-    assert compute_drift.main(args) == 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SKEWGUARD_CONF_DIR", str(conf))
+        assert compute_drift.main([*args, "--fail-on", "dataset"]) == 1
     from pyspark.sql import functions as F
 
     df = spark.read.format("delta").load(data["settings"].lakehouse.table_path("metrics.drift"))
