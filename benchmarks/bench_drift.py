@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     def scan() -> None:
         current_df.agg(*[F.sum(c) for c in info["numeric"]], *[F.count(c) for c in info["categorical"]]).collect()
 
-    from jobs.drift.drift_run import load_profile
+    from jobs.drift.baselines import load_profile
 
     loaded = load_profile(spark, settings, "bench", None)
 

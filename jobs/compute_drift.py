@@ -1,6 +1,8 @@
 """spark-submit job: drift of a window of serving logs (or any Delta table) against a stored
-reference profile — PSI, KS, JS, null-rate and count deltas — into metrics.drift, with an
-HTML report and an alert summary.
+reference profile (or, with --compare previous, against the window before it on the profile's
+bins) — PSI, KS, JS, null-rate and count deltas, a dataset verdict per workload — into
+metrics.drift, with an HTML report (each feature's trend over the last windows) and an alert
+summary.
 
     skewguard-compute-drift --reference fraud-scoring_20241101_20241120 --date 2024-11-21 --fail-on-alert
 
@@ -49,13 +51,22 @@ def _parser() -> argparse.ArgumentParser:
             "Each workload (and slice) also gets a dataset verdict: the share of its features in alert, in alert "
             "itself from drift.drift_share on. "
             "Writes metrics.drift (a re-run of the window replaces its rows), <report-dir>/report.html and "
-            "<report-dir>/summary.json (the alert and warning lines)."
+            "<report-dir>/summary.json (the alert and warning lines); the report shows each feature's KS / JS "
+            "distance over the last drift.trend_windows windows against the same reference."
         ),
     )
     parser.add_argument("--reference", required=True, help="name of the reference profile")
     add_window_args(parser)
     parser.add_argument(
         "--table", help="current rows: a table name or Delta path (default: where the reference's rows are logged)"
+    )
+    parser.add_argument(
+        "--compare",
+        choices=["reference", "previous"],
+        default="reference",
+        help="what the window is compared with: reference (the stored profile; drift_type baseline, the default) "
+        "or previous (the window of the same length just before it, binned on the profile's edges; drift_type "
+        "consecutive)",
     )
     parser.add_argument("--ks-mode", choices=["bounded", "exact"], help="KS computation (default: drift.ks_mode)")
     parser.add_argument("--report-dir", type=Path, help="folder of the report (default: <drift.report_dir>/<run id>)")
@@ -75,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _against(args: argparse.Namespace) -> str:
+    return args.reference if args.compare == "reference" else f"the previous window (bins of {args.reference})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -92,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         table=args.table,
         ks_mode=args.ks_mode,
         report_dir=args.report_dir,
+        compare=args.compare,
     )
-    outcome = run_stage(JOB, settings, stage, window=window, label=f"{window} vs {args.reference}")
+    outcome = run_stage(JOB, settings, stage, window=window, label=f"{window} vs {_against(args)}")
     if not outcome.succeeded:
         return EXIT_USAGE
     result = outcome.result
@@ -103,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info(
         "%s vs %s: %d feature(s) × scope(s): %d alert, %d warn; report: %s",
         window,
-        args.reference,
+        _against(args),
         len(features),
         sum(f.status == "alert" for f in features),
         sum(f.status == "warn" for f in features),

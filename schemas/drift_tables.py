@@ -73,7 +73,7 @@ METRICS_DRIFT = TableSchema(
         "reference profile: the value (KS in bounded mode also as an interval), the thresholds used and the "
         "status. The `psi` row also carries the two histograms the report draws. Per workload × slice one more "
         "row, feature `*` and metric `dataset_drift`, is the dataset verdict. Re-running a window against "
-        "the same reference replaces its rows."
+        "the same reference with the same `drift_type` replaces its rows."
     ),
     columns=(
         Column("run_id", "string", "the `compute_drift` run", False),
@@ -81,6 +81,13 @@ METRICS_DRIFT = TableSchema(
         Column("window_start", "date", "first day of the current window", False),
         Column("window_end", "date", "last day of the current window", False),
         Column("reference", "string", "the reference profile compared against", False),
+        Column(
+            "drift_type",
+            "string",
+            "`baseline` (against the stored profile) or `consecutive` (against the previous window of the same "
+            "length, on the profile's bins; `compute_drift --compare previous`); null in rows written before it "
+            "existed: `baseline`",
+        ),
         Column("source_table", "string", "the current rows' table and version, `<table>@v<version>`", False),
         Column("workload_id", "string", "the workload", False),
         Column("slice_column", "string", "empty for the whole workload, else the column sliced on", False),

@@ -337,6 +337,9 @@ class DriftSettings(SettingsModel):
     """The dataset verdict: a workload (or slice) is in alert when at least this share of its
     monitored features is in alert (Evidently's ``drift_share``); ``compute_drift --fail-on
     dataset`` gates on it."""
+    trend_windows: int = Field(default=10, ge=2, le=100)
+    """The report's trend charts: each feature's metric over this many last windows (of the
+    same length, reference and ``drift_type``) from ``metrics.drift``."""
     slice_columns: list[str] = Field(default_factory=list)
     """Columns (of the current rows) to slice each workload by, e.g. ``model_version``; every
     slice is compared with the workload's reference as well as the whole workload."""

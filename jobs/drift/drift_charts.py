@@ -1,12 +1,14 @@
 """The drift report's charts, inline SVG (no script, no external resource): the histogram of a
-feature's reference against its current proportions per bin."""
+feature's reference against its current proportions per bin, and the trend of a metric over
+the last windows measured against the same reference, with its thresholds."""
 
 from __future__ import annotations
 
 import html
 import math
+from dataclasses import dataclass
 
-__all__ = ["histogram_chart"]
+__all__ = ["Trend", "histogram_chart", "trend_chart"]
 
 _REF_COLOUR, _CUR_COLOUR = "#4c78a8", "#f58518"
 _LABEL_CHARS = 22  # longer bin labels are cut under the chart (the full label is the tooltip)
@@ -86,3 +88,74 @@ def histogram_chart(
         )
     parts.append(f'<line class="axis" x1="{left}" x2="{width - right}" y1="{base}" y2="{base}"/></svg>')
     return (note if cur_empty else "") + "".join(parts)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """One metric of one feature over the last windows measured against the same reference
+    (oldest first), as ``metrics.drift`` holds it, with the thresholds of the latest window."""
+
+    metric: str
+    windows: tuple[str, ...]
+    values: tuple[float | None, ...]
+    statuses: tuple[str, ...]
+    warn: float | None = None
+    alert: float | None = None
+
+
+def trend_chart(name: str, trend: Trend) -> str:
+    """A small line chart of ``trend``: one point per window (its status as its class, a gap
+    where a window has no value), dashed lines at the warn and alert thresholds."""
+    points = [(i, v) for i, v in enumerate(map(_finite, trend.values)) if v is not None]
+    if not points:
+        return '<p class="empty-note">No earlier value of this metric.</p>'
+    limits = [t for t in (trend.warn, trend.alert) if t is not None]
+    top = max([abs(v) for _, v in points] + limits) * 1.15 or 1.0
+    left, right, head, plot_h, step = 52.0, 70.0, 10.0, 90.0, 44.0
+    width, height = left + max(len(trend.windows) - 1, 1) * step + right, head + plot_h + 34
+    base = head + plot_h
+
+    def x(i: int) -> float:
+        return left + i * step
+
+    def y(v: float) -> float:
+        return base - abs(v) / top * plot_h
+
+    parts = [
+        f'<svg class="trend" width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
+        f'role="img" aria-label="{_e(name)}: {_e(trend.metric)} over the last {len(trend.windows)} window(s)" '
+        f'data-metric="{_e(trend.metric)}">',
+        f'<line class="axis" x1="{left}" x2="{width - right}" y1="{base}" y2="{base}"/>',
+        f'<text class="tick" x="{left - 6}" y="{base + 4}" text-anchor="end">0</text>',
+    ]
+    for cls, t in (("warn", trend.warn), ("alert", trend.alert)):
+        if t is not None:
+            parts.append(
+                f'<line class="threshold {cls}" x1="{left}" x2="{width - right}" y1="{y(t):.2f}" y2="{y(t):.2f}" '
+                f'data-threshold="{t!r}"/><text class="tick" x="{width - right + 4}" y="{y(t) + 4:.2f}">'
+                f"{cls} {t:.3g}</text>"
+            )
+    # a gap where a window has no value: one polyline per run of consecutive points
+    runs: list[list[tuple[int, float]]] = []
+    for i, v in points:
+        if runs and runs[-1][-1][0] == i - 1:
+            runs[-1].append((i, v))
+        else:
+            runs.append([(i, v)])
+    for run in runs:
+        coords = " ".join(f"{x(i):.2f},{y(v):.2f}" for i, v in run)
+        parts.append(f'<polyline class="line" points="{coords}"/>')
+    for i, v in points:
+        window, status = trend.windows[i], trend.statuses[i]
+        parts.append(
+            f'<circle class="point st-{_e(status)}" cx="{x(i):.2f}" cy="{y(v):.2f}" r="3.5" '
+            f'data-window="{_e(window)}" data-value="{v!r}" data-status="{_e(status)}">'
+            f"<title>{_e(window)}: {v:.4g} ({_e(status)})</title></circle>"
+        )
+    for i in sorted({0, len(trend.windows) - 1}):
+        anchor = "start" if i == 0 and len(trend.windows) > 1 else "end"
+        parts.append(
+            f'<text class="tick" x="{x(i):.2f}" y="{base + 16}" text-anchor="{anchor}">{_e(trend.windows[i])}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

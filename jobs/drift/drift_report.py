@@ -14,11 +14,11 @@ import logging
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.drift.drift_charts import histogram_chart
+from jobs.drift.drift_charts import Trend, histogram_chart, trend_chart
 from jobs.drift.report_style import HELP_HTML as _HELP
 from jobs.drift.report_style import REPORT_CSS as _CSS
 
@@ -109,6 +109,10 @@ class RunReport:
     features: tuple[FeatureReport, ...]
     datasets: tuple[dict[str, Any], ...] = ()
     """The dataset verdicts: ``metrics.drift``'s ``dataset_drift`` rows of the run."""
+    drift_type: str = "baseline"
+    """``baseline`` (against the stored profile) or ``consecutive`` (against the previous window)."""
+    trends: dict[tuple[str, str, str], Trend] = field(default_factory=dict)
+    """(workload, slice, feature) → its headline metric over the last windows (``metrics.drift``)."""
 
 
 def _finite(v: float | None) -> float | None:
@@ -239,7 +243,17 @@ def histogram_svg(feature: FeatureReport) -> str:
     return _histogram(feature)
 
 
-def _section(f: FeatureReport) -> str:
+def _trend(f: FeatureReport, trend: Trend | None) -> str:
+    if trend is None:
+        return ""
+    label = _METRIC_LABELS.get(trend.metric, trend.metric)
+    return (
+        f'<div class="chart trend-chart"><p class="facts">{_e(label)} over the last {len(trend.windows)} '
+        f"window(s) against this reference</p>{trend_chart(f.feature, trend)}</div>"
+    )
+
+
+def _section(f: FeatureReport, trend: Trend | None = None) -> str:
     where = f" · {f.slice}" if f.slice else ""
     return (
         f'<section class="feature" id="{_anchor(f)}" data-status="{_e(f.status)}" data-feature="{_e(f.feature)}" '
@@ -247,7 +261,8 @@ def _section(f: FeatureReport) -> str:
         f"<h2>{_badge(f.status)} {_e(f.workload_id)} · {_e(f.feature)}{_e(where)}</h2>"
         f'<p class="facts">{_e(f.feature_type)} · reference {f.ref_count:,} rows, current {f.cur_count:,} rows · '
         f"null rate {_pct(f.ref_null_rate)} → {_pct(f.cur_null_rate)} · {len(f.bin_labels)} bins</p>"
-        f'{_metric_table(f)}<div class="chart">{_histogram(f)}</div><p><a href="#summary">back to summary</a></p>'
+        f'{_metric_table(f)}<div class="chart">{_histogram(f)}</div>{_trend(f, trend)}'
+        '<p><a href="#summary">back to summary</a></p>'
         "</section>"
     )
 
@@ -295,6 +310,7 @@ def render_report(run: RunReport) -> str:
         f'<dt>run</dt><dd id="run-id">{_e(run.run_id)}</dd><dt>computed at</dt><dd>{_e(run.computed_at)}</dd>'
         f'<dt>window</dt><dd id="window">{_e(run.window)}</dd>'
         f'<dt>reference</dt><dd id="reference">{_e(run.reference)}</dd>'
+        f'<dt>compared with</dt><dd id="drift-type">{_e(run.drift_type)}</dd>'
         f'<dt>KS mode</dt><dd id="ks-mode">{_e(run.ks_mode)}</dd>'
         f"<dt>features</dt><dd>{len(features)}</dd></dl>"
         f'<div class="counts" id="counts">{count_html}</div>{_verdicts(run.datasets)}</header>'
@@ -304,7 +320,8 @@ def render_report(run: RunReport) -> str:
         "<th>feature</th><th>slice</th><th>type</th><th>ref count</th><th>cur count</th><th>null rate ref → cur</th>"
         f"<th>PSI</th><th>KS / JS</th></tr></thead><tbody>{''.join(_summary_row(f) for f in features)}</tbody></table>"
     )
-    body = header + f'<div class="help">{_HELP}</div>' + summary + "".join(_section(f) for f in features)
+    body = header + f'<div class="help">{_HELP}</div>' + summary
+    body += "".join(_section(f, run.trends.get((f.workload_id, f.slice, f.feature))) for f in features)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -16,14 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jobs.drift.baselines import Profile, load_profile, previous_profile
 from jobs.drift.dataset_verdict import dataset_rows, verdict_line
 from jobs.drift.drift_report import FeatureReport, MetricValue, RunReport
 from jobs.drift.feature_drift import FeatureDrift, Scope, finish_ks, ks_candidates, measure
-from jobs.drift.histograms import ROWS, BinPlan, Comparison, exact_gaps, feature_frame, histograms
-from jobs.drift.reference_profile import merged_specs
-from jobs.drift.sources import FeatureSpec, RowSource, table_source
-from jobs.lib.delta_io import ensure_table
-from schemas.drift_tables import METRICS_REFERENCE_PROFILES
+from jobs.drift.histograms import ROWS, Comparison, exact_gaps, feature_frame, histograms
+from jobs.drift.sources import RowSource, table_source
 from schemas.tables import SILVER_LABELED_EXAMPLES, SILVER_PREDICTIONS
 from skewguard import drift_noise as noise
 from skewguard import drift_stats as m
@@ -35,59 +33,12 @@ if TYPE_CHECKING:
     from jobs.lib.window import DayWindow
     from skewguard.config import Settings
 
-__all__ = ["DriftResult", "compute_drift", "current_source", "load_profile"]
+__all__ = ["DRIFT_TYPES", "DriftResult", "compute_drift", "current_source"]
+
+#: ``--compare`` → the ``drift_type`` of the rows
+DRIFT_TYPES = {"reference": "baseline", "previous": "consecutive"}
 
 log = logging.getLogger("skewguard.drift")
-
-
-@dataclass
-class Profile:
-    """A stored reference profile, ready to bin current rows with."""
-
-    name: str
-    source: RowSource
-    specs: list[FeatureSpec]
-    plan: BinPlan
-    rows: dict[tuple[str, int], dict[str, Any]]
-    workload_rows: dict[str, int]
-
-
-def load_profile(spark: SparkSession, settings: Settings, name: str, workload: str | None) -> Profile:
-    """The profile ``name`` (only ``workload``'s features when given)."""
-    from pyspark.sql import functions as F
-
-    path = ensure_table(spark, settings, METRICS_REFERENCE_PROFILES)
-    found = spark.read.format("delta").load(path).where(F.col("reference") == F.lit(name))
-    if workload is not None:
-        found = found.where(F.col("workload_id") == F.lit(workload))
-    rows = [r.asDict() for r in found.collect()]
-    if not rows:
-        scope = f" for workload {workload!r}" if workload else ""
-        raise LookupError(f"no reference profile named {name!r}{scope}: run profile_reference first")
-    per_workload: dict[str, list[FeatureSpec]] = {}
-    for r in sorted(rows, key=lambda r: (r["workload_id"], r["feature"])):
-        spec = FeatureSpec(r["feature"], r["feature_type"], r["expression"], bool(r["is_array"]))
-        per_workload.setdefault(r["workload_id"], []).append(spec)
-    specs, _ = merged_specs(per_workload)
-    index = {s.name: i for i, s in enumerate(specs)}
-    plan = BinPlan(specs)
-    by_key: dict[tuple[str, int], dict[str, Any]] = {}
-    for r in rows:
-        key = (r["workload_id"], index[r["feature"]])
-        by_key[key] = r
-        if r["feature_type"] == "numeric":
-            plan.edges[key] = np.array(r["fine_edges"], dtype=np.float64)
-        else:
-            plan.categories[key] = list(r["categories"][:-3])
-            plan.others[key] = list(r["other_categories"] or [])
-    return Profile(
-        name,
-        RowSource.from_json(rows[0]["source_json"]),
-        specs,
-        plan,
-        by_key,
-        {r["workload_id"]: int(r["rows"]) for r in rows},
-    )
 
 
 def current_source(
@@ -111,6 +62,8 @@ class DriftResult:
     """Seconds per phase (profile load, histogram pass, exact KS walk) and bins walked."""
     empty_workloads: list[str] = field(default_factory=list)
     """Profiled workloads with no current row in the window: measured as ``empty``, never written."""
+    drift_type: str = "baseline"
+    """``baseline`` (against the stored profile) or ``consecutive`` (against the previous window)."""
     dataset_alerts: list[str] = field(default_factory=list)
     """The ``ALERT dataset …`` lines: workloads (or slices) whose share of features in alert
     reaches ``drift.drift_share``."""
@@ -210,13 +163,20 @@ def compute_drift(
     run: RunRecord,
     table: str | None = None,
     ks_mode: str | None = None,
+    compare: str = "reference",
 ) -> DriftResult:
-    """Measure ``window`` against the profile ``reference``; write ``metrics.drift``."""
+    """Measure ``window`` against the profile ``reference`` (``compare="previous"``: against
+    the window before it, profiled on the reference's bins) into ``metrics.drift`` rows."""
     conf = settings.drift
     exact = (ks_mode or conf.ks_mode) == "exact"
     t0 = time.perf_counter()
     profile = load_profile(spark, settings, reference, window.workload_id)
     source = current_source(spark, settings, profile.source, window, table)
+    not_compared: list[str] = []
+    if compare == "previous":
+        profile, not_compared = previous_profile(spark, profile, source, window)
+        if not_compared:
+            log.warning("no rows before %s for %s: nothing to compare with", window, ", ".join(not_compared))
     phases = {"load_profile_s": time.perf_counter() - t0}
     slices = list(conf.slice_columns)
     cur_df = feature_frame(source.read(spark), profile.specs, slices)
@@ -231,12 +191,17 @@ def compute_drift(
     phases["ks_bins_walked"] = len(comparisons)
     _finish_all_ks(features, gaps, exact)
     result = _result(settings, reference, profile, source, window, run, features, slices, exact)
+    result.drift_type = DRIFT_TYPES[compare]
+    for row in result.rows:
+        row["drift_type"] = result.drift_type
     verdicts = dataset_rows(result.rows, conf.drift_share)
     result.rows += verdicts
     result.dataset_alerts = [verdict_line(v) for v in verdicts if v["status"] == "alert"]
     result.report = replace(result.report, datasets=tuple(verdicts))
     result.phases = {k: round(v, 3) for k, v in phases.items()}
-    result.empty_workloads = sorted({f.workload for f in features if f.scope is None and f.cur_rows == 0})
+    result.empty_workloads = sorted(
+        {f.workload for f in features if f.scope is None and f.cur_rows == 0} | set(not_compared)
+    )
     run.source = f"{source.table}@v{source.version}"
     run.read_count = sum(f.cur_rows for f in features if f.scope is None and f.index == 0)
     return result

@@ -21,6 +21,10 @@ td.st-empty,td.st-info{color:#6b7280}
 section.feature{border-top:2px solid #e3e6eb;padding:14px 0;margin-top:10px}.facts{color:#5a6272;margin:2px 0 6px}
 .chart{overflow-x:auto}svg.hist text{font-size:11px;fill:#333}svg.hist line.grid{stroke:#e6e8eb}
 svg.hist line.axis{stroke:#555}.empty-note{color:#8e0000;font-style:italic}
+svg.trend text{font-size:11px;fill:#333}svg.trend line.axis{stroke:#555}svg.trend polyline.line{fill:none;
+stroke:#4c78a8;stroke-width:1.5}svg.trend line.threshold{stroke-dasharray:4 3}svg.trend line.warn{stroke:#e0a000}
+svg.trend line.alert{stroke:#c62828}svg.trend circle{fill:#4c78a8}svg.trend circle.st-warn{fill:#e0a000}
+svg.trend circle.st-alert{fill:#c62828}
 .help{background:#f7f8fa;border-left:3px solid #4c78a8;padding:8px 12px;max-width:1000px;font-size:.92em}
 """
 
@@ -38,5 +42,7 @@ HELP_HTML = (
     "<b>noise floor</b>, the value sampling noise alone exceeds with probability α at these row counts (its "
     "p-value is below α); the <b>reason</b> says which held it back (<code>below threshold</code>, "
     "<code>below noise</code>) or that it is <code>material</code>. The thresholds actually used are in each "
-    "feature's table.</p>"
+    "feature's table. Under the histogram, the <b>trend</b> shows the feature's KS (numbers) or JS distance "
+    "(categories) in the last windows of the same length measured against the same reference, with the warn and "
+    "alert thresholds as dashed lines.</p>"
 )

@@ -53,7 +53,7 @@ EXPECTED = {
     "01_getting_started.ipynb": ["bronze.serving_logs"],
     "02_training_sets_and_bundles.ipynb": ["same params: True", "validation AUC", "logged_score"],
     "03_llm_datasets.ipynb": ["silver.llm_interactions:", "tool_calling", "succeeded", "train.jsonl"],
-    "04_drift.ipynb": ["metrics.reference_profiles", "psi", "drift report:"],
+    "04_drift.ipynb": ["metrics.reference_profiles", "psi", "trend of", "drift report:"],
 }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from jobs.drift.drift_charts import Trend
 from jobs.drift.drift_report import FeatureReport, MetricValue, RunReport, severity_key, write_report
 from tests.html.chromium import dump_dom, screenshot
 
@@ -123,6 +124,17 @@ RUN = RunReport(
             "cur_count": 0,
         },
     ),  # fmt: skip
+    # one gap (a window without a value): two line pieces, four points
+    trends={
+        ("fraud", "", "f003"): Trend(
+            "ks",
+            ("2024-11-17", "2024-11-18", "2024-11-19", "2024-11-20", "2024-11-21"),
+            (0.02, 0.04, None, 0.12, 0.225),
+            ("ok", "ok", "empty", "alert", "alert"),
+            warn=0.1,
+            alert=0.2,
+        )
+    },
 )
 
 
@@ -131,6 +143,9 @@ class _Section:
     attrs: dict[str, str]
     bars: dict[str, list[dict[str, str]]] = field(default_factory=lambda: {"ref": [], "cur": []})
     svgs: int = 0
+    trend_points: list[dict[str, str]] = field(default_factory=list)
+    trend_lines: int = 0
+    thresholds: list[str] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
 
 
@@ -166,6 +181,12 @@ class _Page(HTMLParser):
         if self._section is not None:
             if tag == "svg" and "hist" in classes:
                 self._section.svgs += 1
+            elif tag == "circle" and "point" in classes:
+                self._section.trend_points.append(a)
+            elif tag == "polyline":
+                self._section.trend_lines += 1
+            elif tag == "line" and "threshold" in classes:
+                self._section.thresholds.append(a["data-threshold"])
             elif tag == "rect" and "bar" in classes:
                 self._section.bars["ref" if "ref" in classes else "cur"].append(a)
 
@@ -227,6 +248,20 @@ def test_each_section_has_one_bar_per_bin_and_each_kind(page: _Page) -> None:
         assert section.svgs == 1, feature.feature
         assert len(section.bars["ref"]) == len(feature.bin_labels), feature.feature
         assert len(section.bars["cur"]) == len(feature.bin_labels), feature.feature
+
+
+def test_trend_chart_has_a_point_per_window_with_a_value_and_the_thresholds(page: _Page) -> None:
+    trend = RUN.trends[("fraud", "", "f003")]
+    section = next(s for s in page.sections if s.attrs["data-feature"] == ALERT.feature)
+    shown = [(p["data-window"], float(p["data-value"]), p["data-status"]) for p in section.trend_points]
+    expected = [(w, v, s) for w, v, s in zip(trend.windows, trend.values, trend.statuses, strict=True) if v is not None]
+    assert shown == expected
+    assert section.trend_lines == 2 and section.thresholds == ["0.1", "0.2"]
+    # higher values are drawn higher (smaller y)
+    ys = [float(p["cy"]) for p in section.trend_points]
+    assert ys == sorted(ys, reverse=True)
+    others = [s for s in page.sections if s.attrs["data-feature"] != ALERT.feature]
+    assert all(not s.trend_points for s in others)
 
 
 def test_bar_heights_are_proportional_to_the_proportions(page: _Page) -> None:

@@ -8,6 +8,7 @@ injected; re-running a window replaces its rows."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -321,3 +322,65 @@ def test_no_drift_split_of_a_small_window_stays_quiet(spark, data, tmp_path) -> 
         assert r["noise_floor"] > r["warn_threshold"]
         assert r["reason"] == ("material" if r["status"] in ("warn", "alert") else "below noise"
                                if abs(r["value"]) > r["warn_threshold"] else "below threshold")  # fmt: skip
+
+
+def test_consecutive_drift_flags_the_move_and_the_move_back_and_trends_read_earlier_runs(spark, data, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Four days of one workload, the third moved: each day against the day before
+    (``--compare previous``, binned on the first day's profile) flags the move and the move
+    back, not the quiet day; KS equals scipy's on the two days' raw values; the last report's
+    trend points are the earlier runs' rows; a baseline run of the same window is kept apart."""
+    import re
+
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    rng = np.random.default_rng(5)
+    days = [dt.date(2024, 4, d) for d in (1, 2, 3, 4)]
+    moved = days[2]
+    frames = []
+    for day in days:
+        shift = day == moved
+        frames.append(pd.DataFrame({
+            "event_date": day, "workload_id": "w1", "x": rng.normal(1.5 if shift else 0.0, 1, 400),
+            "c": rng.choice(["a", "b", "c"], 400, p=[0.2, 0.3, 0.5] if shift else [0.6, 0.3, 0.1]),
+        }))  # fmt: skip
+    frame = pd.concat(frames, ignore_index=True)
+    path = str(tmp_path / "moving")
+    spark.createDataFrame(frame, "event_date date, workload_id string, x double, c string").write.format("delta").save(
+        path
+    )
+    first = ["--start", str(days[0]), "--end", str(days[0])]
+    assert (
+        profile_reference.main(["--table", path, "--name", "moving", *first, "--features", "x:numeric,c:categorical"])
+        == 0
+    )
+    common = ["--reference", "moving", "--table", path]
+    assert compute_drift.main([*common, "--date", str(moved)]) == 0  # a baseline run of the moved day
+    for day in days[1:]:
+        argv = [*common, "--date", str(day), "--compare", "previous", "--ks-mode", "exact"]
+        assert compute_drift.main([*argv, "--report-dir", str(tmp_path / str(day))]) == 0
+
+    drift_df = spark.read.format("delta").load(data["settings"].lakehouse.table_path("metrics.drift"))
+    mine = drift_df.where((F.col("reference") == "moving") & (F.col("slice_column") == ""))
+    rows = {(r["window_start"], r["drift_type"], r["feature"], r["metric"]): r for r in mine.collect()}
+    ks = {d: rows[(d, "consecutive", "x", "ks")] for d in days[1:]}
+    for before, day in itertools.pairwise(days):
+        expected = ks_2samp(frame[frame.event_date == before].x, frame[frame.event_date == day].x).statistic
+        assert ks[day]["value"] == pytest.approx(expected, abs=1e-12), day
+    assert [ks[d]["status"] for d in days[1:]] == ["ok", "alert", "alert"]  # the move and the move back
+    js = [rows[(d, "consecutive", "c", "js_distance")]["status"] for d in days[1:]]
+    assert js == ["ok", "alert", "alert"]
+    assert [rows[(d, "consecutive", "*", "dataset_drift")]["status"] for d in days[1:]] == ["ok", "alert", "alert"]
+    assert rows[(days[1], "consecutive", "x", "count_delta")]["value"] == 0.0  # 400 rows against 400
+    # the baseline run of the moved day is still there, next to its consecutive rows
+    assert rows[(moved, "baseline", "x", "ks")]["run_id"] != ks[moved]["run_id"]
+
+    # the last report's trend of x: the KS of each consecutive run, oldest first, with the thresholds
+    report = (tmp_path / str(days[3]) / "report.html").read_text()
+    section = re.search(r'<section class="feature"[^>]*data-feature="x".*?</section>', report, re.S)
+    assert section is not None
+    trend = re.search(r'<svg class="trend".*?</svg>', section.group(0), re.S)
+    assert trend is not None and 'data-metric="ks"' in trend.group(0)
+    points = re.findall(r'data-window="([^"]+)" data-value="([^"]+)" data-status="([^"]+)"', trend.group(0))
+    assert [(w, float(v), s) for w, v, s in points] == [(str(d), ks[d]["value"], ks[d]["status"]) for d in days[1:]]
+    assert f'data-threshold="{ks[days[3]]["alert_threshold"]!r}"' in trend.group(0)
