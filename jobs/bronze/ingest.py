@@ -4,7 +4,9 @@ One read of the index (ES-Hadoop, the window pushed down), one parse of each hit
 fields in Spark SQL, then:
 
 * records that can be landed and fall in the window → bronze, replacing exactly the
-  window (index × days × optional workload) with Delta's ``replaceWhere``;
+  window (index × days × optional workload) with Delta's ``replaceWhere``, except the day ×
+  workload cells whose documents are all gone from the index (kept), and only when no cell
+  lost some (:mod:`jobs.bronze.source_drop`);
 * records that cannot → quarantine with one reason code, upserted on (index, ``_id``);
 * the counts reconcile (Elasticsearch's own count = read = landed + quarantined +
   out-of-window) before anything is committed, else the run fails and commits nothing.
@@ -12,6 +14,7 @@ fields in Spark SQL, then:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections import Counter
@@ -23,6 +26,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs.bronze.es_reader import read_json_hits
+from jobs.bronze.source_drop import DropDecision, bronze_cells, decide
 from jobs.lib.delta_io import ensure_table, replace_where, retry_on_conflict, sql_date, sql_string
 from jobs.lib.job import one_line
 from jobs.lib.runs import RunRecord
@@ -133,13 +137,23 @@ def _quarantine_rows(parsed_df: DataFrame, index: str, window: IngestWindow, run
     )  # fmt: skip
 
 
-def _window_predicate(index: str, window: IngestWindow, prefix: str = "") -> str:
+def _window_predicate(index: str, window: IngestWindow, prefix: str = "", kept: list[str] | None = None) -> str:
+    """The rows of ``window`` read from ``index``, except the ``kept`` cells (``day|workload``)."""
     pred = (
         f"{prefix}es_index = {sql_string(index)} AND {prefix}event_date >= {sql_date(window.start)}"
         f" AND {prefix}event_date <= {sql_date(window.end)}"
     )
     if window.workload_id is not None:
         pred += f" AND {prefix}workload_id = {sql_string(window.workload_id)}"
+    if kept:
+        cells = []
+        for cell in kept:
+            day, workload = cell.split("|", 1)
+            cells.append(
+                f"({prefix}event_date = {sql_date(dt.date.fromisoformat(day))}"
+                f" AND {prefix}workload_id = {sql_string(workload)})"
+            )
+        pred += f" AND NOT ({' OR '.join(cells)})"
     return pred
 
 
@@ -212,27 +226,54 @@ def _check_reconciled(run: RunRecord) -> None:
         )
 
 
+def _source_drop(
+    spark: SparkSession, settings: Settings, parsed_df: DataFrame, index: str, window: IngestWindow,
+    run: RunRecord, allow_drop: bool,
+) -> DropDecision:  # fmt: skip
+    """What the window's replacement may delete from bronze; :class:`IngestError` when it must not."""
+    bronze_path = ensure_table(spark, settings, BRONZE_SERVING_LOGS)
+    held_df = parsed_df.filter((F.col("status") == LANDED) | F.col("status").startswith("quarantined:"))
+    landed = run.details["landed_by_day_workload"]
+    cells = bronze_cells(spark, bronze_path, _window_predicate(index, window), held_df, landed)
+    decision = decide(cells, settings.ingest.max_source_drop_share, allow_drop)
+    run.details.update(decision.details())
+    refusal = decision.refusal(index)
+    if refusal is not None:
+        raise IngestError(refusal)
+    for cell, rows in decision.kept.items():
+        log.warning(
+            "kept: source empty — %s: %s holds none of its %d bronze rows; bronze keeps them", cell, index, rows
+        )
+    for cell, rows in decision.dropped.items():
+        log.warning("%s: deleting %d bronze rows whose documents %s no longer holds", cell, rows, index)
+    return decision
+
+
 def _write_bronze(
-    spark: SparkSession, settings: Settings, parsed_df: DataFrame, index: str, window: IngestWindow, run: RunRecord
-) -> int:
-    """Replace exactly the window in ``bronze.serving_logs`` with the landed records; returns the version."""
+    spark: SparkSession, settings: Settings, parsed_df: DataFrame, index: str, window: IngestWindow,
+    run: RunRecord, kept: list[str],
+) -> int:  # fmt: skip
+    """Replace the window (but the ``kept`` cells) in ``bronze.serving_logs`` with the landed
+    records; returns the version."""
     bronze_path = ensure_table(spark, settings, BRONZE_SERVING_LOGS)
     return replace_where(
         spark,
         _bronze_rows(parsed_df, index, run),
         bronze_path,
-        _window_predicate(index, window),
+        _window_predicate(index, window, kept=kept),
         run.landed_count,
     )
 
 
 def ingest_window(
-    spark: SparkSession, settings: Settings, window: IngestWindow, run: RunRecord, index: str | None = None
-) -> RunRecord:
+    spark: SparkSession, settings: Settings, window: IngestWindow, run: RunRecord, index: str | None = None,
+    allow_source_drop: bool = False,
+) -> RunRecord:  # fmt: skip
     """Ingest ``window`` of ``index`` (default: the configured one); fills and returns ``run``.
 
     Raises :class:`IngestError` (or the connector's error) before any commit when the
-    source cannot be read whole or the counts do not reconcile.
+    source cannot be read whole, the counts do not reconcile, or the replacement would delete
+    bronze rows whose documents are gone (unless ``allow_source_drop``).
     """
     es = settings.elasticsearch
     index = index or es.index
@@ -251,11 +292,13 @@ def ingest_window(
         _check_reconciled(run)
 
         t1 = time.monotonic()
-        run.output_version = _write_bronze(spark, settings, parsed_df, index, window, run)
+        decision = _source_drop(spark, settings, parsed_df, index, window, run, allow_source_drop)
+        phases["source_drop_check_s"] = round(time.monotonic() - t1, 3)
+        run.output_version = _write_bronze(spark, settings, parsed_df, index, window, run, sorted(decision.kept))
         phases["write_bronze_s"] = round(time.monotonic() - t1, 3)
 
         t2 = time.monotonic()
-        _merge_quarantine(spark, settings, _quarantine_rows(parsed_df, index, window, run), index, window)
+        _merge_quarantine(spark, settings, parsed_df, index, window, run, allow_source_drop)
         phases["quarantine_s"] = round(time.monotonic() - t2, 3)
     finally:
         release(parsed_df)
@@ -266,22 +309,38 @@ def ingest_window(
 
 
 def _merge_quarantine(
-    spark: SparkSession, settings: Settings, rows_df: DataFrame, index: str, window: IngestWindow
-) -> None:
-    """Upsert on (index, ``_id``); dated rows of this window that the source no longer
-    yields as malformed (fixed, or deleted) are removed. Undated rows are only upserted."""
+    spark: SparkSession, settings: Settings, parsed_df: DataFrame, index: str, window: IngestWindow,
+    run: RunRecord, allow_drop: bool,
+) -> None:  # fmt: skip
+    """Upsert the window's quarantined records on (index, ``_id``) and remove the rows of
+    records that now land (fixed). Rows whose documents are gone stay (only
+    ``maintain_tables`` ages them out), unless ``allow_drop``: then the window's dated rows
+    that the source no longer yields as malformed are removed too. Undated rows are only upserted."""
     path = ensure_table(spark, settings, BRONZE_QUARANTINE)
+    rows_df = _quarantine_rows(parsed_df, index, window, run).withColumn("is_landed", F.lit(False))
+    landed_keys_df = (
+        parsed_df.filter(F.col("status") == LANDED)
+        .select(F.lit(index).alias("es_index"), "event_id")
+        .withColumn("is_landed", F.lit(True))
+    )
+    columns = BRONZE_QUARANTINE.column_names
 
     def merge() -> None:  # built afresh on each attempt, on the table's newest snapshot
-        (
-            DeltaTable.forPath(spark, path)
-            .alias("t")
-            .merge(rows_df.alias("s"), "t.es_index = s.es_index AND t.event_id = s.event_id")
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .whenNotMatchedBySourceDelete(condition=_window_predicate(index, window, prefix="t."))
-            .execute()
+        target = DeltaTable.forPath(spark, path)
+        fixed_df = landed_keys_df.join(target.toDF().select("es_index", "event_id"), ["es_index", "event_id"], "semi")
+        builder = (
+            target.alias("t")
+            .merge(
+                rows_df.unionByName(fixed_df, allowMissingColumns=True).alias("s"),
+                "t.es_index = s.es_index AND t.event_id = s.event_id",
+            )
+            .whenMatchedDelete(condition="s.is_landed")
+            .whenMatchedUpdate(set={c: f"s.{c}" for c in columns})
+            .whenNotMatchedInsert(condition="NOT s.is_landed", values={c: f"s.{c}" for c in columns})
         )
+        if allow_drop:
+            builder = builder.whenNotMatchedBySourceDelete(condition=_window_predicate(index, window, prefix="t."))
+        builder.execute()
 
     # The table is small and unpartitioned: two ingests at once both read all of it, so the
     # second to commit conflicts and merges again on the first one's result.
