@@ -115,11 +115,17 @@ def run_load(args: argparse.Namespace) -> int:
     finally:
         client.close()
     if result.rejected:
+        lines = ""
+        if result.bad_lines:
+            shown = ", ".join(map(str, result.bad_lines[:10])) + (", …" if len(result.bad_lines) > 10 else "")
+            lines = f"; unreadable line{'s' if len(result.bad_lines) > 1 else ''} {shown}"
         log.error(
-            "%d of %d records rejected by Elasticsearch (%s); details in %s",
+            "%d of %d records rejected (%s%s); %d indexed; the rejected ones, with reasons, in %s",
             result.rejected,
             result.read,
             ", ".join(f"{k}: {v}" for k, v in result.reject_reasons.items()),
+            lines,
+            result.indexed,
             result.rejected_path,
         )
         return EXIT_FAILED
