@@ -66,7 +66,9 @@ BRONZE_QUARANTINE = TableSchema(
     doc=(
         'Records that could not be landed, each with one reason code (README, "Quarantine '
         'reasons") and the raw source. Upserted on (`es_index`, `event_id`): a re-run replaces '
-        "the window's rows instead of adding copies."
+        "the window's rows instead of adding copies. A row leaves when its record now lands (fixed); rows whose "
+        "documents the index no longer holds stay (unless `--allow-source-drop`) until `maintain_tables` ages "
+        "them out (undated rows by `ingested_at`)."
     ),
     columns=(
         Column("event_id", "string", "the Elasticsearch `_id`", False),
