@@ -4,18 +4,18 @@ One read of the index (ES-Hadoop, the window pushed down), one parse of each hit
 fields in Spark SQL, then:
 
 * records that can be landed and fall in the window → bronze, replacing exactly the
-  window (index × days × optional workload) with Delta's ``replaceWhere``, except the day ×
+  window (indices × days × optional workload) with Delta's ``replaceWhere``, except the day ×
   workload cells whose documents are all gone from the index (kept), and only when no cell
   lost some (:mod:`jobs.bronze.source_drop`);
 * records that cannot → quarantine with one reason code, upserted on (index, ``_id``);
   among them those whose timestamp Elasticsearch placed in the window but Spark reads as
-  another day (``timestamp_disagrees``).
+  another day (``timestamp_disagrees``);
+* the counts reconcile (Elasticsearch's own count = read = landed + quarantined +
+  out-of-window) before anything is committed, else the run fails and commits nothing.
 
 An alias or pattern is read one concrete index at a time and every row keeps the index that
 holds its document (``es_index``), so a record read through an alias or through its backing
 index is the same row.
-* the counts reconcile (Elasticsearch's own count = read = landed + quarantined +
-  out-of-window) before anything is committed, else the run fails and commits nothing.
 """
 
 from __future__ import annotations
