@@ -261,11 +261,10 @@ def _check_reconciled(run: RunRecord) -> None:
 
 
 def _source_drop(
-    spark: SparkSession, settings: Settings, parsed_df: DataFrame, keys: list[str], window: IngestWindow,
-    run: RunRecord, allow_drop: bool,
+    spark: SparkSession, settings: Settings, bronze_path: str, parsed_df: DataFrame, keys: list[str],
+    window: IngestWindow, run: RunRecord, allow_drop: bool,
 ) -> DropDecision:  # fmt: skip
     """What the window's replacement may delete from bronze; :class:`IngestError` when it must not."""
-    bronze_path = ensure_table(spark, settings, BRONZE_SERVING_LOGS)
     held_df = parsed_df.filter((F.col("status") == LANDED) | F.col("status").startswith("quarantined:"))
     landed = run.details["landed_by_day_workload"]
     cells = bronze_cells(spark, bronze_path, _window_predicate(keys, window), held_df, landed)
@@ -316,8 +315,10 @@ def ingest_window(
         _check_reconciled(run)
 
         t1 = time.monotonic()
-        kept = sorted(_source_drop(spark, settings, parsed_df, keys, window, run, allow_source_drop).kept)
         bronze_path = ensure_table(spark, settings, BRONZE_SERVING_LOGS)
+        decision = _source_drop(spark, settings, bronze_path, parsed_df, keys, window, run, allow_source_drop)
+        kept = sorted(decision.kept)
+        phases["source_drop_check_s"] = round(time.monotonic() - t1, 3)
         predicate = _window_predicate(keys, window, kept=kept)
         run.output_version = replace_where(
             spark, _bronze_rows(parsed_df, run), bronze_path, predicate, run.landed_count
