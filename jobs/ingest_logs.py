@@ -3,6 +3,7 @@
     skewguard-ingest --date 2024-11-20
     skewguard-ingest --start 2024-11-18 --end 2024-11-20 --workload fraud-scoring
     skewguard-ingest --date 2024-11-20 --lookback-days 2     # 2024-11-18 … 2024-11-20: late records too
+    skewguard-ingest --date 2024-11-20 --allow-source-drop   # erasure: delete what the index no longer holds
     spark-submit $(skewguard submit-args) jobs/ingest_logs.py --date 2024-11-20 --profile cluster
 
 Exit codes: 0 succeeded, 1 failed (one-line cause on stderr; bronze untouched), 2 bad usage.
