@@ -177,15 +177,16 @@ def _window_predicate(indices: list[str], window: IngestWindow, prefix: str = ""
     )
     if window.workload_id is not None:
         pred += f" AND {prefix}workload_id = {sql_string(window.workload_id)}"
-    if kept:
-        cells = []
+    if kept:  # one term per workload: a backfill can keep many days (one OR per cell is too big to compile)
+        days_by_workload: dict[str, list[str]] = {}
         for cell in kept:
             day, workload = cell.split("|", 1)
-            cells.append(
-                f"({prefix}event_date = {sql_date(dt.date.fromisoformat(day))}"
-                f" AND {prefix}workload_id = {sql_string(workload)})"
-            )
-        pred += f" AND NOT ({' OR '.join(cells)})"
+            days_by_workload.setdefault(workload, []).append(sql_date(dt.date.fromisoformat(day)))
+        terms = [
+            f"({prefix}workload_id = {sql_string(w)} AND {prefix}event_date IN ({', '.join(days)}))"
+            for w, days in sorted(days_by_workload.items())
+        ]
+        pred += f" AND NOT ({' OR '.join(terms)})"
     return pred
 
 
