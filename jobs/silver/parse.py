@@ -259,8 +259,8 @@ def parse_window(
         .option("versionAsOf", bronze_version)
         .load(settings.lakehouse.table_path(BRONZE_SERVING_LOGS.name))
     )
-    flagged_df = with_is_newest(bronze_df, all_bronze_df)
-    bronze_counts = _count_by_day_workload(flagged_df, "is_newest")
+    flagged_df = with_is_newest(bronze_df, all_bronze_df, window)
+    bronze_counts = _count_by_day_workload(flagged_df, "is_newest", "is_moved_here")
 
     # One evaluation of the parse feeds the counts and both tables: filters on an
     # un-materialised parse would be pushed below it and repeat from_json per output.
@@ -298,7 +298,7 @@ def parse_window(
         run.details["quarantine_version"] = table_version(spark, quarantine_path)
         phases["write_quarantine_s"] = round(time.monotonic() - t2, 3)
 
-        moved = moved_into(flagged_df, all_bronze_df, window)
+        moved = moved_into(flagged_df) if any(row["is_moved_here"] for row in bronze_counts) else []
         for path in (silver_path, quarantine_path):
             delete_copies_outside(spark, path, moved, window)
         run.details["older_copies_removed"] = len(moved)
