@@ -3,6 +3,7 @@
     skewguard-ingest --date 2024-11-20
     skewguard-ingest --start 2024-11-18 --end 2024-11-20 --workload fraud-scoring
     skewguard-ingest --date 2024-11-20 --lookback-days 2     # 2024-11-18 … 2024-11-20: late records too
+    skewguard-ingest --date 2024-11-20 --allow-source-drop   # erasure: delete what the index no longer holds
     spark-submit $(skewguard submit-args) jobs/ingest_logs.py --date 2024-11-20 --profile cluster
 
 Exit codes: 0 succeeded, 1 failed (one-line cause on stderr; bronze untouched), 2 bad usage.
@@ -40,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Copy one window of whole UTC days of serving logs (LLM interactions and predictions) "
             "from Elasticsearch into bronze.serving_logs, malformed records into bronze.quarantine, "
-            "and record the run in metrics.job_runs. Re-running a window replaces exactly that window."
+            "and record the run in metrics.job_runs. Re-running a window replaces exactly that window, "
+            "but never deletes what Elasticsearch no longer holds (see --allow-source-drop)."
         ),
         epilog="Elasticsearch URL, index and credentials come from conf and the environment "
         "(ELASTICSEARCH_URL, ES_COLLECTION_NAME, ES_USERNAME/ES_PASSWORD or ES_API_KEY, ES_CA_CERTS).",
@@ -54,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
         "ingested (late data) land; each day is replaced whole, so they land exactly once (default 0)",
     )
     parser.add_argument("--index", help="index or alias to read (default: conf / ES_COLLECTION_NAME)")
+    parser.add_argument(
+        "--allow-source-drop",
+        action="store_true",
+        help="replace the window with exactly what Elasticsearch holds now, deleting bronze rows whose "
+        "documents are gone (e.g. an erasure request). Without it, a day × workload with no documents left "
+        "is kept as it is, and a run that would delete more than ingest.max_source_drop_share of one is refused",
+    )
     add_common_args(parser)
     return parser
 
@@ -72,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     from jobs.bronze.ingest import ingest_window
 
-    outcome = run_stage(JOB, settings, partial(ingest_window, window=window, index=args.index), window=window)
+    outcome = run_stage(
+        JOB,
+        settings,
+        partial(ingest_window, window=window, index=args.index, allow_source_drop=args.allow_source_drop),
+        window=window,
+    )
     if not outcome.succeeded:
         return EXIT_FAILED
     run = outcome.run

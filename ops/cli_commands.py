@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from jobs.lib.job import EXIT_FAILED, EXIT_OK
+from jobs.lib.job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, one_line
 from ops.summary import bronze_summary, format_summary
 from skewguard.config import Settings, load_settings, repo_root
 from skewguard.logs import setup_logging
@@ -115,11 +115,17 @@ def run_load(args: argparse.Namespace) -> int:
     finally:
         client.close()
     if result.rejected:
+        lines = ""
+        if result.bad_lines:
+            shown = ", ".join(map(str, result.bad_lines[:10])) + (", …" if len(result.bad_lines) > 10 else "")
+            lines = f"; unreadable line{'s' if len(result.bad_lines) > 1 else ''} {shown}"
         log.error(
-            "%d of %d records rejected by Elasticsearch (%s); details in %s",
+            "%d of %d records rejected (%s%s); %d indexed; the rejected ones, with reasons, in %s",
             result.rejected,
             result.read,
             ", ".join(f"{k}: {v}" for k, v in result.reject_reasons.items()),
+            lines,
+            result.indexed,
             result.rejected_path,
         )
         return EXIT_FAILED
@@ -134,23 +140,35 @@ def run_submit_args(args: argparse.Namespace) -> int:
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
-    from ops.reconcile import format_reconcile, reconcile
+    from ops.reconcile import ReconcileError, format_reconcile, reconcile
+    from skewguard.es import ElasticsearchUnavailable
 
+    setup_logging(args.log_level)
     if bool(args.start) != bool(args.end) or (args.date is None) == (args.start is None):
         log.error("reconcile: give --date, or --start with --end")
-        return 2
+        return EXIT_USAGE
     start, end = (args.date, args.date) if args.date else (args.start, args.end)
+    if end < start:
+        log.error("reconcile: --end %s is before --start %s", end, start)
+        return EXIT_USAGE
     settings = _settings(args)
-    rows = reconcile(_session(settings, "reconcile"), settings, start, end, args.workload, args.index)
+    try:
+        rows = reconcile(_session(settings, "reconcile"), settings, start, end, args.workload, args.index)
+    except (ReconcileError, ElasticsearchUnavailable) as exc:
+        log.error("reconcile failed: %s", one_line(exc))
+        return EXIT_FAILED
     if args.json:
         sys.stdout.write(json.dumps([r.to_json() for r in rows], indent=2) + "\n")
     else:
         sys.stdout.write(format_reconcile(rows) + "\n")
-    bad = [r for r in rows if r.difference]
+    bad = [r for r in rows if not r.reconciles]
     if bad:
-        log.error("%d day × workload rows do not reconcile (first: %s %s)", len(bad), bad[0].day, bad[0].workload_id)
-        return 1
-    return 0
+        log.error(
+            "%d day × workload rows do not reconcile (first: %s %s, %s)",
+            len(bad), bad[0].day, bad[0].workload_id, bad[0].status,
+        )  # fmt: skip
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def run_summary(args: argparse.Namespace) -> int:

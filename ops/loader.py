@@ -2,9 +2,10 @@
 
 Each line is one log record. The document ``_id`` is the record's ``event_id`` when it has
 one, else a SHA-256 of the record's canonical JSON, so loading a file twice indexes
-nothing twice. Records Elasticsearch rejects (e.g. a strict mapping) are written to a
-``.rejected.jsonl`` file next to the input with the reason, and counted: nothing is
-dropped silently.
+nothing twice. Records Elasticsearch rejects (e.g. a strict mapping) and lines that
+cannot be read (not UTF-8, not JSON, not an object) are written to a ``.rejected.jsonl`` file
+next to the input with the reason (and, for a line, its number and text), and counted: nothing
+is dropped silently, and one bad line never stops the load.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class LoadResult:
     indexed: int = 0
     rejected: int = 0
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    bad_lines: list[int] = field(default_factory=list)
+    """numbers of the lines that could not be read"""
     rejected_path: Path | None = None
     index_created: bool = False
 
@@ -56,21 +59,25 @@ def _actions(
     index: str,
     result: LoadResult,
     overrides: dict[str, str],
-    bad_lines: list[tuple[int, str]],
+    bad_lines: list[tuple[int, str, str]],
     workload_from_tools: bool,
 ) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
+    with path.open("rb") as fh:  # decoded line by line: a bad byte rejects its line, not the file
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
                 continue
             result.read += 1
+            text = raw.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
             try:
-                record = json.loads(line)
+                record = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                bad_lines.append((lineno, f"not UTF-8: byte 0x{raw[exc.start]:02x} at column {exc.start + 1}", text))
+                continue
             except json.JSONDecodeError as exc:
-                bad_lines.append((lineno, f"not JSON: {exc.msg}"))
+                bad_lines.append((lineno, f"not JSON: {exc.msg}", text))
                 continue
             if not isinstance(record, dict):
-                bad_lines.append((lineno, "not a JSON object"))
+                bad_lines.append((lineno, "not a JSON object", text))
                 continue
             record.update(overrides)
             if workload_from_tools:
@@ -103,7 +110,7 @@ def load_jsonl(
         raise FileNotFoundError(f"no such file: {path}")
     result = LoadResult(index_created=ensure_index(client, index, MAPPINGS[mapping]))
     overrides = {k: v for k, v in (("workload_id", workload_id), ("client_id", client_id)) if v is not None}
-    bad_lines: list[tuple[int, str]] = []
+    bad_lines: list[tuple[int, str, str]] = []
     rejected_path = path.with_suffix(".rejected.jsonl")
     rejected_path.unlink(missing_ok=True)
     reject_file = None
@@ -134,8 +141,9 @@ def load_jsonl(
                 reject(error.get("type", "unknown"), {"_id": info.get("_id"), "detail": error.get("reason")})
             else:
                 reject(str(error), {"_id": info.get("_id"), "detail": str(error)})
-        for lineno, detail in bad_lines:
-            reject("unparseable_line", {"line": lineno, "detail": detail})
+        for lineno, detail, text in bad_lines:
+            reject("unparseable_line", {"line": lineno, "detail": detail, "text": text})
+            result.bad_lines.append(lineno)
     finally:
         if reject_file is not None:
             reject_file.close()

@@ -3,6 +3,7 @@ run and where every table lives (``skewguard summary``, the demo, notebook 01)."
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from skewguard.config import Settings
@@ -72,6 +73,9 @@ def bronze_summary(spark: SparkSession, settings: Settings) -> dict[str, Any]:
                 k: str(last[0][k])
                 for k in ("run_id", "job", "status", "source_count", "landed_count", "quarantined_count")
             }
+            details = json.loads(last[0]["details_json"] or "{}")
+            if details.get("kept_source_empty"):
+                out["last_run"]["kept_source_empty"] = details["kept_source_empty"]
     return out
 
 
@@ -100,6 +104,11 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"last run: {lr['job']} {lr['status']} ({lr['run_id']}): source {lr['source_count']}, "
             f"landed {lr['landed_count']}, quarantined {lr['quarantined_count']}"
         )
+        if lr.get("kept_source_empty"):
+            lines.append(
+                "  kept: source empty (Elasticsearch holds none of their documents; bronze keeps them): "
+                + ", ".join(f"{cell} {rows} rows" for cell, rows in lr["kept_source_empty"].items())
+            )
     lines.append("tables:")
     width = max(map(len, summary["tables"]), default=0) + 2
     lines += [f"  {name:<{width}}{path}" for name, path in summary["tables"].items()]

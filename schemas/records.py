@@ -43,6 +43,9 @@ QUARANTINE_REASONS: dict[str, str] = {
     "invalid_json": "the document source is not a JSON object",
     "missing_timestamp": "no `timestamp` field (or null)",
     "bad_timestamp": "`timestamp` is neither epoch seconds/millis nor ISO-8601",
+    "timestamp_disagrees": 'Elasticsearch and Spark read `timestamp` as different days (e.g. the string `"2024"`, '
+    "a year to Elasticsearch and 2024 epoch seconds to Spark; epoch microseconds): kept by the window Elasticsearch "
+    "found it in, whose day is its `event_date`",
     "missing_workload_id": "no `workload_id`, or an empty one",
     "unknown_record_kind": "neither `request`/`response` (LLM) nor `features` (prediction) as JSON objects",
     "incomplete_llm_record": "an LLM record with a `request` object but no `response` object, or the reverse",

@@ -26,7 +26,12 @@ _LINEAGE = (
     Column("ingested_at", "timestamp", "when that run started (UTC)", False),
 )
 
-_ES_INDEX = Column("es_index", "string", "the index (or alias) the record was read from", False)
+_ES_INDEX = Column(
+    "es_index",
+    "string",
+    "the concrete index holding the document (its `_index`), whichever alias or pattern it was read through",
+    False,
+)
 _SOURCE_JSON = Column(
     "source_json", "string", "the document `_source` exactly as Elasticsearch returned it", False, payload=True
 )
@@ -35,7 +40,12 @@ BRONZE_SERVING_LOGS = TableSchema(
     name="bronze.serving_logs",
     doc=(
         "Every landed log record exactly once, with its exact `_source` JSON next to typed key "
-        "columns. Re-ingesting a window replaces exactly that window (same index, days, workload)."
+        "columns, keyed on (`es_index`, `event_id`): the concrete index, so a document read through an alias "
+        "and through its backing index is one row. Re-ingesting a window replaces exactly that window (same "
+        "indices, days, workload), except what Elasticsearch no longer holds: ingest never deletes it "
+        '(README, "Failure semantics"); `maintain_tables` decides retention. A record whose day or workload '
+        "changed between ingests can be here twice; `skewguard reconcile` reports it and silver keeps the newest "
+        "ingest."
     ),
     columns=(
         Column("event_id", "string", "the Elasticsearch `_id` (the record's `event_id` when it has one)", False),
@@ -56,7 +66,9 @@ BRONZE_QUARANTINE = TableSchema(
     doc=(
         'Records that could not be landed, each with one reason code (README, "Quarantine '
         'reasons") and the raw source. Upserted on (`es_index`, `event_id`): a re-run replaces '
-        "the window's rows instead of adding copies."
+        "the window's rows instead of adding copies. A row leaves when its record now lands (fixed); rows whose "
+        "documents the index no longer holds stay (unless `--allow-source-drop`) until `maintain_tables` ages "
+        "them out (undated rows by `ingested_at`)."
     ),
     columns=(
         Column("event_id", "string", "the Elasticsearch `_id`", False),

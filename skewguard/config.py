@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError
 from skewguard.settings_models import (
     DriftSettings,
     ElasticsearchSettings,
+    IngestSettings,
     LakehouseSettings,
     LlmSettings,
     MaintenanceSettings,
@@ -63,6 +64,8 @@ class Settings(SettingsModel):
     """Name of the overlay that was applied (``conf/<profile>.yaml``)."""
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     """Where the serving logs are and how to read them."""
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    """What ingest may do to bronze when Elasticsearch no longer holds documents."""
     lakehouse: LakehouseSettings = Field(default_factory=LakehouseSettings)
     """Where the Delta tables live."""
     spark: SparkSettings = Field(default_factory=SparkSettings)

@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from skewguard.settings_models import ElasticsearchSettings
 
@@ -17,6 +17,7 @@ __all__ = [
     "UNDATED",
     "ElasticsearchUnavailable",
     "client_for",
+    "concrete_indices",
     "connect",
     "ensure_index",
     "window_query",
@@ -25,6 +26,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _DAY_MS = 86_400_000
+_MAX_DATE_MS = 2**63 - 1  # a date field holds a long of milliseconds
 
 
 class ElasticsearchUnavailable(RuntimeError):
@@ -110,16 +112,31 @@ def window_ranges_ms(start: dt.date, end: dt.date) -> list[tuple[int, int]]:
     """The ``[from, to)`` millisecond ranges a day window can occupy in a ``date`` field.
 
     A numeric timestamp is indexed as ``value × f`` ms, where ``f`` is 1 under the default
-    date format and 1000 under ``epoch_second``, while apps write seconds or millis. So a
-    true instant ``t`` (ms) can sit at ``t/1000`` (seconds read as millis: the Data Flywheel
-    trap), at ``t``, or at ``t×1000`` (millis read as seconds). All three are searched; the
-    job then keeps only records whose own timestamp falls in the window.
+    date format and 1000 under ``epoch_second``, while apps write seconds or millis (and
+    some microseconds). So a true instant ``t`` (ms) can sit at ``t/1000`` (seconds read as
+    millis: the Data Flywheel trap), at ``t``, at ``t×1000`` (millis read as seconds, or
+    microseconds read as millis) or at ``t×10⁶`` (microseconds read as seconds). All are
+    searched; the job then keeps only records whose own timestamp falls in the window, and
+    quarantines those it reads as another day (``timestamp_disagrees``).
     """
     if end < start:
         raise ValueError(f"window end {end} is before its start {start}")
     lo = int(dt.datetime.combine(start, dt.time(), dt.UTC).timestamp() * 1000)
     hi = int(dt.datetime.combine(end, dt.time(), dt.UTC).timestamp() * 1000) + _DAY_MS
-    return [(lo // 1000, hi // 1000), (lo, hi), (lo * 1000, hi * 1000)]
+    ranges = [(lo // 1000, hi // 1000), (lo, hi), (lo * 1000, hi * 1000)]
+    if hi * 1_000_000 < _MAX_DATE_MS:
+        ranges.append((lo * 1_000_000, hi * 1_000_000))
+    return ranges
+
+
+def concrete_indices(client: Elasticsearch, name: str) -> list[str]:
+    """The concrete indices ``name`` (an index, alias, data stream or pattern) stands for, sorted;
+    empty when it names nothing."""
+    try:
+        found = client.indices.get_alias(index=name, expand_wildcards="open")
+    except NotFoundError:
+        return []
+    return sorted(found)
 
 
 UNDATED: dict[str, Any] = {"bool": {"must_not": {"exists": {"field": "timestamp"}}}}

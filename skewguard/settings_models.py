@@ -14,6 +14,7 @@ __all__ = [
     "DRIFT_METRIC_NAMES",
     "DriftSettings",
     "ElasticsearchSettings",
+    "IngestSettings",
     "LakehouseSettings",
     "LlmSettings",
     "MaintenanceSettings",
@@ -208,6 +209,16 @@ class ParitySettings(SettingsModel):
     """Seed of the hash that draws the sample: the same seed draws the same examples."""
     skew_tolerance: float = Field(default=1e-6, gt=0)
     """``check_serving_skew``: a logged output differs when |logged − recomputed| reaches this."""
+
+
+class IngestSettings(SettingsModel):
+    max_source_drop_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    """``ingest_logs``: the share of a day × workload's bronze rows a run may delete because
+    Elasticsearch no longer holds their documents (retention, rollover, deletion) while it still
+    holds others of that day × workload. A larger drop refuses the whole run with one line;
+    0 refuses any. A day × workload with no documents left is never emptied (``kept: source
+    empty``). ``--allow-source-drop`` deletes either on purpose (e.g. an erasure request);
+    bronze's retention is ``maintenance.retention_days``."""
 
 
 class MaintenanceSettings(SettingsModel):

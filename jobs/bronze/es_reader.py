@@ -4,10 +4,16 @@ The ES-Hadoop DataFrame reader fails on the Data Flywheel's mapping ("Field 'req
 found") and silently drops unmapped fields elsewhere, so each hit's ``_source`` is read as
 a JSON string with ``JavaEsSpark.esJsonRDD`` and turned into a Dataset in the JVM: no row
 crosses into Python. One Spark partition per shard slice of ``es.input.max.docs.per.partition``.
+
+An alias or pattern is read one concrete index at a time (:func:`read_index_hits`), each hit
+tagged with the index that holds it: ES-Hadoop's ``es.read.metadata`` would give ``_index``
+too, but only by adding a ``_metadata`` object to the ``_source`` JSON, which bronze keeps
+exactly as indexed.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -17,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from skewguard.config import repo_root
 from skewguard.settings_models import ElasticsearchSettings
 
-__all__ = ["es_hadoop_conf", "read_json_hits"]
+__all__ = ["es_hadoop_conf", "read_index_hits", "read_json_hits"]
 
 log = logging.getLogger(__name__)
 _TRUSTSTORE_PASSWORD = "skewguard-truststore"  # protects public CA certificates only
@@ -106,3 +113,15 @@ def read_json_hits(spark: SparkSession, es: ElasticsearchSettings, resource: str
     dataset = spark._jsparkSession.createDataset(pairs.rdd(), encoders.tuple(encoders.STRING(), encoders.STRING()))
     log.info("reading %s from %s through ES-Hadoop", resource, es.url)
     return DataFrame(dataset.toDF(), spark).withColumnsRenamed({"_1": "event_id", "_2": "source_json"})
+
+
+def read_index_hits(
+    spark: SparkSession, es: ElasticsearchSettings, indices: list[str], query: dict[str, Any]
+) -> DataFrame:
+    """A DataFrame ``(es_index, event_id, source_json)`` of every hit of ``query`` in each of the
+    concrete ``indices``: whichever alias a document is read through, its ``es_index`` is the
+    index that holds it."""
+    if not indices:
+        raise ValueError("no index to read")
+    frames = [read_json_hits(spark, es, name, query).withColumn("es_index", F.lit(name)) for name in indices]
+    return functools.reduce(DataFrame.unionByName, frames).select("es_index", "event_id", "source_json")

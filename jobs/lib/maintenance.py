@@ -1,5 +1,6 @@
 """Table upkeep: retention (delete rows older than the configured days — whole partitions
-for day-partitioned tables, a metadata-only commit), compaction of recent partitions
+for day-partitioned tables, a metadata-only commit; rows without a day, by when they were last
+ingested), compaction of recent partitions
 (``OPTIMIZE``) and ``VACUUM`` of unreferenced files, for every declared table that exists.
 What it did, per table, goes to the run's details in ``metrics.job_runs``."""
 
@@ -35,10 +36,17 @@ def _metric(metrics: dict[str, str], *names: str) -> int:
     return 0
 
 
-def _retain(spark: SparkSession, table: DeltaTable, path: str, keep_days: int, as_of: dt.date) -> dict[str, Any]:
+def _retain(
+    spark: SparkSession, schema: TableSchema, table: DeltaTable, path: str, keep_days: int, as_of: dt.date
+) -> dict[str, Any]:
     cutoff = as_of - dt.timedelta(days=keep_days - 1)  # keep_days days up to and including as_of
     before = table_version(spark, path)
-    table.delete(f"event_date < {sql_date(cutoff)}")
+    condition = f"event_date < {sql_date(cutoff)}"
+    if "ingested_at" in schema.column_names:
+        # undated rows (quarantined without a readable timestamp) age out by when they were last
+        # ingested: every window that finds the document again refreshes it
+        condition += f" OR (event_date IS NULL AND ingested_at < TIMESTAMP'{cutoff.isoformat()} 00:00:00')"
+    table.delete(condition)
     version, metrics = last_commit(spark, path)
     if version == before:
         return {"kept_from": str(cutoff), "deleted_rows": 0, "removed_files": 0}
@@ -92,7 +100,7 @@ def maintain_tables(spark: SparkSession, settings: Settings, as_of: dt.date, run
             table = DeltaTable.forPath(spark, path)
             report: dict[str, Any] = {}
             if schema.name in conf.retention_days:
-                report["retention"] = _retain(spark, table, path, conf.retention_days[schema.name], as_of)
+                report["retention"] = _retain(spark, schema, table, path, conf.retention_days[schema.name], as_of)
             report["optimize"] = _optimize(schema, table, conf.optimize_days, as_of)
             report["vacuum"] = _vacuum(spark, table, path, conf.vacuum_retention_hours)
             log.info("%s: %s", schema.name, report)

@@ -7,14 +7,16 @@ parsed into ``silver.predictions`` (:data:`PREDICTIONS`), LLM interactions into
 
 For one kind and one window:
 
-* one read of bronze at a pinned Delta version, partition-pruned to the window;
+* one read of bronze at a pinned Delta version, partition-pruned to the window; of a record
+  bronze holds twice, only the newest ingest's copy is parsed (:mod:`jobs.silver.newest_copy`);
 * one parse with explicit schemas (``from_json``, no Python UDF), which gives every record
   either its typed columns or exactly one reason code (``SILVER_QUARANTINE_REASONS``),
   materialised once so that both outputs come from the same single evaluation;
-* the counts reconcile per day × workload (bronze rows = parsed + quarantined) before
-  anything is committed, else the run fails and commits nothing;
+* the counts reconcile per day × workload (bronze rows = parsed + quarantined + superseded)
+  before anything is committed, else the run fails and commits nothing;
 * parsed rows replace exactly the window in the kind's silver table, quarantined rows
-  exactly the window's rows of that kind in ``silver.quarantine`` (``replaceWhere``).
+  exactly the window's rows of that kind in ``silver.quarantine`` (``replaceWhere``); rows of
+  the records parsed here that an earlier parse wrote on their old day or workload are deleted.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from jobs.lib.runs import RunRecord
 from jobs.lib.steps import release, require_columns, table_rows
 from jobs.lib.window import DayWindow
 from jobs.silver.llm_parse import parse_llm_interactions, with_workload_type
+from jobs.silver.newest_copy import delete_copies_outside, moved_into, with_is_newest
 from schemas.core import TableSchema
 from schemas.records import LLM_INTERACTION, PREDICTION
 from schemas.tables import BRONZE_SERVING_LOGS, SILVER_LLM_INTERACTIONS, SILVER_PREDICTIONS, SILVER_QUARANTINE
@@ -202,30 +205,34 @@ def _count_by_day_workload(df: DataFrame, *extra: str) -> list[Any]:
 
 
 def _reconcile(bronze_counts: list[Any], parsed_counts: list[Any]) -> dict[str, Any]:
-    """Per day × workload counts; :class:`ParseError` unless bronze = parsed + quarantined everywhere."""
+    """Per day × workload counts; :class:`ParseError` unless bronze = parsed + quarantined +
+    superseded (older copies, ``is_newest`` false in ``bronze_counts``) everywhere."""
     cells: dict[str, dict[str, int]] = {}
 
     def cell(row: Any) -> dict[str, int]:
         key = f"{row['event_date']}|{row['workload_id']}"
-        return cells.setdefault(key, {"bronze": 0, "parsed": 0, "quarantined": 0})
+        return cells.setdefault(key, {"bronze": 0, "parsed": 0, "quarantined": 0, "superseded": 0})
 
     reasons: dict[str, int] = {}
     for row in bronze_counts:
         cell(row)["bronze"] += row["n"]
+        if not row["is_newest"]:
+            cell(row)["superseded"] += row["n"]
     for row in parsed_counts:
         cell(row)["parsed" if row["reason"] is None else "quarantined"] += row["n"]
         if row["reason"] is not None:
             reasons[row["reason"]] = reasons.get(row["reason"], 0) + row["n"]
     for key, c in sorted(cells.items()):
-        if c["bronze"] != c["parsed"] + c["quarantined"]:
+        if c["bronze"] != c["parsed"] + c["quarantined"] + c["superseded"]:
             raise ParseError(
                 f"{key}: bronze holds {c['bronze']} rows but the parse yielded {c['parsed']} parsed + "
-                f"{c['quarantined']} quarantined; nothing committed"
+                f"{c['quarantined']} quarantined + {c['superseded']} older copies; nothing committed"
             )
     return {
         "bronze": sum(c["bronze"] for c in cells.values()),
         "parsed": sum(c["parsed"] for c in cells.values()),
         "quarantined": sum(reasons.values()),
+        "superseded": sum(c["superseded"] for c in cells.values()),
         "reasons": dict(sorted(reasons.items())),
         "by_day_workload": dict(sorted(cells.items())),
     }
@@ -247,11 +254,17 @@ def parse_window(
     bronze_df, bronze_version = read_bronze(spark, settings, window, kind.record_kind)
     run.source = f"{BRONZE_SERVING_LOGS.name}@v{bronze_version}"
     run.details["bronze_version"] = bronze_version
-    bronze_counts = _count_by_day_workload(bronze_df)
+    all_bronze_df = (
+        spark.read.format("delta")
+        .option("versionAsOf", bronze_version)
+        .load(settings.lakehouse.table_path(BRONZE_SERVING_LOGS.name))
+    )
+    flagged_df = with_is_newest(bronze_df, all_bronze_df, window)
+    bronze_counts = _count_by_day_workload(flagged_df, "is_newest", "is_moved_here")
 
     # One evaluation of the parse feeds the counts and both tables: filters on an
     # un-materialised parse would be pushed below it and repeat from_json per output.
-    parsed_df = kind.parse(bronze_df, settings).localCheckpoint(eager=True)
+    parsed_df = kind.parse(flagged_df.where("is_newest"), settings).localCheckpoint(eager=True)
     try:
         summary = _reconcile(bronze_counts, _count_by_day_workload(parsed_df, "reason"))
         phases["read_parse_s"] = round(time.monotonic() - t0, 3)
@@ -284,6 +297,11 @@ def parse_window(
         )
         run.details["quarantine_version"] = table_version(spark, quarantine_path)
         phases["write_quarantine_s"] = round(time.monotonic() - t2, 3)
+
+        moved = moved_into(flagged_df) if any(row["is_moved_here"] for row in bronze_counts) else []
+        for path in (silver_path, quarantine_path):
+            delete_copies_outside(spark, path, moved, window)
+        run.details["older_copies_removed"] = len(moved)
     finally:
         release(parsed_df)
 

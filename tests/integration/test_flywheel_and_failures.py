@@ -176,3 +176,32 @@ def test_bad_configuration_fails_at_start_naming_the_key(tmp_path):  # type: ign
     proc = _run_job_subprocess(["--date", str(DAY)], {"ELASTICSEARCH_URL": "localhost:9200"})
     assert proc.returncode == 2
     assert "elasticsearch.url (env ELASTICSEARCH_URL): Value error, must start with http:// or https://" in proc.stderr
+
+
+def test_load_reports_a_bad_byte_by_line_and_keeps_the_rest(settings, tmp_path, capsys):  # type: ignore[no-untyped-def]
+    from ops import cli
+    from skewguard.es import connect
+
+    good = [json.dumps({"event_id": f"ok-{i}", "timestamp": NOON, "workload_id": "w", "features": {}}) for i in (1, 2)]
+    path = tmp_path / "logs.jsonl"
+    path.write_bytes(
+        good[0].encode()
+        + b"\n"
+        + b'{"event_id": "bad-\xff", "timestamp": 1}\n'
+        + b"not json\n"
+        + good[1].encode()
+        + b"\n"
+    )
+    capsys.readouterr()
+    assert cli.main(["load", str(path)]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "unreadable lines 2, 3" in errors[0], errors
+    rejected = [json.loads(line) for line in path.with_suffix(".rejected.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["reason"]) for r in rejected] == [(2, "unparseable_line"), (3, "unparseable_line")]
+    assert "not UTF-8" in rejected[0]["detail"] and rejected[0]["text"].startswith('{"event_id": "bad-\\xff"')
+    assert rejected[1]["text"] == "not json"
+    client = connect(settings.elasticsearch)
+    try:
+        assert client.count(index=settings.elasticsearch.index)["count"] == 2
+    finally:
+        client.close()

@@ -198,3 +198,71 @@ def test_new_fields_land_and_are_listed_per_day(spark, settings, tmp_path):  # t
     expected = {"region": len(range(0, len(records), 3)), "experiment": len(range(0, len(records), 4))}
     assert summary["unknown_fields"] == {str(DAY1): dict(sorted(expected.items()))}
     assert f"unknown top-level fields on {DAY1} (kept in source_json): experiment" in format_summary(summary)
+
+
+def test_alias_and_backing_index_reads_land_once_and_disagreeing_days_are_quarantined(  # type: ignore[no-untyped-def]
+    spark, settings, es_index, tmp_path, capsys
+):
+    """Read through an alias, then through its backing index, then after a rollover: each record
+    is one bronze row keyed on its concrete index. Timestamps Elasticsearch and Spark place on
+    different days are quarantined (``timestamp_disagrees``) by the window Elasticsearch found them in."""
+    from ops import cli
+    from schemas.records import SKEWGUARD_INDEX_MAPPING
+    from skewguard.es import ensure_index
+
+    day = dt.date(2024, 1, 1)
+    noon = int(dt.datetime(2024, 1, 1, 12, tzinfo=dt.UTC).timestamp())
+    first, second = f"{es_index}-000001", f"{es_index}-000002"  # es_index itself is the alias
+
+    def predictions(prefix: str, n: int) -> list[dict]:
+        return [
+            {"event_id": f"{prefix}{i}", "timestamp": noon + i, "workload_id": "w", "features": {}} for i in range(n)
+        ]
+
+    disagreeing = [
+        {
+            "event_id": "year-only",
+            "timestamp": "2024",
+            "workload_id": "w",
+            "features": {},
+        },  # ES: 2024-01-01, Spark: 1970
+        {"event_id": "micros", "timestamp": noon * 1_000_000, "workload_id": "w", "features": {}},  # Spark: year 56000
+    ]
+    client = connect(settings.elasticsearch)
+    try:
+        ensure_index(client, first, SKEWGUARD_INDEX_MAPPING)
+        client.indices.put_alias(index=first, name=es_index, is_write_index=True)
+        load_records(settings, predictions("a", 5) + disagreeing, tmp_path / "a.jsonl")
+
+        assert ingest_logs.main(["--date", str(day)]) == 0  # through the alias
+        assert ingest_logs.main(["--date", str(day), "--index", first]) == 0  # through the backing index
+        bronze = table(spark, settings, "bronze.serving_logs")
+        assert sorted((r["event_id"], r["es_index"]) for r in bronze.collect()) == [(f"a{i}", first) for i in range(5)]
+        quarantine = {
+            r["event_id"]: (r["reason"], r["event_date"]) for r in table(spark, settings, "bronze.quarantine").collect()
+        }
+        assert quarantine == {"year-only": ("timestamp_disagrees", day), "micros": ("timestamp_disagrees", day)}
+
+        # rollover: new documents go to a new backing index behind the same alias
+        ensure_index(client, second, SKEWGUARD_INDEX_MAPPING)
+        client.indices.update_aliases(
+            actions=[
+                {"add": {"index": first, "alias": es_index, "is_write_index": False}},
+                {"add": {"index": second, "alias": es_index, "is_write_index": True}},
+            ]
+        )
+        load_records(settings, predictions("b", 3), tmp_path / "b.jsonl")
+        assert ingest_logs.main(["--date", str(day)]) == 0
+        bronze = table(spark, settings, "bronze.serving_logs")
+        assert sorted((r["event_id"], r["es_index"]) for r in bronze.collect()) == sorted(
+            [(f"a{i}", first) for i in range(5)] + [(f"b{i}", second) for i in range(3)]
+        )
+        assert table(spark, settings, "bronze.quarantine").count() == 2
+
+        capsys.readouterr()
+        assert cli.main(["reconcile", "--date", str(day), "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert sum(r["elasticsearch"] for r in rows) == 10 == sum(r["bronze"] + r["quarantine"] for r in rows)
+    finally:
+        client.indices.delete(index=[first, second], ignore_unavailable=True)
+        client.close()

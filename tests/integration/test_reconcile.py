@@ -1,6 +1,7 @@
 """``skewguard reconcile`` against the real Elasticsearch and lakehouse: generated logs with
 malformed records reconcile after ingest; late records show up as a mismatch on their day
-(exit 1) until that day is ingested again."""
+(exit 1) until that day is ingested again; a record in bronze twice is reported; a missing
+index or reversed dates fail with one line."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from jobs import ingest_logs
 from ops import cli
 from ops.synthetic import GeneratorConfig, generate
+from skewguard.es import connect
 from tests.helpers import load_records
 
 pytestmark = [pytest.mark.es, pytest.mark.spark]
@@ -48,3 +50,26 @@ def test_reconcile_finds_what_is_not_ingested(spark, settings, tmp_path, capsys)
     assert ingest_logs.main(["--date", str(DAY2), "--lookback-days", "1"]) == 0
     code, rows = _reconcile(capsys)
     assert code == 0 and sum(r["elasticsearch"] for r in rows) == len(first) + len(late)
+
+    # a record whose day changed in the index, ingested on its new day only: in bronze twice, reported
+    moved = next(r for r in late if "event_id" in r)
+    client = connect(settings.elasticsearch)
+    try:
+        new_ts = int(dt.datetime.combine(DAY2, dt.time(9), dt.UTC).timestamp())
+        client.index(index=settings.elasticsearch.index, id=moved["event_id"], document={**moved, "timestamp": new_ts})
+        client.indices.refresh(index=settings.elasticsearch.index)
+    finally:
+        client.close()
+    assert ingest_logs.main(["--date", str(DAY2)]) == 0
+    code, rows = _reconcile(capsys)
+    doubled = {(r["day"], r["workload_id"]): r["bronze_duplicates"] for r in rows if r["bronze_duplicates"]}
+    assert code == 1 and doubled == {(str(DAY1), moved["workload_id"]): 1, (str(DAY2), moved["workload_id"]): 1}
+    assert {r["status"] for r in rows if r["bronze_duplicates"]} == {"duplicates"}
+
+    # a missing index, reversed dates: one line, non-zero
+    code = cli.main(["reconcile", "--date", str(DAY1), "--index", "no-such-index-19"])
+    errors = [line for line in capsys.readouterr().err.splitlines() if " ERROR " in line]
+    assert code == 1 and len(errors) == 1 and "'no-such-index-19' does not exist" in errors[0], errors
+    assert cli.main(["reconcile", "--start", str(DAY2), "--end", str(DAY1)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "before --start" in errors[0], errors

@@ -1,6 +1,7 @@
 """Table upkeep on real Delta tables: retention drops old bronze partitions, OPTIMIZE leaves
 one file per recent partition, VACUUM deletes the files no version needs, and the run is
-recorded with what it did. Rows are unchanged by compaction."""
+recorded with what it did. Rows are unchanged by compaction. Undated quarantine rows age out
+by ``ingested_at``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from jobs.lib.delta_io import ensure_table
-from schemas.tables import BRONZE_SERVING_LOGS
+from schemas.tables import BRONZE_QUARANTINE, BRONZE_SERVING_LOGS
 from skewguard.config import load_settings
 from tests.helpers import table
 
@@ -40,7 +41,7 @@ def test_retention_compaction_and_vacuum(spark, lakehouse, tmp_path, monkeypatch
     with (conf / "test.yaml").open("a") as fh:
         fh.write(
             "maintenance:\n  optimize_days: 7\n  vacuum_retention_hours: 0\n"
-            "  retention_days:\n    bronze.serving_logs: 2\n"
+            "  retention_days:\n    bronze.serving_logs: 2\n    bronze.quarantine: 2\n"
         )
     monkeypatch.setenv("SKEWGUARD_CONF_DIR", str(conf))
     settings = load_settings()
@@ -50,6 +51,17 @@ def test_retention_compaction_and_vacuum(spark, lakehouse, tmp_path, monkeypatch
             spark.createDataFrame(_bronze_rows(day, batch), BRONZE_SERVING_LOGS.spark_schema()).coalesce(
                 1
             ).write.format("delta").mode("append").save(path)
+    # quarantine: undated rows age out by when they were last ingested
+    old, recent = (dt.datetime.combine(d, dt.time(12), tzinfo=dt.UTC) for d in (DAYS[0], DAYS[2]))
+    quarantine = [
+        ("undated-old", "flywheel", "missing_timestamp", None, "w", None, "{}", DAYS[0], DAYS[0], "run-0", old),
+        ("undated-recent", "flywheel", "missing_timestamp", None, "w", None, "{}", DAYS[0], DAYS[2], "run-2", recent),
+        ("dated-old", "flywheel", "missing_workload_id", DAYS[0], None, "1", "{}", DAYS[0], DAYS[0], "run-0", recent),
+    ]
+    q_path = ensure_table(spark, settings, BRONZE_QUARANTINE)
+    spark.createDataFrame(quarantine, BRONZE_QUARANTINE.spark_schema()).write.format("delta").mode("append").save(
+        q_path
+    )
     kept_before = sorted(table(spark, settings, "bronze.serving_logs").where(f"event_date >= '{DAYS[1]}'").collect())
     assert len(_data_files(path)) == 12
 
@@ -69,3 +81,4 @@ def test_retention_compaction_and_vacuum(spark, lakehouse, tmp_path, monkeypatch
     assert done["retention"]["deleted_rows"] == 80 and done["retention"]["kept_from"] == str(DAYS[1])
     assert done["optimize"]["files_removed"] == 8 and done["optimize"]["files_added"] == 2
     assert done["vacuum"]["deleted_files"] == 12  # the 4 files of the dropped day and the 8 compacted ones
+    assert [r["event_id"] for r in table(spark, settings, "bronze.quarantine").collect()] == ["undated-recent"]

@@ -80,3 +80,23 @@ def test_spark_and_python_rules_agree_on_the_generated_corpus(spark):  # type: i
 def test_parse_hits_names_missing_columns(spark):  # type: ignore[no-untyped-def]
     with pytest.raises(MissingColumnsError, match=r"needs columns \['source_json'\]"):
         parse_hits(spark.createDataFrame([("a",)], "event_id string"), WINDOW, MILLIS_THRESHOLD)
+
+
+def test_days_elasticsearch_and_spark_disagree_on_are_quarantined_in_the_window_found(spark):  # type: ignore[no-untyped-def]
+    window = IngestWindow(dt.date(2024, 1, 1), dt.date(2024, 11, 20))
+    rows = [
+        # the string "2024": a year to Elasticsearch, 2024 epoch seconds (1970) to Spark
+        ("year", '{"timestamp":"2024","workload_id":"w","features":{}}', "quarantined:timestamp_disagrees",
+         dt.date(2024, 1, 1)),
+        # epoch microseconds: found as millis read as seconds; Spark reads millis (year 56000)
+        ("micros", '{"timestamp":1732104000000000,"workload_id":"w","features":{}}',
+         "quarantined:timestamp_disagrees", dt.date(2024, 11, 20)),
+        ("late", '{"timestamp":"2024-11-21T00:00:01Z","workload_id":"w","features":{}}', "out_of_window",
+         dt.date(2024, 11, 21)),
+        ("ok", '{"timestamp":1704110400,"workload_id":"w","features":{}}', "landed", dt.date(2024, 1, 1)),
+    ]  # fmt: skip
+    hits_df = spark.createDataFrame([(r[0], r[1]) for r in rows], HITS)
+    parsed = parse_hits(hits_df, window, MILLIS_THRESHOLD).select("event_id", "status", "event_date", "reason")
+    assert sorted(tuple(r) for r in parsed.collect()) == sorted(
+        (r[0], r[2], r[3], r[2].removeprefix("quarantined:") if r[2].startswith("quarantined:") else None) for r in rows
+    )

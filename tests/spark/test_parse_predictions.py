@@ -213,10 +213,10 @@ def test_parse_job_writes_the_window_and_reruns_replace_exactly_their_window(spa
     assert (run["status"], run["source_count"], run["landed_count"], run["quarantined_count"]) == ("succeeded", 5, 3, 2)
     details = json.loads(run["details_json"])
     assert details["by_day_workload"] == {
-        "2024-11-20|fraud-scoring": {"bronze": 2, "parsed": 1, "quarantined": 1},
-        "2024-11-20|ranking-v2": {"bronze": 1, "parsed": 1, "quarantined": 0},
-        "2024-11-21|fraud-scoring": {"bronze": 1, "parsed": 1, "quarantined": 0},
-        "2024-11-21|ranking-v2": {"bronze": 1, "parsed": 0, "quarantined": 1},
+        "2024-11-20|fraud-scoring": {"bronze": 2, "parsed": 1, "quarantined": 1, "superseded": 0},
+        "2024-11-20|ranking-v2": {"bronze": 1, "parsed": 1, "quarantined": 0, "superseded": 0},
+        "2024-11-21|fraud-scoring": {"bronze": 1, "parsed": 1, "quarantined": 0, "superseded": 0},
+        "2024-11-21|ranking-v2": {"bronze": 1, "parsed": 0, "quarantined": 1, "superseded": 0},
     }
     assert details["reasons"] == {"invalid_model": 1, "invalid_outputs": 1}
     assert run["output_version"] == table_version(spark, lake_settings.lakehouse.table_path("silver.predictions"))
@@ -284,3 +284,41 @@ def test_usage_errors_exit_2(argv: list[str]) -> None:
 
 def test_the_job_offers_exactly_the_implemented_kinds() -> None:
     assert set(parse_logs.KIND_NAMES) == set(KINDS)
+
+
+def test_silver_holds_one_row_per_event_id_newest_ingest_wins(spark, lake_settings):  # type: ignore[no-untyped-def]
+    """A record in bronze twice — in two backing indices, or on a new day and workload after its
+    timestamp and workload changed and it was ingested again — is one silver row: the newest ingest's."""
+    later = NOON + dt.timedelta(hours=1)
+    _write_bronze(
+        spark,
+        lake_settings,
+        [
+            _bronze_row("moved", _prediction(request_id="first")),
+            _bronze_row("twin", _prediction(request_id="old"), es_index="flywheel-000001"),
+            _bronze_row("twin", _prediction(request_id="new"), es_index="flywheel-000002", ingested_at=later),
+        ],
+    )
+    day1, day2 = DayWindow(DAY1, DAY1), DayWindow(DAY2, DAY2)
+
+    def parse(window: DayWindow) -> dict[str, Any]:
+        run = parse_window(spark, lake_settings, window, RunRecord(job="parse_logs"))
+        return json.loads(json.dumps(run.details["by_day_workload"]))
+
+    def silver() -> list[tuple[str, dt.date, str, str]]:
+        rows = table(spark, lake_settings, "silver.predictions").collect()
+        return sorted((r["event_id"], r["event_date"], r["workload_id"], r["request_id"]) for r in rows)
+
+    assert parse(day1)["2024-11-20|fraud-scoring"] == {"bronze": 3, "parsed": 2, "quarantined": 0, "superseded": 1}
+    assert silver() == [("moved", DAY1, "fraud-scoring", "first"), ("twin", DAY1, "fraud-scoring", "new")]
+
+    # its timestamp and workload changed in the index, and its new day was ingested
+    moved = _bronze_row(
+        "moved", _prediction(request_id="second"), event_ts=NOON + dt.timedelta(days=1), workload_id="ranking-v2",
+        ingested_at=later,
+    )  # fmt: skip
+    _write_bronze(spark, lake_settings, [moved])
+    parse(day2)
+    assert silver() == [("moved", DAY2, "ranking-v2", "second"), ("twin", DAY1, "fraud-scoring", "new")]
+    assert parse(day1)["2024-11-20|fraud-scoring"]["superseded"] == 2  # the old copy stays out
+    assert silver() == [("moved", DAY2, "ranking-v2", "second"), ("twin", DAY1, "fraud-scoring", "new")]

@@ -51,6 +51,7 @@ def test_classify_record_reasons() -> None:
         "invalid_json",
         "missing_timestamp",
         "bad_timestamp",
+        "timestamp_disagrees",  # decided against the window Elasticsearch found the record in (parse_hits)
         "missing_workload_id",
         "unknown_record_kind",
         "incomplete_llm_record",
@@ -71,7 +72,13 @@ def test_window_ranges_cover_every_reading_of_a_number() -> None:
     day = dt.date(2024, 11, 20)
     lo_ms = 1732060800000
     hi_ms = lo_ms + 86_400_000
-    assert window_ranges_ms(day, day) == [(lo_ms // 1000, hi_ms // 1000), (lo_ms, hi_ms), (lo_ms * 1000, hi_ms * 1000)]
+    assert window_ranges_ms(day, day) == [
+        (lo_ms // 1000, hi_ms // 1000),
+        (lo_ms, hi_ms),
+        (lo_ms * 1000, hi_ms * 1000),
+        (lo_ms * 1_000_000, hi_ms * 1_000_000),  # microseconds read as seconds
+    ]
+    assert len(window_ranges_ms(dt.date(9000, 1, 1), dt.date(9000, 1, 1))) == 3  # beyond a date field's range
     noon_epoch_s = 1732104000  # indexed as millis under the default date format
     assert any(lo <= noon_epoch_s < hi for lo, hi in window_ranges_ms(day, day))
     with pytest.raises(ValueError, match="before its start"):
@@ -82,7 +89,7 @@ def test_window_query_shape() -> None:
     day = dt.date(2024, 11, 20)
     query = window_query(day, day, "fraud-scoring")
     should = query["bool"]["filter"][0]["bool"]["should"]
-    assert len(should) == 4 and should[-1] == {"bool": {"must_not": {"exists": {"field": "timestamp"}}}}
+    assert len(should) == 5 and should[-1] == {"bool": {"must_not": {"exists": {"field": "timestamp"}}}}
     assert query["bool"]["filter"][1] == {"term": {"workload_id": "fraud-scoring"}}
     assert len(window_query(day, day)["bool"]["filter"]) == 1
 
