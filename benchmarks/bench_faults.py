@@ -207,7 +207,10 @@ def bench_shared_spool(base: Settings, work: Path, per_process: int) -> dict[str
     }
 
 
-BAD_LINES = [b"{not json", b"[1, 2, 3]", b'"just a string"', b'{"timestamp": "x", "bad byte": "\xff"}', b"{}"]
+# Each line distinct (identical records are one document by design: the loader's ids are
+# content hashes, so a reload never duplicates).
+BAD_LINES = [b"{not json %d", b"[%d, 2, 3]", b'"just a string %d"', b'{"timestamp": "x%d", "bad byte": "\xff"}',
+             b'{"no_timestamp": %d}']  # fmt: skip
 
 
 def bench_load_and_ingest(base: Settings, work: Path) -> dict[str, Any]:
@@ -220,7 +223,7 @@ def bench_load_and_ingest(base: Settings, work: Path) -> dict[str, Any]:
     summary = write_jsonl(list(generate(config)), path)
     with path.open("ab") as fh:
         for k in range(200):
-            fh.write(BAD_LINES[k % len(BAD_LINES)] + b"\n")
+            fh.write(BAD_LINES[k % len(BAD_LINES)] % k + b"\n")
     lines = sum(1 for line in path.read_bytes().split(b"\n") if line.strip())
     client = connect(base.elasticsearch)
     try:

@@ -38,7 +38,8 @@ __all__ = ["NON_FINITE", "UnencodableValue", "decode", "encode", "render_for_rep
 NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 _NEVER_NON_FINITE = frozenset({str, int, bool, type(None)})
-_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+_STR_KEYS_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+_OPTIONS = orjson.OPT_NON_STR_KEYS | _STR_KEYS_OPTIONS
 
 
 class UnencodableValue(ValueError):
@@ -66,10 +67,15 @@ def _has_non_finite(value: Any) -> bool:
     kind = type(value)
     if kind is float:
         return bool(value - value != 0.0)  # NaN and ±inf give NaN; a finite number gives 0.0
-    if kind is dict:
-        return any(_has_non_finite(v) for v in value.values() if type(v) not in _NEVER_NON_FINITE)
-    if kind is list or kind is tuple:
-        return any(_has_non_finite(v) for v in value if type(v) not in _NEVER_NON_FINITE)
+    if kind is dict or kind is list or kind is tuple:
+        for v in value.values() if kind is dict else value:
+            kind = type(v)
+            if kind is float:
+                if v - v != 0.0:
+                    return True
+            elif kind not in _NEVER_NON_FINITE and _has_non_finite(v):
+                return True
+        return False
     if kind in _NEVER_NON_FINITE:
         return False
     if isinstance(value, float | np.floating):
@@ -101,7 +107,10 @@ def _finite_copy(value: Any) -> Any:
 def encode(value: Any) -> bytes:
     """The JSON text of ``value`` (see the module docstring); raises :class:`UnencodableValue`."""
     try:
-        text = orjson.dumps(value, default=_default, option=_OPTIONS)
+        try:
+            text = orjson.dumps(value, default=_default, option=_STR_KEYS_OPTIONS)
+        except TypeError:  # maybe a key that is not a string; the option that allows them is slower
+            text = orjson.dumps(value, default=_default, option=_OPTIONS)
         # orjson writes NaN and ±inf as null; only then is the value walked to keep them.
         if b"null" in text and _has_non_finite(value):
             text = orjson.dumps(_finite_copy(value), default=_default, option=_OPTIONS)

@@ -53,8 +53,9 @@ def prediction_record(
             "version": model.get("version"),
             "transform_hash": model.get("transform_hash"),
         },
-        "features": dict(features),
-        "outputs": dict(outputs),
+        # the caller's own dicts: the logger encodes the record before the call returns
+        "features": features if type(features) is dict else dict(features),
+        "outputs": outputs if type(outputs) is dict else dict(outputs),
         "sampling_rate": sampling_rate,
     }
 

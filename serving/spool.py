@@ -48,6 +48,12 @@ class CorruptSpoolFile(ValueError):
     """A spooled batch cannot be read back; it is moved aside, not replayed."""
 
 
+def _storable(action: dict[str, Any]) -> dict[str, Any]:
+    """The action with a ``_source`` given as JSON bytes kept as JSON text."""
+    source = action.get("_source")
+    return {**action, "_source": source.decode()} if isinstance(source, bytes) else action
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -90,7 +96,7 @@ class Spool:
         """Write a batch; False (nothing written) when it would exceed the disk cap."""
         if not actions:
             return True
-        data = b"".join(orjson.dumps(a) + b"\n" for a in actions)
+        data = b"".join(orjson.dumps(_storable(a)) + b"\n" for a in actions)
         with self._lock:
             if self.size_bytes + len(data) > self.max_bytes:
                 return False
