@@ -394,7 +394,9 @@ def test_llm_interactions_are_profiled_and_monitored_on_their_declared_features(
     rows = _table(spark, settings, "metrics.drift").where("reference = 'llm-ref'").collect()
     for workload in {r["workload_id"] for r in rows}:
         mine = [r for r in rows if r["workload_id"] == workload]
-        assert {(r["feature"], r["feature_type"]) for r in mine} == set(LLM_DRIFT_FEATURES.items())
+        features = {(r["feature"], r["feature_type"]) for r in mine if r["feature_type"] != "dataset"}
+        assert features == set(LLM_DRIFT_FEATURES.items())
+        assert [r["metric"] for r in mine if r["feature_type"] == "dataset"] == ["dataset_drift"]
     # the window against itself: nothing moved, every metric is 0 and ok
     measured = [r for r in rows if r["metric"] in ("psi", "ks", "js_distance", "null_rate_delta")]
     assert measured and all(r["value"] == 0.0 and r["status"] == "ok" for r in measured)
