@@ -29,12 +29,16 @@ AUX_NODE_USERS = {"tests/faults/test_ingest_faults.py", "tests/integration/test_
 LONGEST_FIRST = [
     "tests/faults/test_ingest_faults.py",
     "tests/integration/test_serving_logger.py",
-    "tests/e2e/test_spark_submit_cluster.py",
     "tests/e2e/test_notebooks.py",
-    "tests/spark/test_parity.py",
+    "tests/e2e/test_spark_submit_cluster.py",
+    "tests/spark/test_drift.py",
     "tests/integration/test_closed_loop.py",
     "tests/spark/test_parse_predictions.py",
+    "tests/spark/test_parity.py",
+    "tests/integration/test_ingest.py",
     "tests/integration/test_secure_cluster.py",
+    "tests/spark/test_llm_datasets.py",
+    "tests/integration/test_logger_pii_corpus.py",
 ]
 
 
