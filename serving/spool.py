@@ -30,6 +30,8 @@ from typing import Any
 
 import orjson
 
+from skewguard.processes import process_alive
+
 __all__ = ["CorruptSpoolFile", "Spool"]
 
 log = logging.getLogger(__name__)
@@ -53,14 +55,6 @@ def _storable(action: dict[str, Any]) -> dict[str, Any]:
     source = action.get("_source")
     return {**action, "_source": source.decode()} if isinstance(source, bytes) else action
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -140,7 +134,7 @@ class Spool:
             stale = False
             with contextlib.suppress(FileNotFoundError):
                 stale = path.stat().st_mtime < stale_before
-            if not _alive(int(m["pid"])) or stale:
+            if not process_alive(int(m["pid"])) or stale:
                 try:
                     os.rename(path, path.with_name(m["batch"]))
                     released += 1

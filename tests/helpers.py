@@ -10,7 +10,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from ops.loader import LoadResult, load_jsonl
-from skewguard.config import Settings
+from skewguard.config import Settings, load_settings
 from skewguard.es import connect
 
 
@@ -40,3 +40,17 @@ def bronze_df(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame:
 
     schema = BRONZE_SERVING_LOGS.spark_schema()
     return spark.createDataFrame([tuple(r[c] for c in schema.names) for r in rows], schema)
+
+
+def logger_settings(tmp_path: Path, url: str, index: str, **serving: Any) -> Settings:
+    """The test profile pointed at ``url``/``index``, with a spool under ``tmp_path`` and the
+    serving logger's timings shortened (``serving`` overrides more of its section)."""
+    base = load_settings("test", env={})
+    return base.model_copy(
+        update={
+            "elasticsearch": base.elasticsearch.model_copy(update={"url": url, "index": index}),
+            "serving": base.serving.model_copy(
+                update={"spool_dir": tmp_path / "spool", "flush_interval_s": 0.05, "retry_max_s": 1.0, **serving}
+            ),
+        }
+    )

@@ -27,6 +27,7 @@ from jobs.lib.delta_io import ensure_table
 from jobs.lib.job import one_line
 from schemas.tables import JOB_RUNS
 from skewguard.config import Settings
+from skewguard.processes import process_alive
 
 if TYPE_CHECKING:
     from jobs.lib.window import DayWindow, RunWindow
@@ -183,14 +184,6 @@ def recorded_run(
 
     return recorded_stage(spark, settings, job, stage, window=window, label=label).run
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -260,7 +253,7 @@ def record_abandoned(spark: SparkSession, settings: Settings, markers: RunMarker
     itself; returns how many. Markers of other hosts are left to runs on those hosts."""
     host, recorded = socket.gethostname(), 0
     for entry in markers.entries():
-        if entry.get("host") != host or _alive(int(entry.get("pid", 0))):
+        if entry.get("host") != host or process_alive(int(entry.get("pid", 0))):
             continue
         claimed = markers.claim(entry, noticed_by)
         if claimed is None:

@@ -23,24 +23,12 @@ from hypothesis import strategies as st
 
 from serving.logger import ServingLogger
 from serving.spool import CORRUPT, DEAD_LETTER
-from skewguard.config import Settings, load_settings
 from tests.conftest import ROOT
+from tests.helpers import logger_settings
 
 pytestmark = pytest.mark.es
 
 MODEL = {"name": "m", "version": "1", "transform_hash": "h"}
-
-
-def _settings(tmp_path: Path, url: str, index: str, **serving: Any) -> Settings:
-    base = load_settings("test", env={})
-    return base.model_copy(
-        update={
-            "elasticsearch": base.elasticsearch.model_copy(update={"url": url, "index": index}),
-            "serving": base.serving.model_copy(
-                update={"spool_dir": tmp_path / "spool", "flush_interval_s": 0.05, "retry_max_s": 1.0, **serving}
-            ),
-        }
-    )
 
 
 def _docs(url: str, index: str) -> dict[str, dict[str, Any]]:
@@ -59,7 +47,7 @@ def test_the_values_serving_apps_pass_are_all_indexed(local_es, es_index, tmp_pa
     odd = [np.float32(0.25), np.int64(7), np.array([1.5, 2.5]), decimal.Decimal("12.50"),
            dt.datetime(2024, 11, 23, 10, 0, tzinfo=dt.UTC), math.nan, np.bool_(True), -math.inf, dt.date(2024, 11, 23),
            np.float64("nan")]  # fmt: skip
-    logger = ServingLogger(_settings(tmp_path, local_es, es_index))
+    logger = ServingLogger(logger_settings(tmp_path, local_es, es_index))
     ids = []
     for i in range(300):
         value = odd[(i // 10) % len(odd)] if i % 10 == 0 else i / 7
@@ -108,7 +96,7 @@ _CALLS = st.tuples(
 
 
 def test_every_call_is_indexed_or_dead_lettered_exactly_once(local_es, es_index, tmp_path):  # type: ignore[no-untyped-def]
-    logger = ServingLogger(_settings(tmp_path, local_es, es_index, batch_size=50))
+    logger = ServingLogger(logger_settings(tmp_path, local_es, es_index, batch_size=50))
     predictions: dict[str, str | None] = {}  # event_id -> what the call returned
     chats: dict[str, str | None] = {}  # response id -> what the call returned
 

@@ -6,32 +6,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
 
 from serving.logger import ServingLogger
-from skewguard.config import Settings, load_settings
+from skewguard.config import load_settings
 from tests.conftest import run_script
-from tests.helpers import load_records
+from tests.helpers import load_records, logger_settings
 
 pytestmark = pytest.mark.es
 
 AUX_URL = "http://127.0.0.1:9202"
-
-
-def _settings(tmp_path: Path, url: str, index: str, **serving: Any) -> Settings:
-    base = load_settings("test", env={})
-    return base.model_copy(
-        update={
-            "elasticsearch": base.elasticsearch.model_copy(update={"url": url, "index": index}),
-            "serving": base.serving.model_copy(
-                update={"spool_dir": tmp_path / "spool", "flush_interval_s": 0.05, "retry_max_s": 1.0, **serving}
-            ),
-        }
-    )
 
 
 def _all_docs(client: Elasticsearch, index: str) -> dict[str, dict[str, Any]]:
@@ -79,7 +66,7 @@ def test_records_are_found_with_every_field_intact(local_es, es_index, tmp_path)
         "messages": [{"role": "user", "content": [{"type": "text", "text": "order 42?"}]}],
         "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
     }
-    with ServingLogger(_settings(tmp_path, local_es, es_index)) as logger:
+    with ServingLogger(logger_settings(tmp_path, local_es, es_index)) as logger:
         chat_ids = [
             logger.log_chat("support", request, _completion(0, '{"order": 42}'), client_id="web"),
             logger.log_chat("support", _SdkObject(request), _SdkObject(_completion(1, {"order": 43})), client_id="ios"),
@@ -116,7 +103,7 @@ def aux_es() -> Iterator[str]:
 
 def test_an_outage_loses_and_duplicates_nothing(aux_es, tmp_path):  # type: ignore[no-untyped-def]
     index = f"outage-{int(time.time())}"
-    logger = ServingLogger(_settings(tmp_path, aux_es, index, batch_size=50))
+    logger = ServingLogger(logger_settings(tmp_path, aux_es, index, batch_size=50))
     ids: list[str | None] = []
 
     def stream(n: int, start: int) -> None:
@@ -190,12 +177,12 @@ def _log_many(logger: ServingLogger, n: int, prefix: str) -> list[str | None]:
 
 
 def test_a_spool_left_behind_is_replayed_by_the_next_logger(local_es, es_index, tmp_path):  # type: ignore[no-untyped-def]
-    down = ServingLogger(_settings(tmp_path, "http://127.0.0.1:9299", es_index, batch_size=20))
+    down = ServingLogger(logger_settings(tmp_path, "http://127.0.0.1:9299", es_index, batch_size=20))
     ids = _log_many(down, 100, "left-")
     assert not down.close(timeout=3)  # nothing reachable: it all stays on disk
     assert (down.stats.spooled, down.stats.sent, down.stats.dropped) == (100, 0, 0)
 
-    with ServingLogger(_settings(tmp_path, local_es, es_index)) as up:
+    with ServingLogger(logger_settings(tmp_path, local_es, es_index)) as up:
         pass
     assert up.stats.replayed == 100
     with Elasticsearch(local_es) as client:
@@ -203,7 +190,7 @@ def test_a_spool_left_behind_is_replayed_by_the_next_logger(local_es, es_index, 
 
 
 def test_records_are_dropped_only_past_the_spool_cap_and_loudly(tmp_path, caplog):  # type: ignore[no-untyped-def]
-    settings = _settings(tmp_path, "http://127.0.0.1:9299", "nowhere", batch_size=10, spool_max_bytes=1 << 16)
+    settings = logger_settings(tmp_path, "http://127.0.0.1:9299", "nowhere", batch_size=10, spool_max_bytes=1 << 16)
     logger = ServingLogger(settings)
     with caplog.at_level("ERROR", logger="serving.logger"):
         _log_many(logger, 400, "cap-")
