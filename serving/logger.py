@@ -323,8 +323,10 @@ class ServingLogger:
 
     def _action(self, doc_id: str, data: bytes, clean: bool) -> dict[str, Any]:
         # Only what the application passed in is redacted, not the time, routing and model
-        # identity (the envelope). A clean record goes out as the bytes the call encoded.
-        if clean:
+        # identity (the envelope). A clean record goes out as the bytes the call encoded; one
+        # the call could not judge on its objects (numpy values, long numbers) gets a second
+        # look on its text before it is walked.
+        if clean or self.redactor.is_clean_json(data.decode()):
             return {"_id": doc_id, "_source": data}
         record = decode(data)
         envelope = {k: record.pop(k) for k in _ENVELOPE_FIELDS if k in record}
