@@ -46,6 +46,7 @@ METRICS_REFERENCE_PROFILES = TableSchema(
         Column("other_truncated", "boolean", "categorical: more values were known than were kept"),
         Column("min", "double", "numeric: smallest value"),
         Column("max", "double", "numeric: largest value"),
+        Column("std", "double", "numeric: standard deviation (population); Wasserstein is divided by it"),
     ),
     partition_by=(),
 )
@@ -54,6 +55,8 @@ DRIFT_METRICS = {
     "psi": "population stability index over the reference bins (numeric: quantile bins + null; categorical: "
     "categories + `__other__`, `__null__`, `__unseen__`)",
     "ks": "two-sample Kolmogorov–Smirnov D = sup |F_ref − F_cur| over non-null values (numeric)",
+    "wasserstein_distance": "Wasserstein-1 (earth mover's) distance ∫ |F_ref − F_cur| dx over non-null values, "
+    "divided by the reference's standard deviation (numeric; bounded from the fine histograms, `lower`/`upper`)",
     "js_divergence": "Jensen–Shannon divergence of category proportions, log base 2, in [0, 1] (categorical)",
     "js_distance": "Jensen–Shannon distance, the square root of the divergence (categorical)",
     "hellinger_distance": "Hellinger distance √(1 − Σ √(p q)) over the PSI bins, in [0, 1]",
@@ -97,13 +100,21 @@ METRICS_DRIFT = TableSchema(
         Column(
             "metric",
             "string",
-            "`psi`, `ks`, `js_divergence`, `js_distance`, `hellinger_distance`, `tv_distance`, "
+            "`psi`, `ks`, `wasserstein_distance`, `js_divergence`, `js_distance`, `hellinger_distance`, `tv_distance`, "
             "`l_infinity_distance`, `chi_squared_test`, `null_rate_delta`, `count_delta` or `dataset_drift`",
             False,
         ),
         Column("value", "double", "the metric's value (null when a side is empty; KS bounded: the upper bound)"),
-        Column("lower", "double", "`ks` bounded: D_lo, the largest gap seen at the edges"),
-        Column("upper", "double", "`ks` bounded: D_hi, the most the gap can reach inside a bin"),
+        Column(
+            "lower",
+            "double",
+            "`ks` bounded: D_lo, the largest gap seen at the edges; `wasserstein_distance`: its lower bound",
+        ),
+        Column(
+            "upper",
+            "double",
+            "`ks` bounded: D_hi, the most the gap can reach inside a bin; `wasserstein_distance`: its upper bound",
+        ),
         Column("warn_threshold", "double", "`warn` above this (null: informational)"),
         Column("alert_threshold", "double", "`alert` above this (`dataset_drift`: at or above, `drift.drift_share`)"),
         Column("alpha", "double", "significance level the metric was tested at (`drift.alpha`, corrected)"),

@@ -298,8 +298,8 @@ class Thresholds(SettingsModel):
 
 
 DRIFT_METRIC_NAMES = (
-    "psi", "ks", "js_divergence", "js_distance", "hellinger_distance", "tv_distance", "l_infinity_distance",
-    "chi_squared_test", "null_rate_delta", "count_delta",
+    "psi", "ks", "wasserstein_distance", "js_divergence", "js_distance", "hellinger_distance", "tv_distance",
+    "l_infinity_distance", "chi_squared_test", "null_rate_delta", "count_delta",
 )  # fmt: skip
 
 
@@ -357,7 +357,7 @@ class DriftSettings(SettingsModel):
     outputs: list[str] = Field(default_factory=lambda: ["score"])
     """Model outputs (``outputs[<name>]`` of prediction rows) monitored as numeric features ``output.<name>``."""
     thresholds: dict[str, Thresholds] = Field(default_factory=_default_thresholds)
-    """Metric → thresholds (metrics: psi, ks, js_divergence, js_distance,
+    """Metric → thresholds (metrics: psi, ks, wasserstein_distance, js_divergence, js_distance,
     hellinger_distance, tv_distance, l_infinity_distance, chi_squared_test, null_rate_delta,
     count_delta). A metric without thresholds is informational."""
     overrides: dict[str, dict[str, Thresholds]] = Field(default_factory=dict)

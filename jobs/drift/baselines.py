@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jobs.drift.histograms import ROWS, BinPlan, feature_frame, histograms
+from jobs.drift.histograms import ROWS, BinPlan, extremes_key, feature_frame, histograms
 from jobs.drift.reference_profile import merged_specs
 from jobs.drift.sources import FeatureSpec, RowSource
 from jobs.lib.delta_io import ensure_table
@@ -82,8 +82,10 @@ def previous_window(window: DayWindow) -> DayWindow:
     return DayWindow(window.start - dt.timedelta(days=days), window.start - dt.timedelta(days=1), window.workload_id)
 
 
-def _profiled(stored: dict[str, Any], counts: np.ndarray, rows: int) -> dict[str, Any]:
-    """A profile row of the previous window: the stored row's bins, the window's counts in them."""
+def _profiled(stored: dict[str, Any], counts: np.ndarray, rows: int, extremes: np.ndarray | None) -> dict[str, Any]:
+    """A profile row of the previous window: the stored row's bins, the window's counts in them
+    and its extremes. The standard deviation stays the stored profile's, so Wasserstein reads
+    in the same unit against the previous window as against the reference."""
     if stored["feature_type"] == "numeric":
         k = len(stored["fine_edges"])
         fine, on_edge, nulls = counts[: k + 1], counts[k + 1 : 2 * k + 1], int(counts[2 * k + 1])
@@ -93,6 +95,8 @@ def _profiled(stored: dict[str, Any], counts: np.ndarray, rows: int) -> dict[str
             "fine_counts": fine.tolist(),
             "fine_on_edge": on_edge.tolist(),
             "bin_counts": np.append(m.coarse_counts(fine, fine_edges, coarse), nulls).tolist(),
+            "min": None if extremes is None else float(extremes[0]),
+            "max": None if extremes is None else float(extremes[1]),
         }
     else:
         nulls = int(counts[len(counts) - 2])
@@ -114,7 +118,12 @@ def previous_profile(
     counts = histograms(feature_frame(source.read(spark), reference.specs), reference.plan, 0)
     workload_rows = {w: int(counts[(w, (), ROWS)][0]) for w in reference.workload_rows if (w, (), ROWS) in counts}
     rows = {
-        (w, i): _profiled(stored, counts.get((w, (), i), np.zeros(reference.plan.width(w, i), np.int64)), n)
+        (w, i): _profiled(
+            stored,
+            counts.get((w, (), i), np.zeros(reference.plan.width(w, i), np.int64)),
+            n,
+            counts.get((w, (), extremes_key(i))),
+        )
         for (w, i), stored in reference.rows.items()
         if (n := workload_rows.get(w, 0)) > 0
     }

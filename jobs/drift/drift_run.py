@@ -20,11 +20,12 @@ from jobs.drift.baselines import Profile, load_profile, previous_profile
 from jobs.drift.dataset_verdict import dataset_rows, verdict_line
 from jobs.drift.drift_report import FeatureReport, MetricValue, RunReport
 from jobs.drift.feature_drift import FeatureDrift, Scope, finish_ks, ks_candidates, measure
-from jobs.drift.histograms import ROWS, Comparison, exact_gaps, feature_frame, histograms
+from jobs.drift.histograms import ROWS, Comparison, combine, exact_gaps, extremes_key, feature_frame, histograms
 from jobs.drift.sources import RowSource, table_source
 from schemas.tables import SILVER_LABELED_EXAMPLES, SILVER_PREDICTIONS
 from skewguard import drift_noise as noise
 from skewguard import drift_stats as m
+from skewguard.settings_models import DRIFT_METRIC_NAMES
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -78,7 +79,7 @@ def _scoped(counts: dict[Any, np.ndarray], workloads: list[str], slices: list[st
         scopes: list[Scope] = [None, *[(j, combo[j]) for j in range(len(slices))]]
         for scope in scopes:
             key = (workload, scope, feature)
-            out[key] = out[key] + c if key in out else c.copy()
+            out[key] = combine(feature, out[key], c) if key in out else c.copy()
     return out
 
 
@@ -101,6 +102,7 @@ def _measured_features(
             width = profile.plan.width(w, i)
             cur = counts.get((w, scope, i), np.zeros(width, dtype=np.int64))
             f = FeatureDrift(w, scope, i, profile.specs[i], ref, cur, cur_rows, alpha=alpha)
+            f.cur_range = counts.get((w, scope, extremes_key(i)))
             measure(f, settings)
             f.ks_refine = ks_candidates(f, settings, exact)
             features.append(f)
@@ -207,10 +209,8 @@ def compute_drift(
     return result
 
 
-_METRICS = (
-    "psi", "ks", "js_divergence", "js_distance", "hellinger_distance", "tv_distance", "l_infinity_distance",
-    "chi_squared_test", "null_rate_delta", "count_delta",
-)  # fmt: skip
+_METRICS = DRIFT_METRIC_NAMES
+"""Every metric a feature can have, in the order of its rows (the names thresholds take)."""
 
 
 def _metric_values(f: FeatureDrift, settings: Settings, exact: bool) -> list[MetricValue]:

@@ -49,6 +49,8 @@ class FeatureDrift:
     cur_null_rate: float | None = None
     alpha: float = 0.01
     """The level this feature's metrics are tested at (``drift.alpha``, corrected)."""
+    cur_range: np.ndarray | None = None
+    """Numeric: the current values' [min, max] (None when there is none)."""
 
 
 def measure(f: FeatureDrift, settings: Settings) -> None:
@@ -64,6 +66,7 @@ def measure(f: FeatureDrift, settings: Settings) -> None:
         cur_count = int(cur_bins.sum())
         labels = _bin_labels(list(coarse))
         f.ks = m.ks_bounds(np.array(ref["fine_counts"]), np.array(ref["fine_on_edge"]), cur_bins, cur_edge)
+        f.metrics["wasserstein_distance"] = _wasserstein(f, fine, cur_bins, cur_edge)
     else:
         ref_psi = np.array(ref["category_counts"], dtype=np.int64)
         cur_psi = f.cur
@@ -103,6 +106,26 @@ def _more_distances(f: FeatureDrift, ref: np.ndarray, cur: np.ndarray) -> None:
     f.metrics["hellinger_distance"] = _tested("hellinger_distance", dist.hellinger(ref, cur), ref, cur, f.alpha)
 
 
+def _wasserstein(f: FeatureDrift, fine: np.ndarray, cur_bins: np.ndarray, cur_edge: np.ndarray) -> dict[str, Any]:
+    """W1 over the reference's standard deviation, bounded from the fine histograms (both
+    modes: an exact value would need every fine bin walked); the value is the middle of the
+    bounds. It has no null distribution of its own: its significance is the KS test's of the
+    same two ECDFs, whose p-value ``finish_ks`` fills in."""
+    ref, rng = f.ref, f.cur_range
+    if rng is None or ref.get("min") is None or not ref.get("std"):
+        return {"value": None}
+    low, high = min(float(ref["min"]), float(rng[0])), max(float(ref["max"]), float(rng[1]))
+    bounds = dist.wasserstein_bounds(
+        fine, np.array(ref["fine_counts"]), np.array(ref["fine_on_edge"]), cur_bins, cur_edge, low, high,
+        float(ref["std"]),
+    )  # fmt: skip
+    if bounds is None:
+        return {"value": None}
+    lower, upper = bounds
+    fine_bins = fine.size + 1
+    return {"value": (lower + upper) / 2, "lower": lower, "upper": upper, "note": f"bounded by {fine_bins} fine bins"}
+
+
 def ks_floor(f: FeatureDrift) -> float | None:
     """KS's noise floor at this feature's counts and level."""
     return None if f.ks is None else noise.ks_noise(0.0, f.ks.n_ref, f.ks.n_cur, f.alpha)[0]
@@ -132,3 +155,5 @@ def finish_ks(f: FeatureDrift, gaps: np.ndarray, exact: bool) -> None:
     note = "exact" if exact else f"bounded, {refined.size} fine bin(s) walked exactly"
     floor, p_value = noise.ks_noise(lower, f.ks.n_ref, f.ks.n_cur, f.alpha)
     f.metrics["ks"] = {"value": lower, "lower": lower, "upper": upper, "note": note, "floor": floor, "p_value": p_value}
+    if f.metrics.get("wasserstein_distance", {}).get("value") is not None:
+        f.metrics["wasserstein_distance"]["p_value"] = p_value

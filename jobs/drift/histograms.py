@@ -27,11 +27,26 @@ from skewguard.drift_stats import bin_numeric, walk_runs
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["BinPlan", "Comparison", "HistKey", "exact_gaps", "feature_frame", "histograms"]
+__all__ = ["BinPlan", "Comparison", "HistKey", "combine", "exact_gaps", "extremes_key", "feature_frame", "histograms"]
 
 HistKey = tuple[str, tuple[str, ...], int]
-"""(workload, slice values, feature index); feature index −1 holds the row count."""
+"""(workload, slice values, feature index); feature index −1 holds the row count, and
+:func:`extremes_key` of a numeric feature its smallest and largest value."""
 ROWS = -1
+
+
+def extremes_key(feature: int) -> int:
+    """The key (below −1) under which a numeric feature's [min, max] (float64) is kept."""
+    return -2 - feature
+
+
+def combine(feature: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two partial results of one key: counts add up, extremes take the min and the max."""
+    if feature < ROWS:
+        return np.array([min(a[0], b[0]), max(a[1], b[1])])
+    return a + b
+
+
 _BATCH_CONF, _BATCH_ROWS = "spark.sql.execution.arrow.maxRecordsPerBatch", 65_536
 
 
@@ -117,6 +132,30 @@ def _count(
             acc[key] = flat[g].astype(np.int64)
 
 
+def _extremes(
+    acc: dict[HistKey, np.ndarray],
+    workload: str,
+    combos: list[tuple[str, ...]],
+    feature: int,
+    group: np.ndarray,
+    values: np.ndarray,
+) -> None:
+    """Smallest and largest non-null value per slice combination (Wasserstein's outer bins)."""
+    if values.size == 0:
+        return
+    if len(combos) == 1:
+        lows, highs, present = np.array([values.min()]), np.array([values.max()]), np.array([True])
+    else:
+        lows, highs = np.full(len(combos), np.inf), np.full(len(combos), -np.inf)
+        np.minimum.at(lows, group, values)
+        np.maximum.at(highs, group, values)
+        present = lows <= highs
+    for g in np.flatnonzero(present):
+        key = (workload, combos[g], extremes_key(feature))
+        got = np.array([lows[g], highs[g]])
+        acc[key] = combine(key[2], acc[key], got) if key in acc else got
+
+
 def _bin_batch(
     acc: dict[HistKey, np.ndarray], batch: pa.RecordBatch, workload: str, plan: BinPlan, n_slices: int
 ) -> None:
@@ -132,6 +171,7 @@ def _bin_batch(
             values = column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
             idx, on_edge, valid, _ = bin_numeric(values, edges)
             g = group[valid] if idx.size != values.size else group
+            _extremes(acc, workload, combos, i, g, values[valid] if idx.size != values.size else values)
             # layout: k+1 bin counts, then k on-edge counts, then the null count
             _count(acc, workload, combos, i, g, idx, 2 * k + 2)
             if on_edge.any():
@@ -156,7 +196,8 @@ def _bin_batch(
 
 def histograms(features_df: DataFrame, plan: BinPlan, n_slices: int) -> dict[HistKey, np.ndarray]:
     """Counts per (workload, slice values, feature) over the rows of ``features_df``
-    (:func:`feature_frame`); workloads without a plan are skipped."""
+    (:func:`feature_frame`), and each numeric feature's extremes (:func:`extremes_key`);
+    workloads without a plan are skipped."""
     from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
 
     workloads = sorted({w for w, _ in (*plan.edges, *plan.categories)})
@@ -203,16 +244,21 @@ def histograms(features_df: DataFrame, plan: BinPlan, n_slices: int) -> dict[His
     spark.conf.set(_BATCH_CONF, str(_BATCH_ROWS))  # fewer, larger batches: less per-batch Python overhead
     try:
         pairs = (
-            counts_df.rdd.map(lambda r: ((r[0], r[1], r[2]), np.frombuffer(r[3], dtype=np.int64)))
-            .reduceByKey(np.add)
+            counts_df.rdd.map(
+                lambda r: (
+                    (r[0], r[1], r[2]),
+                    (r[2], np.frombuffer(r[3], dtype=np.float64 if r[2] < ROWS else np.int64)),
+                )
+            )
+            .reduceByKey(lambda a, b: (a[0], combine(a[0], a[1], b[1])))
             .collect()
         )
     finally:
         spark.conf.set(_BATCH_CONF, before)
     out: dict[HistKey, np.ndarray] = {}
-    for (workload, combo, feature), counts in pairs:
+    for (workload, combo, feature), (_, counts) in pairs:
         slices = tuple(combo.split("\x1f")) if n_slices else ()
-        out[(workload, slices, feature)] = np.asarray(counts, dtype=np.int64)
+        out[(workload, slices, feature)] = np.asarray(counts, dtype=np.float64 if feature < ROWS else np.int64)
     return out
 
 

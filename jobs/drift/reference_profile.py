@@ -66,7 +66,11 @@ def _numeric_edges(
     ranges = {
         row["workload_id"]: row
         for row in features_df.groupBy("workload_id")
-        .agg(*[F.min(f"_f{i}").alias(f"min{i}") for i in numeric], *[F.max(f"_f{i}").alias(f"max{i}") for i in numeric])
+        .agg(
+            *[F.min(f"_f{i}").alias(f"min{i}") for i in numeric],
+            *[F.max(f"_f{i}").alias(f"max{i}") for i in numeric],
+            *[F.stddev_pop(f"_f{i}").alias(f"std{i}") for i in numeric],
+        )
         .collect()
     }
     edges: dict[tuple[str, int], np.ndarray] = {}
@@ -84,7 +88,12 @@ def _numeric_edges(
             values = np.array(quantiles or [], dtype=np.float64)
             edges[(workload, i)] = np.unique(values)
             coarse = np.unique(values[coarse_pos]) if values.size else values
-            extra[(workload, i)] = {"bin_edges": coarse, "min": row[f"min{i}"], "max": row[f"max{i}"]}
+            extra[(workload, i)] = {
+                "bin_edges": coarse,
+                "min": row[f"min{i}"],
+                "max": row[f"max{i}"],
+                "std": row[f"std{i}"],
+            }
     return edges, extra
 
 
@@ -169,6 +178,7 @@ def _numeric_profile(c: np.ndarray, fine: np.ndarray, extra: dict[str, Any]) -> 
         fine_on_edge=[int(x) for x in on_edge],
         min=extra["min"],
         max=extra["max"],
+        std=extra["std"],
     )
 
 
@@ -240,7 +250,7 @@ def _write_profile(spark: SparkSession, settings: Settings, name: str, out: list
     path = ensure_table(spark, settings, METRICS_REFERENCE_PROFILES)
     schema = METRICS_REFERENCE_PROFILES
     rows_out = spark.createDataFrame([tuple(r.get(c) for c in schema.column_names) for r in out], schema.spark_schema())
-    return replace_where(spark, rows_out, path, f"reference = {sql_string(name)}", len(out))
+    return replace_where(spark, rows_out, path, f"reference = {sql_string(name)}", len(out), merge_schema=True)
 
 
 def profile_reference(

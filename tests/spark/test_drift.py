@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import chi2_contingency, ks_2samp
+from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 
 from jobs import compute_drift, profile_reference
 from jobs.lib.job import EXIT_NO_DATA
@@ -152,7 +152,25 @@ def test_exact_ks_equals_scipy_and_js_psi_match_references(spark, data) -> None:
         assert rows[(name, "psi")]["value"] == pytest.approx(float(np.sum((c - r) * np.log(c / r))), abs=1e-12)
         null_delta = np.isnan(np.asarray(cur[name], float)).mean() - np.isnan(np.asarray(ref[name], float)).mean()
         assert rows[(name, "null_rate_delta")]["value"] == pytest.approx(null_delta, abs=1e-12)
+        # Wasserstein-1 over the reference's std: scipy's on the raw values lies inside the
+        # bounds from the fine histograms, which are a small fraction of a std wide
+        if name == "constant":
+            assert rows[(name, "wasserstein_distance")]["value"] is None
+            continue
+        r_vals, c_vals = _values(ref, name), _values(cur, name)
+        assert profile[name]["std"] == pytest.approx(np.std(r_vals), rel=1e-9)
+        exact = wasserstein_distance(r_vals, c_vals) / np.std(r_vals)
+        w = rows[(name, "wasserstein_distance")]
+        assert w["lower"] - 1e-12 <= exact <= w["upper"] + 1e-12, (name, exact, w["lower"], w["upper"])
+        # each fine bin leaves open at most its share of both sides times its width: tight where
+        # the current lies within the reference's range; the lognormal's wide tail bins and the
+        # shifted side's mass past the reference's largest value leave it wider (documented)
+        wide = name in ("skewed", "shifted")
+        assert w["upper"] - w["lower"] <= (0.15 if wide else 0.03), (name, w["lower"], w["upper"])
+        assert w["value"] == pytest.approx((w["lower"] + w["upper"]) / 2)
+        assert w["p_value"] == rows[(name, "ks")]["p_value"]
     assert rows[("constant", "ks")]["value"] == 0.0
+    assert rows[("shifted", "wasserstein_distance")]["value"] == pytest.approx(1.0, abs=0.1)  # moved by 1 sd
     assert rows[("normal", "count_delta")]["value"] == pytest.approx(3000 / 4000 - 1)
 
     for name in CATEGORICAL:
