@@ -1,0 +1,1 @@
+"""Evaluate stage: candidate models scored on the traffic that was served, next to production."""
