@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from schemas.core import Column, TableSchema
 from schemas.drift_tables import METRICS_DRIFT, METRICS_REFERENCE_PROFILES
+from schemas.evaluation_tables import METRICS_EVALUATIONS
 from schemas.gold import GOLD_TRAINING_SET
 from schemas.lineage import PARSE_LINEAGE
 from schemas.llm import GOLD_LLM_DATASETS, SILVER_LLM_INTERACTIONS
@@ -206,4 +207,5 @@ TABLES = (
     METRICS_SERVING_SKEW,
     METRICS_REFERENCE_PROFILES,
     METRICS_DRIFT,
+    METRICS_EVALUATIONS,
 )

@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError
 from skewguard.settings_models import (
     DriftSettings,
     ElasticsearchSettings,
+    EvaluationSettings,
     IngestSettings,
     LakehouseSettings,
     LlmSettings,
@@ -82,6 +83,8 @@ class Settings(SettingsModel):
     """LLM interaction logs: validation limits and the fine-tuning / evaluation datasets."""
     drift: DriftSettings = Field(default_factory=DriftSettings)
     """Drift monitoring: reference profiles, metrics, thresholds, slices and reports."""
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    """Evaluating candidate models on labelled served traffic, and the promotion gate."""
 
     def artifacts_path(self) -> Path:
         """Local folder of fitted pipelines, training-set manifests, models and bundles."""
@@ -98,6 +101,11 @@ class Settings(SettingsModel):
     def drift_report_root(self) -> Path:
         """Folder of the drift reports (one sub-folder per run)."""
         configured = Path(self.drift.report_dir)
+        return configured if configured.is_absolute() else self.artifacts_path() / configured
+
+    def evaluation_report_root(self) -> Path:
+        """Folder of the evaluation reports (one sub-folder per run)."""
+        configured = Path(self.evaluation.report_dir)
         return configured if configured.is_absolute() else self.artifacts_path() / configured
 
     def llm_export_root(self) -> str:

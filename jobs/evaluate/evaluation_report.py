@@ -1,0 +1,162 @@
+"""The HTML report of one evaluation: the bundles, the gate's decision, and per scope the
+metrics with their intervals, the differences from production, the ROC curves and the
+calibration curves. A Jinja2 template (autoescaped) and Matplotlib charts inlined as SVG: the
+file is self-contained, nothing is fetched when it is viewed."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from jobs.evaluate import classifier_metrics as cm
+from jobs.evaluate.scored_rows import KEY_SEPARATOR, LoadedBundle
+
+if TYPE_CHECKING:
+    from jobs.evaluate.evaluation_passes import BootstrapSums
+    from skewguard.config import Settings
+
+__all__ = ["render_report", "write_report"]
+
+log = logging.getLogger(__name__)
+
+_COLOURS = ("#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700")
+
+
+def _svg(figure: Any) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _charts(
+    key: str, bundles: Sequence[LoadedBundle], boot: dict[tuple[str, int], BootstrapSums], bins: int
+) -> list[str]:
+    import matplotlib
+
+    matplotlib.rcParams["svg.hashsalt"] = "skewguard"
+    matplotlib.rcParams["svg.fonttype"] = "none"
+    from matplotlib.figure import Figure
+
+    roc, cal = Figure(figsize=(4.2, 3.6)), Figure(figsize=(4.2, 3.6))
+    ax_roc, ax_cal = roc.subplots(), cal.subplots()
+    for b, loaded in enumerate(bundles):
+        sums = boot[(key, b)]
+        pos, neg = sums.point_hist
+        if pos.sum() == 0 or neg.sum() == 0:
+            continue
+        tpr = np.concatenate([[0.0], np.cumsum(pos) / pos.sum()])
+        fpr = np.concatenate([[0.0], np.cumsum(neg) / neg.sum()])
+        label = f"{loaded.role} {loaded.bundle.version}"
+        colour = _COLOURS[b % len(_COLOURS)]
+        line = ax_roc.plot(fpr, tpr, color=colour, label=label)[0]
+        line.set_gid(f"roc-{b}")
+        cal_sums = sums.point[len(cm.STAT_NAMES) :].reshape(bins, 3)
+        filled = cal_sums[:, 0] > 0
+        points = ax_cal.plot(
+            cal_sums[filled, 1] / cal_sums[filled, 0], cal_sums[filled, 2] / cal_sums[filled, 0], "o-",
+            color=colour, label=label,
+        )[0]  # fmt: skip
+        points.set_gid(f"calibration-{b}")
+    for ax, title, xlabel, ylabel in (
+        (ax_roc, "ROC", "false positive rate", "true positive rate"),
+        (ax_cal, "Calibration", "mean score", "share labelled 1"),
+    ):
+        ax.plot([0, 1], [0, 1], color="#999", linestyle="--", linewidth=0.8)
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1))
+        ax.legend(loc="lower right", fontsize=8)
+    return [_svg(roc), _svg(cal)]
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def _scopes(rows: Sequence[dict[str, Any]], bundles: Sequence[LoadedBundle], boot: dict[tuple[str, int], BootstrapSums],
+            settings: Settings) -> list[dict[str, Any]]:  # fmt: skip
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        day = str(r["event_date"]) if r["event_date"] else ""
+        key = KEY_SEPARATOR.join([day, r["workload_id"], r["slice_column"], r["slice_value"]])
+        by_key.setdefault(key, []).append(r)
+    scopes = []
+    for key, scope_rows in by_key.items():
+        day, workload, column, value = key.split(KEY_SEPARATOR)
+        title = workload + (f" · {column} = {value}" if column else "") + (f" · {day}" if day else "")
+        metrics = []
+        for metric in cm.METRICS:
+            per_bundle = [next(r for r in scope_rows if r["metric"] == metric and r["bundle_path"] == str(b.bundle.path)
+                               and r["bundle_role"] == b.role) for b in bundles]  # fmt: skip
+            cells = [
+                _fmt(r["value"]) + ("" if r["ci_low"] is None else f" [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]")
+                for r in per_bundle
+            ]
+            diffs = []
+            for r in per_bundle[1:]:
+                text = _fmt(r["diff_vs_production"], True)
+                if r["diff_ci_low"] is not None:
+                    text += f" [{_fmt(r['diff_ci_low'], True)}, {_fmt(r['diff_ci_high'], True)}]"
+                d = r["diff_vs_production"]
+                worse = d is not None and (d < 0 if cm.HIGHER_IS_BETTER[metric] else d > 0)
+                diffs.append({"text": text, "worse": worse})
+            metrics.append({"metric": metric, "cells": cells, "diffs": diffs})
+        first = scope_rows[0]
+        charts = _charts(key, bundles, boot, settings.evaluation.calibration_bins) if not column else []
+        scopes.append(
+            {
+                "title": title,
+                "workload": workload,
+                "slice": f"{column}={value}" if column else "",
+                "metrics": metrics,
+                "n": first["n"],
+                "positives": first["positives"],
+                "charts": charts,
+            }
+        )
+    return scopes
+
+
+def render_report(
+    run_id: str, request: Any, result: Any, boot: dict[tuple[str, int], BootstrapSums],
+    bundles: Sequence[LoadedBundle], settings: Settings, gated: bool,
+) -> str:  # fmt: skip
+    """The report's HTML."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("jobs.evaluate", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+    )
+    template = env.get_template("evaluation_report.html.j2")
+    return template.render(
+        run_id=run_id,
+        source=result.rows[0]["source"] if result.rows else "",
+        window=str(request.window),
+        scored=result.scored,
+        refused=result.refused,
+        confidence=settings.evaluation.confidence,
+        replicates=settings.evaluation.replicates,
+        bundles=[b.identity for b in bundles],
+        decisions=result.decisions,
+        gated=gated,
+        scopes=_scopes(result.rows, bundles, boot, settings),
+    )
+
+
+def write_report(
+    folder: Path, run_id: str, request: Any, result: Any, boot: dict[tuple[str, int], BootstrapSums],
+    bundles: Sequence[LoadedBundle], settings: Settings, gated: bool,
+) -> Path:  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "report.html"
+    path.write_text(render_report(run_id, request, result, boot, bundles, settings, gated))
+    log.info("evaluation report written to %s", path)
+    return path
