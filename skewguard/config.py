@@ -16,10 +16,10 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError
 
+from skewguard.evaluation_settings import EvaluationSettings
 from skewguard.settings_models import (
     DriftSettings,
     ElasticsearchSettings,
-    EvaluationSettings,
     IngestSettings,
     LakehouseSettings,
     LlmSettings,

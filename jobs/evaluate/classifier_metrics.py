@@ -23,6 +23,8 @@ import math
 
 import numpy as np
 
+from skewguard.evaluation_settings import EVALUATION_METRIC_NAMES
+
 __all__ = [
     "HIGHER_IS_BETTER",
     "METRICS",
@@ -36,7 +38,7 @@ __all__ = [
     "stat_count",
 ]
 
-METRICS = ("roc_auc", "pr_auc", "log_loss", "brier_score", "ece", "accuracy", "precision", "recall")
+METRICS = EVALUATION_METRIC_NAMES
 """Every metric of a bundle, in the order of its rows."""
 HIGHER_IS_BETTER = {"roc_auc": True, "pr_auc": True, "accuracy": True, "precision": True, "recall": True,
                     "log_loss": False, "brier_score": False, "ece": False}  # fmt: skip
