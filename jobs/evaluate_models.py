@@ -76,23 +76,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _table(result: object) -> list[str]:
-    """The candidate-vs-production lines of the whole workloads."""
-    lines = []
-    for r in result.rows:  # type: ignore[attr-defined]
-        if r["slice_column"]:
-            continue
-        day = f" {r['event_date']}" if r["event_date"] else ""
-        value = "n/a" if r["value"] is None else f"{r['value']:.4f}"
-        ci = "" if r["ci_low"] is None else f" [{r['ci_low']:.4f}, {r['ci_high']:.4f}]"
-        diff = ""
-        if r["bundle_role"] == "candidate" and r["diff_vs_production"] is not None:
-            diff = f"  Δ {r['diff_vs_production']:+.4f} [{r['diff_ci_low']:+.4f}, {r['diff_ci_high']:+.4f}]"
-        who = f"{r['bundle_role']:<10} {r['bundle_name']} {r['bundle_version']}"
-        lines.append(f"{r['workload_id']}{day}  {who:<40} {r['metric']:<11} {value}{ci}{diff}")
-    return lines
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -111,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     if not outcome.succeeded:
         return EXIT_USAGE
     result = outcome.result
-    for line in _table(result):
+    from jobs.evaluate.evaluation_summary import table_lines
+
+    for line in table_lines(result.rows):
         log.info("%s", line)
     if result.refused:
         log.warning(

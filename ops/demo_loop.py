@@ -1,7 +1,8 @@
 """The closed loop on the embedded default, as the demo runs it: bronze logs → silver
 predictions and LLM interactions → LLM fine-tuning / evaluation datasets (per-workload counts
 printed) → delayed labels → labeled examples → training set → reference model → bundle
-→ parity gate → serving (predicting with the bundle, logging with the SDK; two features
+→ parity gate → a second candidate (stronger regularisation), gated against the first on the
+training set's held-out eval rows → serving (predicting with the bundle, logging with the SDK; two features
 drift on purpose) → Elasticsearch → bronze → silver → serving-skew check of what was served
 → drift of the served day against the training set (profiled once), with its HTML report.
 
@@ -55,6 +56,8 @@ class LoopResult:
     drift: list[dict[str, Any]]
     """``metrics.drift`` rows of the served day against the training set that are not ok."""
     drift_report: str | None
+    evaluation: list[str]
+    """The candidate-vs-production lines and the promotion gate's decision."""
 
 
 def _run(name: str, main: Any, argv: list[str]) -> None:
@@ -84,6 +87,7 @@ def close_the_loop(
     training_set = f"{workload}_{start:%Y%m%d}_{end:%Y%m%d}"
     bundle = _train_and_bundle(settings, window, workload, training_set, common)
     parity = _parity_gate(settings, bundle, common)
+    evaluation = _candidate_gate(spark, settings, bundle, window, workload, training_set, common)
 
     serve_round = _ServingRound(end + dt.timedelta(days=1), workload, bundle.version, common)
     drifted = _drifted_features(workload)
@@ -104,6 +108,7 @@ def close_the_loop(
         drifted=drifted,
         drift=drift,
         drift_report=drift_report,
+        evaluation=evaluation,
     )
 
 
@@ -183,6 +188,53 @@ def _parity_gate(settings: Settings, bundle: Bundle, common: tuple[str, ...]) ->
     _run("check_parity", check_parity.main, ["--bundle", str(bundle.path), "--report-dir", str(report_dir), *common])
     report: dict[str, Any] = json.loads((report_dir / "report.json").read_text())
     return report
+
+
+def _candidate_gate(
+    spark: SparkSession,
+    settings: Settings,
+    production: Bundle,
+    window: list[str],
+    workload: str,
+    training_set: str,
+    common: tuple[str, ...],
+) -> list[str]:
+    """A second candidate — the same training set, 100× the L2 regularisation — bundled,
+    parity-gated and evaluated against the first on the training set's eval split (rows
+    neither model was fitted on). The gate may refuse it: that is its answer, not a failure."""
+    from jobs import evaluate_models, train_reference_model
+    from jobs.evaluate.evaluation_summary import latest_run, table_lines
+    from jobs.evaluate.promotion_gate import gate_decisions, parity_passed
+    from ops.build_bundle import build_named_bundle
+
+    version = f"{production.version}-l2"
+    _run(
+        "train_reference_model",
+        train_reference_model.main,
+        [
+            "--training-set",
+            training_set,
+            "--name",
+            production.name,
+            "--version",
+            version,
+            "--reg-param",
+            "1.0",
+            *common,
+        ],
+    )
+    candidate = build_named_bundle(settings, production.name, version, training_set)
+    _parity_gate(settings, candidate, common)
+    argv = [*window, "--workload", workload, "--training-set", training_set, "--production", str(production.path)]
+    argv += ["--candidate", str(candidate.path), "--gate"]
+    log.info("loop: evaluate_models %s", " ".join(argv))
+    code = evaluate_models.main(argv)
+    if code not in (0, 1):
+        raise LoopStepFailed(f"evaluate_models exited {code}")
+    rows = latest_run(spark, settings)
+    decision = gate_decisions(rows, settings, {str(candidate.path): parity_passed(spark, settings, candidate)})[0]
+    verdict = "PASS: may replace production" if decision.passed else "FAIL: production stays"
+    return [*table_lines(rows), f"  promotion gate: {verdict}", *[f"    {line}" for line in decision.failures]]
 
 
 def _drifted_features(workload: str) -> tuple[str, str]:
@@ -307,6 +359,7 @@ def format_loop(result: LoopResult) -> str:
         f"× {result.parity['outputs']} outputs, max |offline − serving| {result.parity['max_abs_diff']:.3g} "
         f"(serving p99 {result.parity['serving_latency_ms']['p99']:.3f} ms); report: "
         f"{result.parity['report_path']}/report.html",
+        *result.evaluation,
         f"served {result.served} requests on {result.serve_day} with the bundle; logged {result.logged}; "
         f"landed in silver.predictions with model version {model['version']}: {result.landed}",
         f"serving skew on {result.serve_day}: {result.skew.get('mismatched')} of {result.skew.get('rows')} logged "
