@@ -9,7 +9,9 @@ Python-started sessions (tests, notebooks, ``python -m jobs.…``) get the jars 
 from __future__ import annotations
 
 import shlex
+import tomllib
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from skewguard.config import Settings, repo_root
@@ -39,16 +41,27 @@ def jar_paths(settings: Settings) -> list[str]:
     return jars
 
 
+def _package_data(root: Path) -> Iterator[Path]:
+    """The files ``[tool.setuptools.package-data]`` ships next to the modules (the wheel's)."""
+    table = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    for package, patterns in table.items():
+        folder = root.joinpath(*package.split("."))
+        for pattern in patterns:
+            yield from (p for p in folder.glob(pattern) if p.is_file())
+
+
 def build_pyfiles_zip(target: Path | None = None) -> Path:
-    """Zip the project's packages for ``--py-files`` (executors on other machines import them)."""
+    """Zip the project's packages for ``--py-files`` (executors on other machines import them),
+    with their package data (the reports' templates: ``jinja2.PackageLoader`` reads them from
+    the zip)."""
     root = repo_root()
     target = target or root / ".cache" / "dist" / "skewguard-py.zip"
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
+    files = {p for package in _PACKAGES for p in (root / package).rglob("*.py")} | set(_package_data(root))
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        for package in _PACKAGES:
-            for path in sorted((root / package).rglob("*.py")):
-                zf.write(path, path.relative_to(root).as_posix())
+        for path in sorted(files):
+            zf.write(path, path.relative_to(root).as_posix())
     tmp.replace(target)
     return target
 

@@ -3,13 +3,17 @@ no external resource), so it opens from a file, a CI artifact or an e-mail alike
 
 The drift job builds a :class:`RunReport` of :class:`FeatureReport` (one per workload, feature
 and slice) and calls :func:`write_report`. The page lists every feature worst first
-(:func:`severity_key`), then one section per feature with its metrics and a histogram of the
-reference against the current window."""
+(:func:`severity_key`), then one section per feature with its metrics, a histogram of the
+reference against the current window and the trend of its headline metric.
+
+The page is the Jinja2 template ``templates/drift_report.html.j2`` (its feature sections in
+``drift_feature.html.j2``, its stylesheet in ``drift_report.css``; see
+:mod:`jobs.lib.report_pages`); the charts are Matplotlib's SVG (:mod:`jobs.drift.drift_charts`).
+This module orders the features and works out what each section shows."""
 
 from __future__ import annotations
 
 import hashlib
-import html
 import logging
 import math
 import re
@@ -18,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.drift.drift_charts import Trend, histogram_chart, trend_chart
-from jobs.drift.report_style import HELP_HTML as _HELP
-from jobs.drift.report_style import REPORT_CSS as _CSS
+from markupsafe import Markup
+
+from jobs.drift.drift_charts import CUR_COLOUR, REF_COLOUR, STATUS_COLOURS, Trend, histogram_chart, trend_chart
+from jobs.lib.report_pages import page_environment
 
 __all__ = [
     "FeatureReport",
@@ -29,6 +34,7 @@ __all__ = [
     "histogram_svg",
     "render_report",
     "severity_key",
+    "trend_svg",
     "write_report",
 ]
 
@@ -143,10 +149,6 @@ def severity_key(f: FeatureReport) -> tuple[int, float, str, str, str]:
     return (_STATUS_RANK.get(f.status, len(_STATUS_RANK)), -ratio, f.workload_id, f.feature, f.slice)
 
 
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
 def _num(v: float | None) -> str:
     v = _finite(v)
     if v is None:
@@ -159,6 +161,11 @@ def _num(v: float | None) -> str:
 def _pct(v: float | None) -> str:
     v = _finite(v)
     return "—" if v is None else f"{v:.2%}"
+
+
+def _p(v: float | None) -> str:
+    v = _finite(v)
+    return "—" if v is None else (f"{v:.2g}" if v < 1e-3 else f"{v:.3f}")
 
 
 def _value_text(m: MetricValue) -> str:
@@ -179,92 +186,71 @@ def _metric(f: FeatureReport, *names: str) -> MetricValue | None:
     return next((by_name[n] for n in names if n in by_name), None)
 
 
-def _metric_cell(m: MetricValue | None, prefix: str = "") -> str:
-    if m is None:
-        return '<td class="metric">—</td>'
-    return (
-        f'<td class="metric st-{_e(m.status)}" data-metric="{_e(m.metric)}" data-status="{_e(m.status)}" '
-        f'title="{_e(_METRIC_LABELS.get(m.metric, m.metric))}: {_e(m.status)}">{_e(prefix)}{_e(_value_text(m))}</td>'
-    )
+_ENV = page_environment(
+    "jobs.drift",
+    {
+        "num": _num,
+        "pct": _pct,
+        "p_value": _p,
+        "value_text": _value_text,
+        "metric_label": lambda metric: _METRIC_LABELS.get(metric, metric),
+        "count": lambda n: f"{n:,}",
+        "exact": lambda v: "" if v is None else repr(v),  # data-* attributes: every digit, for a reader
+    },
+)
+_ENV.globals["colours"] = {"ref": REF_COLOUR, "cur": CUR_COLOUR, **STATUS_COLOURS}
 
 
-def _badge(status: str) -> str:
-    return f'<span class="badge st-{_e(status)}">{_e(status)}</span>'
+@dataclass(frozen=True)
+class _Section:
+    """What the page shows of one feature, beyond the feature itself: its anchor, the summary's
+    two metrics and its charts (SVG from :mod:`jobs.drift.drift_charts`, None: nothing to draw)."""
+
+    f: FeatureReport
+    anchor: str
+    psi: MetricValue | None
+    shape: MetricValue | None
+    shape_prefix: str
+    cur_empty: bool
+    histogram: Markup | None
+    trend: Trend | None
+    trend_svg: Markup | None
 
 
-def _summary_row(f: FeatureReport) -> str:
+def _section(f: FeatureReport, trend: Trend | None) -> _Section:
+    anchor = _anchor(f)
     shape = _metric(f, "ks") if f.feature_type == "numeric" else None
     shape = shape or _metric(f, "ks", "js_distance", "js_divergence")
     prefix = {"ks": "KS ", "js_distance": "JS dist ", "js_divergence": "JS div "}.get(shape.metric, "") if shape else ""
-    return (
-        f'<tr class="feature-row" data-status="{_e(f.status)}" data-workload="{_e(f.workload_id)}" '
-        f'data-feature="{_e(f.feature)}" data-slice="{_e(f.slice)}">'
-        f"<td>{_badge(f.status)}</td><td>{_e(f.workload_id)}</td>"
-        f'<td><a href="#{_anchor(f)}">{_e(f.feature)}</a></td><td>{_e(f.slice or "—")}</td>'
-        f'<td>{_e(f.feature_type)}</td><td class="num">{f.ref_count:,}</td><td class="num">{f.cur_count:,}</td>'
-        f'<td class="num">{_pct(f.ref_null_rate)} → {_pct(f.cur_null_rate)}</td>'
-        f"{_metric_cell(_metric(f, 'psi'))}{_metric_cell(shape, prefix)}</tr>"
+    return _Section(
+        f=f,
+        anchor=anchor,
+        psi=_metric(f, "psi"),
+        shape=shape,
+        shape_prefix=prefix,
+        cur_empty=f.cur_count == 0 or not any((_finite(p) or 0.0) > 0 for p in f.cur_props),
+        histogram=histogram_chart(f"{anchor}-hist", f.bin_labels, f.ref_props, f.cur_props),
+        trend=trend,
+        trend_svg=trend_chart(f"{anchor}-trend", trend) if trend is not None else None,
     )
 
 
-def _metric_table(f: FeatureReport) -> str:
-    if not f.metrics:
-        return '<p class="facts">No metrics were computed for this feature.</p>'
-    rows = "".join(
-        f'<tr data-metric="{_e(m.metric)}" data-status="{_e(m.status)}">'
-        f"<td>{_e(_METRIC_LABELS.get(m.metric, m.metric))}</td>"
-        f'<td class="num st-{_e(m.status)}">{_e(_value_text(m))}</td>'
-        f'<td class="num">{_e(_num(m.warn))}</td><td class="num">{_e(_num(m.alert))}</td>'
-        f'<td class="num noise-floor">{_e(_num(m.noise_floor))}</td><td class="num p-value">{_e(_p(m.p_value))}</td>'
-        f"<td>{_badge(m.status)}</td><td class=\"reason\">{_e(m.reason or '')}</td><td>{_e(m.note or '')}</td></tr>"
-        for m in f.metrics
-    )
-    return (
-        '<table class="metrics"><thead><tr><th>metric</th><th>value</th><th>warn</th><th>alert</th>'
-        "<th>noise floor</th><th>p-value</th><th>status</th><th>reason</th><th>note</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
-    )
-
-
-def _p(v: float | None) -> str:
-    v = _finite(v)
-    return "—" if v is None else (f"{v:.2g}" if v < 1e-3 else f"{v:.3f}")
-
-
-def _histogram(f: FeatureReport) -> str:
-    return histogram_chart(f.feature, f.bin_labels, f.ref_props, f.cur_props, f.cur_count)
+def _macro(name: str) -> Any:
+    return getattr(_ENV.get_template("drift_feature.html.j2").module, name)
 
 
 def histogram_svg(feature: FeatureReport) -> str:
     """The feature's histogram as the report draws it, for a notebook or another page: an
-    inline ``<svg>`` of the reference against the current proportions per bin, preceded by a
-    ``<p>`` note when the current window is empty (only the note when nothing can be drawn).
-    Its grid and axis lines take their colour from the report's stylesheet."""
-    return _histogram(feature)
+    inline ``<svg>`` of the reference against the current proportions per bin with its data
+    table, preceded by a ``<p>`` note when the current window is empty (only the note when
+    nothing can be drawn)."""
+    return str(_macro("histogram")(_section(feature, None)))
 
 
-def _trend(f: FeatureReport, trend: Trend | None) -> str:
-    if trend is None:
-        return ""
-    label = _METRIC_LABELS.get(trend.metric, trend.metric)
-    return (
-        f'<div class="chart trend-chart"><p class="facts">{_e(label)} over the last {len(trend.windows)} '
-        f"window(s) against this reference</p>{trend_chart(f.feature, trend)}</div>"
-    )
-
-
-def _section(f: FeatureReport, trend: Trend | None = None) -> str:
-    where = f" · {f.slice}" if f.slice else ""
-    return (
-        f'<section class="feature" id="{_anchor(f)}" data-status="{_e(f.status)}" data-feature="{_e(f.feature)}" '
-        f'data-workload="{_e(f.workload_id)}" data-slice="{_e(f.slice)}">'
-        f"<h2>{_badge(f.status)} {_e(f.workload_id)} · {_e(f.feature)}{_e(where)}</h2>"
-        f'<p class="facts">{_e(f.feature_type)} · reference {f.ref_count:,} rows, current {f.cur_count:,} rows · '
-        f"null rate {_pct(f.ref_null_rate)} → {_pct(f.cur_null_rate)} · {len(f.bin_labels)} bins</p>"
-        f'{_metric_table(f)}<div class="chart">{_histogram(f)}</div>{_trend(f, trend)}'
-        '<p><a href="#summary">back to summary</a></p>'
-        "</section>"
-    )
+def trend_svg(name: str, trend: Trend) -> str:
+    """A feature's trend as the report draws it, for a notebook: an inline ``<svg>`` (its ids
+    under ``name``) with its data table, or a note when no window has a value."""
+    return str(_macro("trend")(trend, trend_chart(f"{name}-trend", trend)))
 
 
 def _counts(features: Iterable[FeatureReport]) -> dict[str, int]:
@@ -274,59 +260,11 @@ def _counts(features: Iterable[FeatureReport]) -> dict[str, int]:
     return counts
 
 
-def _slice_of(row: dict[str, Any]) -> str:
-    return f"{row['slice_column']}={row['slice_value']}" if row["slice_column"] else "—"
-
-
-def _verdicts(datasets: tuple[dict[str, Any], ...]) -> str:
-    """The dataset verdict per workload (and slice): the share of its features in alert."""
-    if not datasets:
-        return ""
-    rows = "".join(
-        f'<tr class="dataset-row" data-status="{_e(d["status"])}" data-workload="{_e(d["workload_id"])}">'
-        f"<td>{_badge(d['status'])}</td><td>{_e(d['workload_id'])}</td>"
-        f"<td>{_e(_slice_of(d))}</td>"
-        f'<td class="num">{d["cur_count"]} of {d["ref_count"]}</td><td class="num">{_pct(d["value"])}</td>'
-        f'<td class="num">{_pct(d["alert_threshold"])}</td></tr>'
-        for d in datasets
-    )
-    return (
-        '<table class="datasets" id="datasets"><thead><tr><th>dataset</th><th>workload</th><th>slice</th>'
-        "<th>features in alert</th><th>share</th><th>drift share</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
-    )
-
-
 def render_report(run: RunReport) -> str:
     """The whole report as one HTML page (no script, no external resource)."""
     features = sorted(run.features, key=severity_key)
-    counts = _counts(features)
-    count_html = "".join(
-        f'<span class="count" data-status="{_e(s)}">{_badge(s)} <span class="n">{counts[s]}</span></span>'
-        for s in ("alert", "warn", "ok", "empty")
-    )
-    header = (
-        f'<header><h1>Drift report · {_e(run.run_id)}</h1><dl class="run">'
-        f'<dt>run</dt><dd id="run-id">{_e(run.run_id)}</dd><dt>computed at</dt><dd>{_e(run.computed_at)}</dd>'
-        f'<dt>window</dt><dd id="window">{_e(run.window)}</dd>'
-        f'<dt>reference</dt><dd id="reference">{_e(run.reference)}</dd>'
-        f'<dt>compared with</dt><dd id="drift-type">{_e(run.drift_type)}</dd>'
-        f'<dt>KS mode</dt><dd id="ks-mode">{_e(run.ks_mode)}</dd>'
-        f"<dt>features</dt><dd>{len(features)}</dd></dl>"
-        f'<div class="counts" id="counts">{count_html}</div>{_verdicts(run.datasets)}</header>'
-    )
-    summary = (
-        '<h2 id="summary">Features, worst first</h2><table class="summary"><thead><tr><th>status</th><th>workload</th>'
-        "<th>feature</th><th>slice</th><th>type</th><th>ref count</th><th>cur count</th><th>null rate ref → cur</th>"
-        f"<th>PSI</th><th>KS / JS</th></tr></thead><tbody>{''.join(_summary_row(f) for f in features)}</tbody></table>"
-    )
-    body = header + f'<div class="help">{_HELP}</div>' + summary
-    body += "".join(_section(f, run.trends.get((f.workload_id, f.slice, f.feature))) for f in features)
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Drift report · {_e(run.run_id)}</title><style>{_CSS}</style></head><body>{body}</body></html>\n"
-    )
+    sections = [_section(f, run.trends.get((f.workload_id, f.slice, f.feature))) for f in features]
+    return _ENV.get_template("drift_report.html.j2").render(run=run, sections=sections, counts=_counts(features))
 
 
 def write_report(run: RunReport, path: Path) -> Path:

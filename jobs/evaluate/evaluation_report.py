@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from markupsafe import Markup
 
 from jobs.evaluate import classifier_metrics as cm
 from jobs.evaluate.scored_rows import KEY_SEPARATOR, LoadedBundle
+from jobs.lib.report_pages import page_environment
 
 if TYPE_CHECKING:
     from jobs.evaluate.evaluation_passes import BootstrapSums
@@ -108,7 +110,9 @@ def _scopes(rows: Sequence[dict[str, Any]], bundles: Sequence[LoadedBundle], boo
                 diffs.append({"text": text, "worse": worse})
             metrics.append({"metric": metric, "cells": cells, "diffs": diffs})
         first = scope_rows[0]
-        charts = _charts(key, bundles, boot, settings.evaluation.calibration_bins) if not column else []
+        charts = (
+            [Markup(c) for c in _charts(key, bundles, boot, settings.evaluation.calibration_bins)] if not column else []
+        )
         scopes.append(
             {
                 "title": title,
@@ -128,14 +132,7 @@ def render_report(
     bundles: Sequence[LoadedBundle], settings: Settings, gated: bool,
 ) -> str:  # fmt: skip
     """The report's HTML."""
-    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
-    env = Environment(
-        loader=PackageLoader("jobs.evaluate", "templates"),
-        autoescape=select_autoescape(["html", "j2"]),
-        undefined=StrictUndefined,
-    )
-    template = env.get_template("evaluation_report.html.j2")
+    template = page_environment("jobs.evaluate").get_template("evaluation_report.html.j2")
     return template.render(
         run_id=run_id,
         source=result.rows[0]["source"] if result.rows else "",

@@ -1,15 +1,16 @@
 """The parity gate's report: one dictionary (``report.json``), rendered as text for a CI log
-(``report.txt``) and as a self-contained HTML page (``report.html``)."""
+(``report.txt``) and as a self-contained HTML page (``report.html``, from the Jinja2 template
+``templates/parity_report.html.j2``; see :mod:`jobs.lib.report_pages`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from jobs.lib.report_pages import page_environment
 from jobs.parity.comparison import Comparison
 from serving.bundle import Bundle
 
@@ -184,110 +185,23 @@ def render_text(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_exact(v))}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-_STYLE = (
-    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:.5em 0}"
-    "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}.passed{color:#070}.failed{color:#b00}"
-    ".note{color:#850}"
+_ENV = page_environment(
+    "jobs.parity",
+    {
+        "exact": _exact,
+        "pick": lambda row, *keys: [row[k] for k in keys],
+        "mode_row": lambda item: [
+            item[0],
+            *(item[1][k] for k in ("max_abs_diff", "examples_over_tolerance", "serving_errors")),
+        ],
+    },
 )
 
 
-def _summary_html(report: Mapping[str, Any], verdict: str) -> list[str]:
-    """The verdict, what was compared, the totals and the totals per way of sending."""
-    b, o = report["bundle"], report["offline"]
-    return [
-        f"<h1 class='{verdict.lower()}'>Parity {verdict}</h1>",
-        f"<p>Bundle <b>{html.escape(b['name'])} {html.escape(b['version'])}</b> against "
-        f"<code>{html.escape(o['source'])}</code>, run <code>{html.escape(report['run_id'])}</code>.</p>",
-        _table(
-            ["examples", "outputs", "max |Δ|", "tolerance", "examples over", "serving errors", "p50 ms", "p99 ms"],
-            [
-                [
-                    report["examples"],
-                    report["outputs"],
-                    report["max_abs_diff"],
-                    report["tolerance"],
-                    report["examples_over_tolerance"],
-                    report["serving_errors"],
-                    report["serving_latency_ms"]["p50"],
-                    report["serving_latency_ms"]["p99"],
-                ]
-            ],
-        ),
-        "<h2>By way of sending</h2>",
-        _table(
-            ["mode", "max |Δ|", "examples over", "errors"],
-            [
-                [k, m["max_abs_diff"], m["examples_over_tolerance"], m["serving_errors"]]
-                for k, m in report["modes"].items()
-            ],
-        ),
-    ]
-
-
-def _divergence_html(div: Mapping[str, Any]) -> list[str]:
-    """Where the offline and serving paths part: the first divergent step and its examples."""
-    parts = ["<h2>Where the paths part</h2>"]
-    if div.get("step"):
-        parts.append(
-            f"<p>First divergent step: <b>{html.escape(div['step'])}</b> (step {div['step_index']} of "
-            f"{html.escape(' → '.join(div['offline_steps']))}); features: "
-            f"<b>{html.escape(', '.join(div['features']) or '(stage lists differ)')}</b></p>"
-        )
-    if div.get("note"):
-        parts.append(f"<p>{html.escape(div['note'])}</p>")
-    examples = div.get("examples", [])
-    parts.append(
-        _table(
-            ["example", "feature", "offline", "serving"],
-            [[e["id"], e["feature"], e["offline"], e["serving"]] for e in examples],
-        )
-    )
-    return parts
-
-
-def _differences_html(single: Mapping[str, Any]) -> list[str]:
-    """The largest differences by output and the worst examples (sent one by one)."""
-    parts = []
-    largest = single["largest_by_output"]
-    if largest:
-        parts.append("<h2>Largest differences by output</h2>")
-        parts.append(_table(["output", "max |Δ|"], [[k, v] for k, v in largest.items()]))
-    worst = single["worst"]
-    if worst:
-        parts.append("<h2>Worst examples</h2>")
-        parts.append(
-            _table(
-                ["example", "output", "offline", "serving", "|Δ|", "outputs over"],
-                [
-                    [w["id"], w["output"], w["offline"], w["serving"], w["abs_diff"], w["outputs_over_tolerance"]]
-                    for w in worst
-                ],
-            )
-        )
-    return parts
-
-
 def render_html(report: Mapping[str, Any]) -> str:
-    b = report["bundle"]
+    """The report as one HTML page (``templates/parity_report.html.j2``: no script, no external resource)."""
     verdict = "PASSED" if report["passed"] else "FAILED"
-    parts = _summary_html(report, verdict)
-    for note in report["identity_notes"]:
-        parts.append(f"<p class='note'>{html.escape(note)}</p>")
-    div = report.get("divergence")
-    if div:
-        parts += _divergence_html(div)
-    parts += _differences_html(report["modes"]["single"])
-    title = f"Parity {verdict}: {b['name']} {b['version']}"
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>\n"
-    )
+    return _ENV.get_template("parity_report.html.j2").render(report=report, verdict=verdict)
 
 
 def write_report(report: Mapping[str, Any], folder: Path) -> None:
