@@ -18,7 +18,6 @@ stable ids, set with Matplotlib's ``gid``:
 
 from __future__ import annotations
 
-import io
 import math
 import re
 import threading
@@ -32,6 +31,8 @@ from markupsafe import Markup
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
+
+from jobs.lib.report_pages import inline_svg
 
 __all__ = ["CUR_COLOUR", "REF_COLOUR", "STATUS_COLOURS", "Trend", "histogram_chart", "trend_chart"]
 
@@ -55,10 +56,6 @@ _RC: dict[str, Any] = {
     "ytick.color": "#333333",
     "ytick.major.size": 3,
 }
-_NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
-_XMLNS = re.compile(r'\s+xmlns(?::xlink)?="[^"]*"')  # inline in HTML the parser sets the namespaces
-_TAG = re.compile(r"<[^>]+>")  # Matplotlib escapes "<" in text and attributes: every "<" opens a tag
-_ID_REF = re.compile(r'(\bid="|url\(#|href="#)([^")]+)')
 _LOCK = threading.Lock()  # rcParams and the reused figures are per process: one chart at a time
 
 
@@ -69,17 +66,6 @@ def _finite(v: float | None) -> float | None:
 def _chart_id(text: str) -> str:
     """``text`` as an id (letters, digits, ``_`` and ``-``), for the svg and its elements."""
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "chart"
-
-
-def _scoped(svg: str, ident: str) -> str:
-    """Every id of the chart (and every reference to one) under ``ident``, so that many charts
-    in one page share none: Matplotlib numbers its groups from 1 in each figure."""
-
-    def scope(m: re.Match[str]) -> str:
-        value = m.group(2)
-        return m.group(0) if value == ident or value.startswith(ident + "-") else f"{m.group(1)}{ident}-{value}"
-
-    return _TAG.sub(lambda tag: _ID_REF.sub(scope, tag.group(0)), svg)
 
 
 class _Canvas:
@@ -99,13 +85,7 @@ class _Canvas:
     def svg(self, ident: str) -> Markup:
         """The figure as an inline ``<svg>``: no XML prolog, no doctype, no metadata, every id
         under ``ident``. Matplotlib escapes the text it writes, so the result is safe markup."""
-        buf = io.StringIO()
-        with mpl.rc_context({"svg.id": ident}):
-            self.fig.savefig(buf, format="svg", metadata=_NO_METADATA)
-        text = buf.getvalue()
-        start = text.index("<svg")
-        end = text.index(">", start)
-        return Markup(_scoped(_XMLNS.sub("", text[start:end]) + text[end:].strip(), ident))
+        return inline_svg(self.fig, ident)
 
 
 def _pool(items: list[Any], n: int, make: Callable[[], Any]) -> list[Any]:

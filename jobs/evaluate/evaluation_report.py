@@ -5,7 +5,6 @@ file is self-contained, nothing is fetched when it is viewed."""
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ from markupsafe import Markup
 
 from jobs.evaluate import classifier_metrics as cm
 from jobs.evaluate.scored_rows import KEY_SEPARATOR, LoadedBundle
-from jobs.lib.report_pages import page_environment
+from jobs.lib.report_pages import inline_svg, page_environment
 
 if TYPE_CHECKING:
     from jobs.evaluate.evaluation_passes import BootstrapSums
@@ -29,20 +28,23 @@ log = logging.getLogger(__name__)
 _COLOURS = ("#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700")
 
 
-def _svg(figure: Any) -> str:
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]
+_RC = {"svg.fonttype": "none", "svg.hashsalt": "skewguard", "text.parse_math": False, "font.size": 8}
 
 
 def _charts(
-    key: str, bundles: Sequence[LoadedBundle], boot: dict[tuple[str, int], BootstrapSums], bins: int
-) -> list[str]:
-    import matplotlib
+    ident: str, key: str, bundles: Sequence[LoadedBundle], boot: dict[tuple[str, int], BootstrapSums], bins: int
+) -> list[Markup]:
+    """The scope's ROC and calibration curves, one line per bundle (ids ``<ident>-rocchart-roc-<b>`` and
+    ``<ident>-calchart-calibration-<b>``); the ROC curve from the fine score bins."""
+    import matplotlib as mpl
 
-    matplotlib.rcParams["svg.hashsalt"] = "skewguard"
-    matplotlib.rcParams["svg.fonttype"] = "none"
+    with mpl.rc_context(_RC):
+        return _draw(ident, key, bundles, boot, bins)
+
+
+def _draw(
+    ident: str, key: str, bundles: Sequence[LoadedBundle], boot: dict[tuple[str, int], BootstrapSums], bins: int
+) -> list[Markup]:
     from matplotlib.figure import Figure
 
     roc, cal = Figure(figsize=(4.2, 3.6)), Figure(figsize=(4.2, 3.6))
@@ -72,7 +74,7 @@ def _charts(
         ax.plot([0, 1], [0, 1], color="#999", linestyle="--", linewidth=0.8)
         ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1))
         ax.legend(loc="lower right", fontsize=8)
-    return [_svg(roc), _svg(cal)]
+    return [inline_svg(roc, f"{ident}-rocchart"), inline_svg(cal, f"{ident}-calchart")]
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:
@@ -89,7 +91,7 @@ def _scopes(rows: Sequence[dict[str, Any]], bundles: Sequence[LoadedBundle], boo
         key = KEY_SEPARATOR.join([day, r["workload_id"], r["slice_column"], r["slice_value"]])
         by_key.setdefault(key, []).append(r)
     scopes = []
-    for key, scope_rows in by_key.items():
+    for number, (key, scope_rows) in enumerate(by_key.items()):
         day, workload, column, value = key.split(KEY_SEPARATOR)
         title = workload + (f" · {column} = {value}" if column else "") + (f" · {day}" if day else "")
         metrics = []
@@ -110,11 +112,11 @@ def _scopes(rows: Sequence[dict[str, Any]], bundles: Sequence[LoadedBundle], boo
                 diffs.append({"text": text, "worse": worse})
             metrics.append({"metric": metric, "cells": cells, "diffs": diffs})
         first = scope_rows[0]
-        charts = (
-            [Markup(c) for c in _charts(key, bundles, boot, settings.evaluation.calibration_bins)] if not column else []
-        )
+        bins = settings.evaluation.calibration_bins
+        charts = _charts(f"scope{number}", key, bundles, boot, bins) if not column else []
         scopes.append(
             {
+                "id": f"scope{number}",
                 "title": title,
                 "workload": workload,
                 "slice": f"{column}={value}" if column else "",
