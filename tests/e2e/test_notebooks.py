@@ -51,7 +51,7 @@ def small_lakehouse(local_es, spark, tmp_path_factory):  # type: ignore[no-untyp
 #: text each notebook's outputs must contain (beyond the lakehouse path and no traceback)
 EXPECTED = {
     "01_getting_started.ipynb": ["bronze.serving_logs"],
-    "02_training_sets_and_bundles.ipynb": ["same params: True", "validation AUC", "logged_score"],
+    "02_training_sets_and_bundles.ipynb": ["same params: True", "validation AUC", "logged_score", "Δ v2 − v1"],
     "03_llm_datasets.ipynb": ["silver.llm_interactions:", "tool_calling", "succeeded", "train.jsonl"],
     "04_drift.ipynb": ["metrics.reference_profiles", "psi", "trend of", "drift report:"],
 }
