@@ -83,3 +83,11 @@ def test_closed_loop_serves_the_bundle_and_lands_its_logs(settings, spark, tmp_p
     assert Path(result.drift_report).is_file()
     text = format_loop(result)
     assert "validation AUC" in text and "parity gate: PASSED" in text
+    # the second candidate was evaluated against the first on the eval split, and gated
+    assert any(line.startswith("  roc_auc ") for line in result.evaluation)
+    assert any(line.startswith("  promotion gate: ") for line in result.evaluation)
+    evaluated = spark.read.format("delta").load(settings.lakehouse.table_path("metrics.evaluations"))
+    assert (
+        evaluated.where("slice_column = '' AND metric = 'roc_auc'").select("n").distinct().collect()[0]["n"]
+        == (result.training_set["split_counts"]["eval"])
+    )
