@@ -47,8 +47,10 @@ def build_pyfiles_zip(target: Path | None = None) -> Path:
     tmp = target.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for package in _PACKAGES:
-            for path in sorted((root / package).rglob("*.py")):
-                zf.write(path, path.relative_to(root).as_posix())
+            for path in sorted((root / package).rglob("*")):
+                # the modules, and the templates the reports render (package data)
+                if path.suffix == ".py" or (path.is_file() and path.parent.name == "templates"):
+                    zf.write(path, path.relative_to(root).as_posix())
     tmp.replace(target)
     return target
 

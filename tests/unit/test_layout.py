@@ -16,7 +16,7 @@ from skewguard.config import repo_root
 
 ROOT = repo_root()
 PROJECT = ("transforms", "schemas", "skewguard", "serving", "jobs", "ops", "benchmarks", "tests")
-STAGES = ("jobs.bronze", "jobs.silver", "jobs.gold", "jobs.drift", "jobs.parity")  # in data-flow order
+STAGES = ("jobs.bronze", "jobs.silver", "jobs.gold", "jobs.drift", "jobs.parity", "jobs.evaluate")  # data-flow order
 BASE = ("skewguard", "schemas", "transforms")
 
 # what each layer may import of the project (its own layer always)
