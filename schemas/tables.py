@@ -8,6 +8,7 @@ from schemas.evaluation_tables import METRICS_EVALUATIONS
 from schemas.gold import GOLD_TRAINING_SET
 from schemas.lineage import PARSE_LINEAGE
 from schemas.llm import GOLD_LLM_DATASETS, SILVER_LLM_INTERACTIONS
+from schemas.llm_eval_tables import METRICS_LLM_EVALUATION_RECORDS, METRICS_LLM_EVALUATIONS
 from schemas.metrics import METRICS_PARITY, METRICS_SERVING_SKEW
 
 __all__ = [
@@ -208,4 +209,6 @@ TABLES = (
     METRICS_REFERENCE_PROFILES,
     METRICS_DRIFT,
     METRICS_EVALUATIONS,
+    METRICS_LLM_EVALUATIONS,
+    METRICS_LLM_EVALUATION_RECORDS,
 )

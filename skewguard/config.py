@@ -1,7 +1,7 @@
 """Typed configuration: ``conf/base.yaml`` + a profile overlay + environment overrides.
 
 Load order (later wins): ``conf/base.yaml`` → ``conf/<profile>.yaml`` → environment.
-Secrets (Elasticsearch user, password, API key) come from the environment only: a YAML
+Secrets (Elasticsearch user, password, API key; the LLM endpoint's key) come from the environment only: a YAML
 file that sets one is rejected. A bad value fails at start-up with a one-line
 :class:`ConfigError` naming the key and the reason. The model of each section (``elasticsearch``,
 ``lakehouse``, …) is in :mod:`skewguard.settings_models`.
@@ -17,6 +17,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from skewguard.evaluation_settings import EvaluationSettings
+from skewguard.settings_llm_eval import LlmEvalSettings
 from skewguard.settings_models import (
     DriftSettings,
     ElasticsearchSettings,
@@ -53,6 +54,9 @@ ENV_OVERRIDES: dict[str, str] = {
     "SKEWGUARD_SPARK_MASTER": "spark.master",
     "SKEWGUARD_PII_KEY": "serving.pii_key",
     "SKEWGUARD_SPOOL_DIR": "serving.spool_dir",
+    "SKEWGUARD_LLM_EVAL_URL": "llm_eval.base_url",
+    "SKEWGUARD_LLM_EVAL_MODEL": "llm_eval.model",
+    "SKEWGUARD_LLM_EVAL_API_KEY": "llm_eval.api_key",
 }
 
 
@@ -85,6 +89,8 @@ class Settings(SettingsModel):
     """Drift monitoring: reference profiles, metrics, thresholds, slices and reports."""
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     """Evaluating candidate models on labelled served traffic, and the promotion gate."""
+    llm_eval: LlmEvalSettings = Field(default_factory=LlmEvalSettings)
+    """LLM evaluation (``evaluate_llm``): the candidate endpoint, retries, rate limit, scoring."""
 
     def artifacts_path(self) -> Path:
         """Local folder of fitted pipelines, training-set manifests, models and bundles."""
@@ -106,6 +112,11 @@ class Settings(SettingsModel):
     def evaluation_report_root(self) -> Path:
         """Folder of the evaluation reports (one sub-folder per run)."""
         configured = Path(self.evaluation.report_dir)
+        return configured if configured.is_absolute() else self.artifacts_path() / configured
+
+    def llm_eval_report_root(self) -> Path:
+        """Folder of the LLM evaluation reports (one sub-folder per run)."""
+        configured = Path(self.llm_eval.report_dir)
         return configured if configured.is_absolute() else self.artifacts_path() / configured
 
     def llm_export_root(self) -> str:

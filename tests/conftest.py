@@ -38,6 +38,7 @@ LONGEST_FIRST = [
     "tests/integration/test_ingest.py",
     "tests/integration/test_secure_cluster.py",
     "tests/spark/test_llm_datasets.py",
+    "tests/spark/test_evaluate_llm.py",
     "tests/integration/test_logger_pii_corpus.py",
 ]
 

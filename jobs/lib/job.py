@@ -126,7 +126,7 @@ def job_settings(job: str, args: argparse.Namespace) -> Settings | None:
         log.error("%s: configuration error: %s", job, exc)
         return None
     es = settings.elasticsearch
-    secrets = [s.get_secret_value() for s in (es.password, es.api_key) if s is not None]
+    secrets = [s.get_secret_value() for s in (es.password, es.api_key, settings.llm_eval.api_key) if s is not None]
     setup_logging(args.log_level, secrets)
     return settings
 

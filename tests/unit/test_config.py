@@ -102,3 +102,20 @@ def test_llm_limit_defaults_like_the_flywheel_and_is_not_below_min_records(tmp_p
     assert load_settings("local", _conf(tmp_path, "llm:\n  limit: null\n"), env={}).llm.limit is None
     with pytest.raises(ConfigError, match=r"^llm: Value error, limit \(10\) must not be below min_records \(50\)"):
         load_settings("local", _conf(tmp_path, "llm:\n  limit: 10\n"), env={})
+
+
+def test_the_llm_endpoint_key_comes_from_the_environment_only(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^llm_eval\.api_key: secrets are read from the environment only"):
+        load_settings("local", _conf(tmp_path, "llm_eval:\n  api_key: sk-hunter22\n"), env={})
+    env = {
+        "SKEWGUARD_LLM_EVAL_URL": "http://127.0.0.1:8000/v1/",
+        "SKEWGUARD_LLM_EVAL_MODEL": "my-lora",
+        "SKEWGUARD_LLM_EVAL_API_KEY": "sk-from-env",
+    }
+    cfg = load_settings("local", _conf(tmp_path, "llm_eval:\n  concurrency: 4\n"), env=env).llm_eval
+    assert (cfg.base_url, cfg.model, cfg.concurrency) == ("http://127.0.0.1:8000/v1", "my-lora", 4)
+    assert cfg.api_key is not None and cfg.api_key.get_secret_value() == "sk-from-env" and "sk-from" not in repr(cfg)
+    with pytest.raises(ConfigError, match=r"^llm_eval\.base_url \(env SKEWGUARD_LLM_EVAL_URL\): Value error, must not"):
+        load_settings("local", _conf(tmp_path, ""), env={"SKEWGUARD_LLM_EVAL_URL": "http://u:hunter22@h/v1"})
+    with pytest.raises(ConfigError, match=r"^llm_eval\.argument_mode: Input should be 'name_only', 'name_and_args'"):
+        load_settings("local", _conf(tmp_path, "llm_eval:\n  argument_mode: fuzzy\n"), env={})
