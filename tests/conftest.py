@@ -33,6 +33,7 @@ LONGEST_FIRST = [
     "tests/e2e/test_spark_submit_cluster.py",
     "tests/spark/test_drift.py",
     "tests/integration/test_closed_loop.py",
+    "tests/spark/test_evaluate_models.py",
     "tests/spark/test_parse_predictions.py",
     "tests/spark/test_parity.py",
     "tests/integration/test_ingest.py",

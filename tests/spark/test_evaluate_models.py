@@ -44,7 +44,7 @@ def bundles(spark, settings, tmp_path_factory):  # type: ignore[no-untyped-def]
     from jobs.train_reference_model import main as train
     from ops.build_bundle import build_named_bundle
 
-    production = build_bundle(spark, settings, tmp_path_factory.mktemp("spec"), n=4000)
+    production = build_bundle(spark, settings, tmp_path_factory.mktemp("spec"), n=2000)
     assert train(["--training-set", "pt", "--name", "fraud", "--version", "v2", "--reg-param", "50"]) == 0
     worse = build_named_bundle(settings, "fraud", "v2").path
     skewed = tmp_path_factory.mktemp("skewed") / "fraud-v1-skewed"
@@ -53,7 +53,7 @@ def bundles(spark, settings, tmp_path_factory):  # type: ignore[no-untyped-def]
     _rehash(skewed)
     reports = tmp_path_factory.mktemp("parity")
     outcomes = [
-        check_parity(["--bundle", str(b), "--sample-size", "500", "--report-dir", str(reports / b.name)])
+        check_parity(["--bundle", str(b), "--sample-size", "300", "--report-dir", str(reports / b.name)])
         for b in (production, worse, skewed)
     ]
     assert outcomes == [0, 0, 1]
