@@ -1,7 +1,8 @@
 """The closed loop on the embedded default, as the demo runs it: bronze logs → silver
 predictions and LLM interactions → LLM fine-tuning / evaluation datasets (per-workload counts
 printed) → delayed labels → labeled examples → training set → reference model → bundle
-→ parity gate → a second candidate (stronger regularisation), gated against the first on the
+→ a local LLM candidate (a deterministic tool router over HTTP) evaluated on the tool-calling
+workload's eval split → parity gate → a second candidate (stronger regularisation), gated against the first on the
 training set's held-out eval rows → serving (predicting with the bundle, logging with the SDK; two features
 drift on purpose) → Elasticsearch → bronze → silver → serving-skew check of what was served
 → drift of the served day against the training set (profiled once), with its HTML report.
@@ -13,13 +14,13 @@ one-line cause.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ops.demo_steps import LoopStepFailed, candidate_gate, llm_candidate, parity_gate, run_step
 from skewguard.artifacts import load_manifest
 from skewguard.config import Settings
 
@@ -32,10 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["LoopResult", "LoopStepFailed", "close_the_loop", "format_loop"]
 
 log = logging.getLogger("skewguard.loop")
-
-
-class LoopStepFailed(RuntimeError):
-    """A job of the loop exited non-zero (its own log line says why)."""
 
 
 @dataclass(frozen=True)
@@ -58,13 +55,8 @@ class LoopResult:
     drift_report: str | None
     evaluation: list[str]
     """The candidate-vs-production lines and the promotion gate's decision."""
-
-
-def _run(name: str, main: Any, argv: list[str]) -> None:
-    log.info("loop: %s %s", name, " ".join(argv))
-    code = main(argv)
-    if code != 0:
-        raise LoopStepFailed(f"{name} exited {code}")
+    llm_evaluation: list[str]
+    """The local LLM candidate's scores against the logged production responses."""
 
 
 def close_the_loop(
@@ -83,11 +75,12 @@ def close_the_loop(
     the day after ``end`` with the new bundle and land what serving logged."""
     window = ["--start", str(start), "--end", str(end), *common]
     _parse_and_export_llm_datasets(window)
+    llm_evaluation = llm_candidate(spark, settings, common)
     _join_synthetic_labels(settings, log_file, seed, window)
     training_set = f"{workload}_{start:%Y%m%d}_{end:%Y%m%d}"
     bundle = _train_and_bundle(settings, window, workload, training_set, common)
-    parity = _parity_gate(settings, bundle, common)
-    evaluation = _candidate_gate(spark, settings, bundle, window, workload, training_set, common)
+    parity = parity_gate(settings, bundle, common)
+    evaluation = candidate_gate(spark, settings, bundle, window, workload, training_set, common)
 
     serve_round = _ServingRound(end + dt.timedelta(days=1), workload, bundle.version, common)
     drifted = _drifted_features(workload)
@@ -109,6 +102,7 @@ def close_the_loop(
         drift=drift,
         drift_report=drift_report,
         evaluation=evaluation,
+        llm_evaluation=llm_evaluation,
     )
 
 
@@ -143,8 +137,8 @@ def _parse_and_export_llm_datasets(window: list[str]) -> None:
     """Bronze → silver for the window, then the LLM fine-tuning / evaluation datasets."""
     from jobs import build_llm_datasets, parse_logs
 
-    _run("parse_logs", parse_logs.main, window)
-    _run("build_llm_datasets", build_llm_datasets.main, window)
+    run_step("parse_logs", parse_logs.main, window)
+    run_step("build_llm_datasets", build_llm_datasets.main, window)
 
 
 def _join_synthetic_labels(settings: Settings, log_file: Path, seed: int, window: list[str]) -> None:
@@ -157,7 +151,7 @@ def _join_synthetic_labels(settings: Settings, log_file: Path, seed: int, window
         read_records(log_file), labels_path, LabelConfig(seed=seed, window_days=settings.training.label_window_days)
     )
     log.info("loop: %d labels written to %s", labels.label_rows, labels_path)
-    _run("join_labels", join_labels.main, [*window, "--labels", str(labels_path)])
+    run_step("join_labels", join_labels.main, [*window, "--labels", str(labels_path)])
 
 
 def _train_and_bundle(
@@ -168,73 +162,15 @@ def _train_and_bundle(
     from jobs import build_training_set, train_reference_model
     from ops.build_bundle import build_named_bundle
 
-    _run("build_training_set", build_training_set.main, [*window, "--workload", workload, "--name", training_set])
+    run_step("build_training_set", build_training_set.main, [*window, "--workload", workload, "--name", training_set])
     version = f"v{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
     model_name = f"{workload}-model"
-    _run(
+    run_step(
         "train_reference_model",
         train_reference_model.main,
         ["--training-set", training_set, "--name", model_name, "--version", version, *common],
     )
     return build_named_bundle(settings, model_name, version, training_set)
-
-
-def _parity_gate(settings: Settings, bundle: Bundle, common: tuple[str, ...]) -> dict[str, Any]:
-    """The deploy step: serving may use the bundle only if it reproduces the offline outputs.
-    Returns the gate's report."""
-    from jobs import check_parity
-
-    report_dir = settings.artifacts_path() / "parity" / f"{bundle.name}-{bundle.version}"
-    _run("check_parity", check_parity.main, ["--bundle", str(bundle.path), "--report-dir", str(report_dir), *common])
-    report: dict[str, Any] = json.loads((report_dir / "report.json").read_text())
-    return report
-
-
-def _candidate_gate(
-    spark: SparkSession,
-    settings: Settings,
-    production: Bundle,
-    window: list[str],
-    workload: str,
-    training_set: str,
-    common: tuple[str, ...],
-) -> list[str]:
-    """A second candidate — the same training set, 100× the L2 regularisation — bundled,
-    parity-gated and evaluated against the first on the training set's eval split (rows
-    neither model was fitted on). The gate may refuse it: that is its answer, not a failure."""
-    from jobs import evaluate_models, train_reference_model
-    from jobs.evaluate.evaluation_summary import latest_run, table_lines
-    from jobs.evaluate.promotion_gate import gate_decisions, parity_passed
-    from ops.build_bundle import build_named_bundle
-
-    version = f"{production.version}-l2"
-    _run(
-        "train_reference_model",
-        train_reference_model.main,
-        [
-            "--training-set",
-            training_set,
-            "--name",
-            production.name,
-            "--version",
-            version,
-            "--reg-param",
-            "1.0",
-            *common,
-        ],
-    )
-    candidate = build_named_bundle(settings, production.name, version, training_set)
-    _parity_gate(settings, candidate, common)
-    argv = [*window, "--workload", workload, "--training-set", training_set, "--production", str(production.path)]
-    argv += ["--candidate", str(candidate.path), "--gate"]
-    log.info("loop: evaluate_models %s", " ".join(argv))
-    code = evaluate_models.main(argv)
-    if code not in (0, 1):
-        raise LoopStepFailed(f"evaluate_models exited {code}")
-    rows = latest_run(spark, settings)
-    decision = gate_decisions(rows, settings, {str(candidate.path): parity_passed(spark, settings, candidate)})[0]
-    verdict = "PASS: may replace production" if decision.passed else "FAIL: production stays"
-    return [*table_lines(rows), f"  promotion gate: {verdict}", *[f"    {line}" for line in decision.failures]]
 
 
 def _drifted_features(workload: str) -> tuple[str, str]:
@@ -302,8 +238,8 @@ def _land(spark: SparkSession, settings: Settings, serve_round: _ServingRound) -
         client.indices.refresh(index=settings.elasticsearch.index)
     finally:
         client.close()
-    _run("ingest_logs", ingest_logs.main, serve_round.argv)
-    _run("parse_logs", parse_logs.main, serve_round.argv)
+    run_step("ingest_logs", ingest_logs.main, serve_round.argv)
+    run_step("parse_logs", parse_logs.main, serve_round.argv)
     return _table(spark, settings, "silver.predictions").where(serve_round.served_rows).count()
 
 
@@ -311,7 +247,7 @@ def _serving_skew(spark: SparkSession, settings: Settings, serve_round: _Serving
     """``metrics.serving_skew``'s score row for the served day (empty when there is none)."""
     from jobs import check_serving_skew
 
-    _run("check_serving_skew", check_serving_skew.main, serve_round.argv)
+    run_step("check_serving_skew", check_serving_skew.main, serve_round.argv)
     skew = (
         _table(spark, settings, "metrics.serving_skew")
         .where(f"{serve_round.served_rows} AND check = 'outputs' AND subject = 'score'")
@@ -327,9 +263,9 @@ def _drift_against_training_set(
     the whole-workload metrics in warn or alert."""
     from jobs import compute_drift, profile_reference
 
-    _run("profile_reference", profile_reference.main, ["--training-set", training_set, *serve_round.common])
+    run_step("profile_reference", profile_reference.main, ["--training-set", training_set, *serve_round.common])
     drift_dir = settings.drift_report_root() / f"{training_set}-{serve_round.day}"
-    _run(
+    run_step(
         "compute_drift",
         compute_drift.main,
         ["--reference", training_set, *serve_round.argv, "--report-dir", str(drift_dir)],
@@ -359,6 +295,7 @@ def format_loop(result: LoopResult) -> str:
         f"× {result.parity['outputs']} outputs, max |offline − serving| {result.parity['max_abs_diff']:.3g} "
         f"(serving p99 {result.parity['serving_latency_ms']['p99']:.3f} ms); report: "
         f"{result.parity['report_path']}/report.html",
+        *result.llm_evaluation,
         *result.evaluation,
         f"served {result.served} requests on {result.serve_day} with the bundle; logged {result.logged}; "
         f"landed in silver.predictions with model version {model['version']}: {result.landed}",
