@@ -41,10 +41,11 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write_result(name: str, result: dict[str, Any]) -> Path:
+def write_result(name: str, result: dict[str, Any], command: str | None = None) -> Path:
+    """``benchmarks/results/<name>.json``: ``result`` with the command (default ``make bench-<name>``)."""
     path = repo_root() / "benchmarks" / "results" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {**result, "command": f"make bench-{name}", "argv": sys.argv[1:], "machine": machine()}
+    payload = {**result, "command": command or f"make bench-{name}", "argv": sys.argv[1:], "machine": machine()}
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     log.info("wrote %s", path)
     return path
