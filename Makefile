@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup venv jars es-start es-stop es-status es-start-secure es-stop-secure \
         spark-cluster-start spark-cluster-stop submit-args demo test test-unit lint bench-ingest bench-logger \
         bench-transforms bench-parity bench-soak bench-faults bench-llm_datasets bench-drift bench-evaluate-llm \
-        browser docs clean
+        bench-drift-power browser docs clean
 
 help: ## list the commands
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -88,6 +88,9 @@ bench-drift: venv jars ## benchmark: drift job on 10M rows × 23 features vs a b
 
 bench-evaluate-llm: venv jars ## benchmark: the LLM evaluation's endpoint path on generated eval records against a local stub endpoint, records/s at the configured concurrency vs 1
 	@$(PY) -m benchmarks.bench_evaluate_llm
+bench-drift-power: venv ## benchmark: false alarms and detection of the drift judgement on seeded splits (100 to 100k rows a side, no Spark) next to Evidently's preset
+	@bash scripts/evidently_env.sh
+	@$(PY) -m benchmarks.bench_drift_power
 
 browser: ## Debian's Chromium for the report tests (installed when missing)
 	@bash scripts/browser.sh ensure

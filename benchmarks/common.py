@@ -42,7 +42,7 @@ def machine() -> dict[str, Any]:
 
 
 def write_result(name: str, result: dict[str, Any], command: str | None = None) -> Path:
-    """``benchmarks/results/<name>.json``; ``command`` is the make target when it is not ``bench-<name>``."""
+    """``benchmarks/results/<name>.json``: ``result`` with the command (default ``make bench-<name>``)."""
     path = repo_root() / "benchmarks" / "results" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {**result, "command": command or f"make bench-{name}", "argv": sys.argv[1:], "machine": machine()}

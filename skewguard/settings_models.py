@@ -344,6 +344,12 @@ class DriftSettings(SettingsModel):
     """``none``: ``alpha`` per feature (with F features, about F·alpha of them pass their floor by
     chance in a window without drift); ``bonferroni``: ``alpha / F`` per feature, so that the
     chance of any false flag in a workload × slice is at most ``alpha``."""
+    metric_correction: Literal["none", "bonferroni"] = "bonferroni"
+    """A feature is flagged when any of its metrics is. ``bonferroni``: each of the T distinct
+    null tests behind its thresholded metrics (PSI, KS, JS, Hellinger, the χ² test with TV and
+    L∞, the null-rate test) at the feature's level / T, so that a feature without drift is
+    flagged with probability at most that level; ``none``: each at the feature's level (up to
+    T times it per feature)."""
     drift_share: float = Field(default=0.5, gt=0, le=1)
     """The dataset verdict: a workload (or slice) is in alert when at least this share of its
     monitored features is in alert (Evidently's ``drift_share``); ``compute_drift --fail-on

@@ -19,13 +19,20 @@ import numpy as np
 from jobs.drift.baselines import Profile, load_profile, previous_profile
 from jobs.drift.dataset_verdict import dataset_rows, verdict_line
 from jobs.drift.drift_report import FeatureReport, MetricValue, RunReport
-from jobs.drift.feature_drift import FeatureDrift, Scope, finish_ks, ks_candidates, measure
+from jobs.drift.feature_drift import (
+    FeatureDrift,
+    Scope,
+    feature_alpha,
+    feature_status,
+    finish_ks,
+    flagging_tests,
+    judge_metrics,
+    ks_candidates,
+    measure,
+)
 from jobs.drift.histograms import ROWS, Comparison, combine, exact_gaps, extremes_key, feature_frame, histograms
 from jobs.drift.sources import RowSource, table_source
 from schemas.tables import SILVER_LABELED_EXAMPLES, SILVER_PREDICTIONS
-from skewguard import drift_noise as noise
-from skewguard import drift_stats as m
-from skewguard.settings_models import DRIFT_METRIC_NAMES
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -95,13 +102,14 @@ def _measured_features(
     for workload, scope in sorted(scopes, key=lambda ws: (ws[0], ws[1] is not None, str(ws[1]))):
         cur_rows = int(counts.get((workload, scope, ROWS), np.zeros(1))[0])
         monitored = sum(1 for w, _ in profile.rows if w == workload)
-        alpha = conf.alpha / monitored if conf.alpha_correction == "bonferroni" else conf.alpha
         for (w, i), ref in sorted(profile.rows.items()):
             if w != workload:
                 continue
             width = profile.plan.width(w, i)
             cur = counts.get((w, scope, i), np.zeros(width, dtype=np.int64))
-            f = FeatureDrift(w, scope, i, profile.specs[i], ref, cur, cur_rows, alpha=alpha)
+            spec = profile.specs[i]
+            alpha = feature_alpha(conf, monitored, flagging_tests(conf, w, spec))
+            f = FeatureDrift(w, scope, i, spec, ref, cur, cur_rows, alpha=alpha)
             f.cur_range = counts.get((w, scope, extremes_key(i)))
             measure(f, settings)
             f.ks_refine = ks_candidates(f, settings, exact)
@@ -209,50 +217,6 @@ def compute_drift(
     return result
 
 
-_METRICS = DRIFT_METRIC_NAMES
-"""Every metric a feature can have, in the order of its rows (the names thresholds take)."""
-
-
-def _metric_values(f: FeatureDrift, settings: Settings, exact: bool) -> list[MetricValue]:
-    """Each metric the feature has, judged against its thresholds and its noise floor (KS
-    bounded: the worse of its bounds' statuses; an empty window: ``empty`` but for the count
-    delta)."""
-    conf = settings.drift
-    values: list[MetricValue] = []
-    for metric in _METRICS:
-        if metric not in f.metrics:
-            continue
-        got = f.metrics[metric]
-        limits = conf.thresholds_for(f.workload, f.spec.name, metric)
-        value, floor, p_value = got["value"], got.get("floor"), got.get("p_value")
-        lower, upper = got.get("lower"), got.get("upper")
-        if metric == "ks" and lower is not None and not exact:
-            judged = [noise.judge(b, limits.warn, limits.alert, floor) for b in (lower, upper)]
-            status, reason = max(judged, key=lambda sr: m.STATUS_RANK[sr[0]])
-        else:
-            status, reason = noise.judge(value, limits.warn, limits.alert, floor, p_value, f.alpha)
-        if f.cur_rows == 0 and metric != "count_delta":
-            status, reason = "empty", None
-        tested = floor is not None or p_value is not None
-        values.append(
-            MetricValue(
-                metric,
-                value,
-                limits.warn,
-                limits.alert,
-                status,
-                lower,
-                upper,
-                got.get("note"),
-                floor,
-                p_value,
-                f.alpha if tested else None,
-                reason,
-            )  # fmt: skip
-        )
-    return values
-
-
 def _drift_row(
     base: dict[str, Any], f: FeatureDrift, slice_column: str, slice_value: str, v: MetricValue, exact: bool
 ) -> dict[str, Any]:
@@ -300,7 +264,7 @@ def _feature_report(f: FeatureDrift, slice_column: str, slice_value: str, values
         f.spec.name,
         f.spec.kind,
         "" if f.scope is None else f"{slice_column}={slice_value}",
-        m.worst_status([v.status for v in values if v.status != "info"]),
+        feature_status(values),
         int(f.ref["count"]),
         f.cur_count,
         f.ref["null_rate"],
@@ -337,7 +301,7 @@ def _result(
     warnings: list[str] = []
     for f in features:
         slice_column, slice_value = ("", "") if f.scope is None else (slices[f.scope[0]], f.scope[1])
-        values = _metric_values(f, settings, exact)
+        values = judge_metrics(f, settings, exact)
         for v in values:
             rows.append(_drift_row(base, f, slice_column, slice_value, v, exact))
             if v.status in ("warn", "alert"):

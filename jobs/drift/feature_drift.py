@@ -1,5 +1,7 @@
 """One workload × scope × feature measured against its reference profile row: PSI, JS,
-null-rate and count deltas from the binned counts, and KS bounds refined by the exact walk."""
+null-rate and count deltas from the binned counts, and KS bounds refined by the exact walk;
+then judged: each metric against its thresholds and noise floor, the feature by its worst
+metric. No Spark here: the drift job and ``benchmarks.bench_drift_power`` share it."""
 
 from __future__ import annotations
 
@@ -8,15 +10,31 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jobs.drift.drift_report import MetricValue
 from jobs.drift.sources import FeatureSpec
 from skewguard import drift_distances as dist
 from skewguard import drift_noise as noise
 from skewguard import drift_stats as m
+from skewguard.settings_models import DRIFT_METRIC_NAMES
 
 if TYPE_CHECKING:
     from skewguard.config import Settings
+    from skewguard.settings_models import DriftSettings
 
-__all__ = ["FeatureDrift", "Scope", "finish_ks", "ks_candidates", "ks_floor", "measure"]
+__all__ = [
+    "JUDGED_METRICS",
+    "KIND_METRICS",
+    "FeatureDrift",
+    "Scope",
+    "feature_alpha",
+    "feature_status",
+    "finish_ks",
+    "flagging_tests",
+    "judge_metrics",
+    "ks_candidates",
+    "ks_floor",
+    "measure",
+]
 
 Scope = tuple[int, str] | None
 
@@ -157,3 +175,89 @@ def finish_ks(f: FeatureDrift, gaps: np.ndarray, exact: bool) -> None:
     f.metrics["ks"] = {"value": lower, "lower": lower, "upper": upper, "note": note, "floor": floor, "p_value": p_value}
     if f.metrics.get("wasserstein_distance", {}).get("value") is not None:
         f.metrics["wasserstein_distance"]["p_value"] = p_value
+
+
+JUDGED_METRICS = DRIFT_METRIC_NAMES
+"""The metrics a feature can have, in the order they are judged and written."""
+
+
+KIND_METRICS = {
+    "numeric": ("psi", "ks", "wasserstein_distance", "hellinger_distance", "tv_distance", "l_infinity_distance",
+                "chi_squared_test", "null_rate_delta", "count_delta"),
+    "categorical": ("psi", "js_divergence", "js_distance", "hellinger_distance", "tv_distance",
+                    "l_infinity_distance", "chi_squared_test", "null_rate_delta", "count_delta"),
+}  # fmt: skip
+"""The metrics :func:`measure` gives a feature of each kind."""
+_NULL_TESTS = {
+    "psi": "psi", "ks": "ks", "wasserstein_distance": "ks", "js_divergence": "js", "js_distance": "js",
+    "hellinger_distance": "hellinger",
+    "chi_squared_test": "chi_squared", "tv_distance": "chi_squared", "l_infinity_distance": "chi_squared",
+    "null_rate_delta": "null_rate",
+}  # fmt: skip
+"""Metric → the null test it is judged by (JS's distance is the divergence's root; TV and L∞
+are judged by the χ² test of their bins, Wasserstein by the KS test of the same ECDFs). The
+count delta has none."""
+
+
+def flagging_tests(conf: DriftSettings, workload: str, spec: FeatureSpec) -> int:
+    """How many distinct null tests can flag the feature: those of its metrics with thresholds."""
+    tests = set()
+    for metric in KIND_METRICS[spec.kind]:
+        limits = conf.thresholds_for(workload, spec.name, metric)
+        if metric in _NULL_TESTS and (limits.warn is not None or limits.alert is not None):
+            tests.add(_NULL_TESTS[metric])
+    return len(tests)
+
+
+def feature_alpha(conf: DriftSettings, monitored: int, tests: int = 1) -> float:
+    """The level each metric of a feature is tested at: ``drift.alpha``, divided by the
+    workload's ``monitored`` features under ``alpha_correction = bonferroni``, and by the
+    feature's flagging ``tests`` (:func:`flagging_tests`) under ``metric_correction =
+    bonferroni`` — a feature is flagged when any of its tests is."""
+    alpha = conf.alpha / monitored if conf.alpha_correction == "bonferroni" else conf.alpha
+    return alpha / max(tests, 1) if conf.metric_correction == "bonferroni" else alpha
+
+
+def judge_metrics(f: FeatureDrift, settings: Settings, exact: bool) -> list[MetricValue]:
+    """Each metric the feature has, judged against its thresholds and its noise floor (KS
+    bounded: the worse of its bounds' statuses; an empty window: ``empty`` but for the count
+    delta)."""
+    conf = settings.drift
+    values: list[MetricValue] = []
+    for metric in JUDGED_METRICS:
+        if metric not in f.metrics:
+            continue
+        got = f.metrics[metric]
+        limits = conf.thresholds_for(f.workload, f.spec.name, metric)
+        value, floor, p_value = got["value"], got.get("floor"), got.get("p_value")
+        lower, upper = got.get("lower"), got.get("upper")
+        if metric == "ks" and lower is not None and not exact:
+            judged = [noise.judge(b, limits.warn, limits.alert, floor) for b in (lower, upper)]
+            status, reason = max(judged, key=lambda sr: m.STATUS_RANK[sr[0]])
+        else:
+            status, reason = noise.judge(value, limits.warn, limits.alert, floor, p_value, f.alpha)
+        if f.cur_rows == 0 and metric != "count_delta":
+            status, reason = "empty", None
+        tested = floor is not None or p_value is not None
+        values.append(
+            MetricValue(
+                metric,
+                value,
+                limits.warn,
+                limits.alert,
+                status,
+                lower,
+                upper,
+                got.get("note"),
+                floor,
+                p_value,
+                f.alpha if tested else None,
+                reason,
+            )  # fmt: skip
+        )
+    return values
+
+
+def feature_status(values: list[MetricValue]) -> str:
+    """The feature's status: its worst judged metric (informational ones do not count)."""
+    return m.worst_status([v.status for v in values if v.status != "info"])

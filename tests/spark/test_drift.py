@@ -214,7 +214,7 @@ def test_bounded_ks_brackets_scipy_and_flags_exactly_the_drift(spark, data, tmp_
     assert rows[("device", "js_distance")]["status"] == "alert"
     # past the threshold and the noise floor, with the p-value next to it (in the table)
     shifted = rows[("shifted", "ks")]
-    assert shifted["reason"] == "material" and shifted["alpha"] == 0.01
+    assert shifted["reason"] == "material" and shifted["alpha"] == pytest.approx(0.01 / 3)  # PSI, KS, null rate
     assert shifted["noise_floor"] < shifted["lower"] and shifted["p_value"] < 1e-12
     assert rows[("normal", "psi")]["reason"] in ("below threshold", "below noise")
     assert rows[("ties", "count_delta")]["status"] == "info"
@@ -305,9 +305,9 @@ def test_bad_references_fail_with_one_line_and_write_nothing(spark, data, capsys
 
 def test_no_drift_split_of_a_small_window_stays_quiet(spark, data, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Two random halves of the same 600 rows (30 numeric features: normal, heavy-tailed and
-    heavily tied) are not drift: KS's critical value at 300 vs 300 (≈ 0.13 at α = 0.01) is far
-    above its 0.05 warn threshold, so at most what α allows may warn — and every KS p-value is
-    scipy's ``ks_2samp`` (asymptotic) p-value."""
+    heavily tied) are not drift: KS's critical value at 300 vs 300 (≈ 0.14 at α / 3, each of a
+    feature's three tests) is far above its 0.05 warn threshold, so at most what α allows may
+    warn — and every KS p-value is scipy's ``ks_2samp`` (asymptotic) p-value."""
     import pandas as pd
 
     from jobs.drift.drift_run import compute_drift as run_drift
@@ -331,7 +331,7 @@ def test_no_drift_split_of_a_small_window_stays_quiet(spark, data, tmp_path) -> 
     assert profile_reference.main(["--table", path, "--name", "split", *day, "--features", features]) == 0
     result = run_drift(spark, data["settings"], "split", DayWindow(CUR_DAY, CUR_DAY), RunRecord("t"), path, "exact")
     flagged = {r["feature"] for r in result.rows if r["status"] in ("warn", "alert")}
-    assert len(flagged) <= 1, sorted(flagged)  # α = 0.01 per feature and metric: ≈ 0.6 of 30 expected
+    assert len(flagged) <= 1, sorted(flagged)  # α = 0.01 per feature: ≤ 0.3 of 30 expected
     ref_side, cur_side = frame[frame.event_date == REF_DAY], frame[frame.event_date == CUR_DAY]
     for r in (r for r in result.rows if r["metric"] == "ks"):
         expected = ks_2samp(ref_side[r["feature"]], cur_side[r["feature"]], method="asymp")

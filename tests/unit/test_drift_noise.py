@@ -54,7 +54,8 @@ def test_null_rate_noise_is_the_two_by_two_chi_squared_test() -> None:
 
 
 def test_js_floor_is_the_g_test_for_equal_sizes_and_psi_follows_its_chi_squared_relation() -> None:
-    ref, cur = np.array([120, 80, 0, 40, 10]), np.array([100, 95, 0, 30, 25])  # n = m = 250
+    # n = m = 1000, every occupied bin expecting ≥ MIN_EXPECTED (the fewest: 70)
+    ref, cur = np.array([480, 320, 0, 160, 40]), np.array([400, 380, 0, 120, 100])
     divergence, distance = m.js(ref, cur)
     g_test = chi2_contingency(np.vstack([ref, cur])[:, [0, 1, 3, 4]], correction=False, lambda_="log-likelihood")
     for kind, value in (("js_divergence", divergence), ("js_distance", distance)):
@@ -65,9 +66,31 @@ def test_js_floor_is_the_g_test_for_equal_sizes_and_psi_follows_its_chi_squared_
     assert dist_floor == pytest.approx(math.sqrt(div_floor), abs=1e-15)
     psi = m.psi(ref, cur, 1e-4)
     floor, p_value = noise.binned_noise("psi", psi, ref, cur, ALPHA)
-    assert floor == pytest.approx(chi2.isf(ALPHA, 3) * (2 / 250), abs=1e-12)
-    assert p_value == pytest.approx(chi2.sf(psi / (2 / 250), 3), abs=1e-12)
+    assert floor == pytest.approx(chi2.isf(ALPHA, 3) * (2 / 1000), abs=1e-12)
+    assert p_value == pytest.approx(chi2.sf(psi / (2 / 1000), 3), abs=1e-12)
     assert noise.binned_noise("psi", 0.0, np.array([5, 0]), np.array([7, 0]), ALPHA) == (0.0, 1.0)
+
+
+def _psi_rows(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    r, c = ref / ref.sum(axis=1, keepdims=True), cur / cur.sum(axis=1, keepdims=True)
+    r, c = np.where(r == 0, 1e-4, r), np.where(c == 0, 1e-4, c)
+    return np.sum((c - r) * np.log(c / r), axis=1)
+
+
+def test_small_windows_draw_psis_null_where_its_chi_squared_relation_flags_twice_alpha() -> None:
+    """10 equally likely bins at 100 a side expect 10 a bin, under MIN_EXPECTED: the χ² floor
+    would be passed by 2α of no-drift splits (PSI's tail is heavier than its second-order
+    term's), the drawn floor by α."""
+    n, k = 100, 10
+    pooled_ref, pooled_cur = np.full(k, n // k), np.full(k, n // k)  # pooled proportions: uniform
+    floor, _ = noise.binned_noise("psi", 0.0, pooled_ref, pooled_cur, ALPHA)
+    chi2_floor = chi2.isf(ALPHA, k - 1) * (2 / n)
+    assert floor is not None and floor > chi2_floor
+    rng = np.random.default_rng(11)
+    p = np.full(k, 1 / k)
+    psi = _psi_rows(rng.multinomial(n, p, size=40_000), rng.multinomial(n, p, size=40_000))
+    assert np.mean(psi > chi2_floor) > 1.7 * ALPHA
+    assert np.mean(psi > floor) == pytest.approx(ALPHA, abs=0.003)
 
 
 def test_judge_names_the_reason() -> None:
