@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 .PHONY: help setup venv jars es-start es-stop es-status es-start-secure es-stop-secure \
         spark-cluster-start spark-cluster-stop submit-args demo test test-unit lint bench-ingest bench-logger \
-        bench-transforms bench-parity bench-soak bench-faults bench-llm_datasets bench-drift browser docs clean
+        bench-transforms bench-parity bench-soak bench-faults bench-llm_datasets bench-drift bench-evaluate browser docs clean
 
 help: ## list the commands
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -84,6 +84,9 @@ bench-llm_datasets: venv jars ## benchmark: 1M generated LLM records bronze → 
 bench-drift: venv jars ## benchmark: drift job on 10M rows × 23 features vs a bare scan of the same columns and Evidently on 1M + 1M rows
 	@bash scripts/evidently_env.sh
 	@$(PY) -m benchmarks.bench_drift
+
+bench-evaluate: venv jars ## benchmark: evaluate_models on 10M labelled examples × 2 bundles (200-replicate CIs) vs a bare scan of the same columns; bootstrap CI coverage in a seeded simulation
+	@$(PY) -m benchmarks.bench_evaluate
 
 browser: ## Debian's Chromium for the report tests (installed when missing)
 	@bash scripts/browser.sh ensure
