@@ -30,7 +30,8 @@ from scipy import integrate
 from scipy.special import expit, logit
 from scipy.stats import norm
 
-from jobs.evaluate.evaluation_passes import bootstrap_sums_of, rank_sums, ranking_of
+from jobs.evaluate.evaluation_passes import bootstrap_sums_of
+from jobs.evaluate.ranking_pass import rank_sums, ranking_of
 from jobs.evaluate.tabular_evaluation import estimates
 from skewguard.evaluation_settings import EvaluationSettings
 

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jobs.evaluate import classifier_metrics as cm
-from jobs.evaluate.evaluation_passes import BootstrapSums, bootstrap_sums, exact_ranking
+from jobs.evaluate.evaluation_passes import BootstrapSums, bootstrap_sums
 from jobs.evaluate.evaluation_report import write_report
 from jobs.evaluate.promotion_gate import GateDecision, gate_decisions, parity_passed
+from jobs.evaluate.ranking_pass import exact_ranking
 from jobs.evaluate.scored_rows import KEY_SEPARATOR, LoadedBundle, scope_rows, scopes_of, scored_rows
 from jobs.lib.delta_io import ensure_table, sql_string, table_version
 from schemas.evaluation_tables import METRICS_EVALUATIONS

@@ -14,7 +14,8 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from jobs.evaluate import classifier_metrics as cm
-from jobs.evaluate.evaluation_passes import _range_bounds, batch_scopes, bootstrap_sums_of, rank_sums, ranking_of
+from jobs.evaluate.evaluation_passes import batch_scopes, bootstrap_sums_of
+from jobs.evaluate.ranking_pass import _range_bounds, rank_sums, ranking_of
 from jobs.evaluate.scored_rows import _logged_names, _score_batches, scopes_of, typed_inputs
 from jobs.parity.replay_client import request_from_logged
 from ops.build_bundle import build_named_bundle
