@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup venv jars es-start es-stop es-status es-start-secure es-stop-secure \
         spark-cluster-start spark-cluster-stop submit-args demo test test-unit lint bench-ingest bench-logger \
         bench-transforms bench-parity bench-soak bench-faults bench-llm_datasets bench-drift bench-evaluate-llm \
-        bench-drift-power browser docs clean
+        bench-drift-power bench-evaluate browser docs clean
 
 help: ## list the commands
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,6 +91,8 @@ bench-evaluate-llm: venv jars ## benchmark: the LLM evaluation's endpoint path o
 bench-drift-power: venv ## benchmark: false alarms and detection of the drift judgement on seeded splits (100 to 100k rows a side, no Spark) next to Evidently's preset
 	@bash scripts/evidently_env.sh
 	@$(PY) -m benchmarks.bench_drift_power
+bench-evaluate: venv jars ## benchmark: evaluate_models on 10M labelled examples × 2 bundles (200-replicate CIs) vs a bare scan of the same columns; bootstrap CI coverage in a seeded simulation
+	@$(PY) -m benchmarks.bench_evaluate
 
 browser: ## Debian's Chromium for the report tests (installed when missing)
 	@bash scripts/browser.sh ensure

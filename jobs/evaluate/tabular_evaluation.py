@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jobs.evaluate import classifier_metrics as cm
-from jobs.evaluate.evaluation_passes import BootstrapSums, bootstrap_sums, exact_ranking
+from jobs.evaluate.evaluation_passes import BootstrapSums, bootstrap_sums
 from jobs.evaluate.evaluation_report import write_report
 from jobs.evaluate.promotion_gate import GateDecision, gate_decisions, parity_passed
-from jobs.evaluate.scored_rows import KEY_SEPARATOR, LoadedBundle, scoped_rows, scored_rows
+from jobs.evaluate.ranking_pass import exact_ranking
+from jobs.evaluate.scored_rows import KEY_SEPARATOR, LoadedBundle, scope_rows, scopes_of, scored_rows
 from jobs.lib.delta_io import ensure_table, sql_string, table_version
 from schemas.evaluation_tables import METRICS_EVALUATIONS
 from schemas.tables import GOLD_TRAINING_SET, SILVER_LABELED_EXAMPLES
@@ -38,7 +39,15 @@ if TYPE_CHECKING:
     from jobs.lib.window import DayWindow
     from skewguard.config import Settings
 
-__all__ = ["EvaluationRequest", "EvaluationResult", "evaluate_models", "load_bundle"]
+__all__ = [
+    "Estimate",
+    "EvaluationRequest",
+    "EvaluationResult",
+    "estimates",
+    "evaluate_models",
+    "load_bundle",
+    "replicate_metrics",
+]
 
 log = logging.getLogger("skewguard.evaluate")
 
@@ -66,6 +75,10 @@ class EvaluationResult:
     """Per candidate: the promotion gate's decision."""
     report: str = ""
     """The HTML report's path."""
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds per phase: ``reading`` (the rows, their labels checked; the bundles loaded),
+    ``scoring`` (every bundle's scores of every row, materialised), ``ranking`` (the exact
+    AUC/AP passes), ``bootstrap``, ``writing`` (``metrics.evaluations``), ``gate_and_report``."""
 
 
 def load_bundle(settings: Settings, spec: str, role: str) -> LoadedBundle:
@@ -128,8 +141,8 @@ def _interval(values: np.ndarray, confidence: float) -> tuple[float | None, floa
     return float(low), float(high)
 
 
-def _replicate_metrics(sums: BootstrapSums, calibration_bins: int) -> dict[str, np.ndarray]:
-    """Each metric's value in every replicate (NaN where undefined)."""
+def replicate_metrics(sums: BootstrapSums, calibration_bins: int) -> dict[str, np.ndarray]:
+    """Each metric's value in every replicate (NaN where undefined; AUC and AP from the fine bins)."""
     reps = sums.replicate.shape[0]
     out = {m: np.full(reps, np.nan) for m in cm.METRICS}
     for r in range(reps):
@@ -138,6 +151,63 @@ def _replicate_metrics(sums: BootstrapSums, calibration_bins: int) -> dict[str, 
         auc, ap = cm.ranking(sums.hist[r, 0], sums.hist[r, 1])
         out["roc_auc"][r] = np.nan if auc is None else auc
         out["pr_auc"][r] = np.nan if ap is None else ap
+    return out
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One metric of one bundle: the exact value, its interval, and the paired difference from
+    the first bundle (production) with its interval; ``binning_error`` (AUC and AP) is exact −
+    binned at the point estimate, by which the replicates were moved."""
+
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    diff: float | None
+    diff_ci_low: float | None
+    diff_ci_high: float | None
+    binning_error: float | None = None
+
+
+def estimates(
+    sums: Sequence[BootstrapSums],
+    ranks: Sequence[tuple[float | None, float | None]],
+    calibration_bins: int,
+    confidence: float,
+) -> list[dict[str, Estimate]]:
+    """Per bundle (the first is production) and metric, from its bootstrap sums and its exact
+    (ROC AUC, average precision): exact point estimates, percentile intervals of the
+    replicates, paired percentile intervals of the replicates' differences from production."""
+    values: list[dict[str, float | None]] = []
+    reps: list[dict[str, np.ndarray]] = []
+    binning: list[dict[str, float | None]] = []
+    for b, boot in enumerate(sums):
+        point: dict[str, float | None] = dict(cm.from_sums(boot.point, calibration_bins))
+        point["roc_auc"], point["pr_auc"] = ranks[b]
+        binned = cm.ranking(boot.point_hist[0], boot.point_hist[1])
+        shift = {
+            m: (None if point[m] is None or got is None else point[m] - got)  # type: ignore[operator]
+            for m, got in zip(("roc_auc", "pr_auc"), binned, strict=True)
+        }
+        rep = replicate_metrics(boot, calibration_bins)
+        for m, s in shift.items():
+            if s is not None:
+                rep[m] = rep[m] + s
+        values.append(point)
+        reps.append(rep)
+        binning.append(shift)
+    out = []
+    for b in range(len(sums)):
+        per_metric = {}
+        for metric in cm.METRICS:
+            low, high = _interval(reps[b][metric], confidence)
+            value, prod = values[b][metric], values[0][metric]
+            d_low, d_high = _interval(reps[b][metric] - reps[0][metric], confidence)
+            per_metric[metric] = Estimate(
+                value, low, high, None if value is None or prod is None else value - prod, d_low, d_high,
+                binning[b].get(metric),
+            )  # fmt: skip
+        out.append(per_metric)
     return out
 
 
@@ -162,50 +232,34 @@ def _metric_rows(
     settings: Settings,
 ) -> list[dict[str, Any]]:
     conf = settings.evaluation
-    values: list[dict[str, float | None]] = []
-    reps: list[dict[str, np.ndarray]] = []
-    binning: list[dict[str, float | None]] = []
-    for b in range(len(bundles)):
-        sums = boot[(key, b)]
-        point: dict[str, float | None] = dict(cm.from_sums(sums.point, conf.calibration_bins))
-        point["roc_auc"], point["pr_auc"] = ranks[(key, b)]
-        binned = cm.ranking(sums.point_hist[0], sums.point_hist[1])
-        shift = {
-            m: (None if point[m] is None or got is None else point[m] - got)  # type: ignore[operator]
-            for m, got in zip(("roc_auc", "pr_auc"), binned, strict=True)
-        }
-        rep = _replicate_metrics(sums, conf.calibration_bins)
-        for m, s in shift.items():
-            if s is not None:
-                rep[m] = rep[m] + s
-        values.append(point)
-        reps.append(rep)
-        binning.append(shift)
+    got = estimates(
+        [boot[(key, b)] for b in range(len(bundles))],
+        [ranks[(key, b)] for b in range(len(bundles))],
+        conf.calibration_bins,
+        conf.confidence,
+    )
     out = []
     for b, loaded in enumerate(bundles):
         sums = boot[(key, b)]
         for metric in cm.METRICS:
-            low, high = _interval(reps[b][metric], conf.confidence)
-            value, prod = values[b][metric], values[0][metric]
-            diff = None if value is None or prod is None else value - prod
-            d_low, d_high = _interval(reps[b][metric] - reps[0][metric], conf.confidence)
-            details = {"spec": loaded.spec}
-            if metric in binning[b]:
-                details["binning_error"] = binning[b][metric]
+            e = got[b][metric]
+            details: dict[str, Any] = {"spec": loaded.spec}
+            if metric in ("roc_auc", "pr_auc"):
+                details["binning_error"] = e.binning_error
             out.append(
                 {
                     **base,
                     **_scope(key),
                     **{k: v for k, v in loaded.identity.items()},
                     "metric": metric,
-                    "value": value,
-                    "ci_low": low,
-                    "ci_high": high,
+                    "value": e.value,
+                    "ci_low": e.ci_low,
+                    "ci_high": e.ci_high,
                     "n": int(sums.point[0]),
                     "positives": int(sums.point[1]),
-                    "diff_vs_production": diff,
-                    "diff_ci_low": 0.0 if b == 0 else d_low,
-                    "diff_ci_high": 0.0 if b == 0 else d_high,
+                    "diff_vs_production": e.diff,
+                    "diff_ci_low": 0.0 if b == 0 else e.diff_ci_low,
+                    "diff_ci_high": 0.0 if b == 0 else e.diff_ci_high,
                     "replicates": conf.replicates,
                     "details_json": json.dumps(details),
                 }
@@ -218,14 +272,25 @@ def evaluate_models(
 ) -> EvaluationResult:
     """Score production and the candidates on the window's labelled rows; the rows written to
     ``metrics.evaluations`` (appended as one run), the gate's decisions and the report."""
+    import time
+
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     conf = settings.evaluation
+    phases: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        phases[name] = round(phases.get(name, 0.0) + now - clock[0], 3)
+        clock[0] = now
+
     rows_df = _rows(spark, settings, request, run)
     production = load_bundle(settings, request.production or _production_spec(rows_df), "production")
     bundles = [production, *[load_bundle(settings, c, "candidate") for c in request.candidates]]
     slices = list(conf.slice_columns)
+    lap("reading")
     scored_df = scored_rows(rows_df, bundles, slices).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         counts = scored_df.agg(
@@ -237,10 +302,15 @@ def evaluate_models(
         ]
         if total == refused:
             raise LookupError(f"no labelled row in {request.window} that every bundle could score ({refused} refused)")
-        scoped_df = scoped_rows(scored_df, slices, request.by_day)
-        ranks = exact_ranking(scoped_df, len(bundles))
+        lap("scoring")
+        scoped_df, scopes = scope_rows(scored_df, request.by_day), scopes_of(slices, request.by_day)
+        ranks = exact_ranking(scoped_df, scopes, len(bundles), total - refused)
+        lap("ranking")
         thresholds = [b.bundle.threshold for b in bundles]
-        boot = bootstrap_sums(scoped_df, thresholds, conf.replicates, conf.seed, conf.calibration_bins, conf.score_bins)
+        boot = bootstrap_sums(
+            scoped_df, scopes, thresholds, conf.replicates, conf.seed, conf.calibration_bins, conf.score_bins
+        )
+        lap("bootstrap")
     finally:
         scored_df.unpersist()
     base = {
@@ -261,6 +331,7 @@ def evaluate_models(
     written_df.write.format("delta").mode("append").save(path)
     run.read_count, run.landed_count = total, len(out)
     run.output_version = table_version(spark, path)
+    lap("writing")
     run.details = {"scored": total - refused, "refused": refused, "bundles": [b.spec for b in bundles]}
     run.status = "succeeded"
     log.info(
@@ -277,4 +348,6 @@ def evaluate_models(
     )
     folder = settings.evaluation_report_root() / run.run_id
     result.report = str(write_report(folder, run.run_id, request, result, boot, bundles, settings, gated=gate))
+    lap("gate_and_report")
+    result.phases = phases
     return result

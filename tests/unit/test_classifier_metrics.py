@@ -3,6 +3,8 @@ the bootstrap's weights: Poisson(1), deterministic per row, and paired across bu
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from sklearn.calibration import calibration_curve
@@ -77,6 +79,19 @@ def test_fine_bins_rank_like_the_exact_scores_within_their_resolution() -> None:
     assert scores[bins == bins.min()].min() >= scores[bins == bins.max()].max()
 
 
+def _reference_weights(row_hash: np.ndarray, replicates: int, seed: int) -> np.ndarray:
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        base = row_hash.astype(np.int64).view(np.uint64) ^ (np.uint64(seed) * golden)
+        x = base[:, None] + np.arange(1, replicates + 1, dtype=np.uint64)[None, :] * golden
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    u = (x >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+    cdf = np.cumsum([math.exp(-1.0) / math.factorial(k) for k in range(20)])
+    return np.searchsorted(cdf, u, side="right").astype(np.float64)
+
+
 def test_poisson_weights_are_poisson_one_and_the_same_for_a_row_anywhere() -> None:
     hashes = np.random.default_rng(1).integers(-(2**63), 2**63 - 1, 20000, dtype=np.int64)
     w = cm.poisson_weights(hashes, 200, seed=7)
@@ -86,6 +101,10 @@ def test_poisson_weights_are_poisson_one_and_the_same_for_a_row_anywhere() -> No
     # a row's weights do not depend on which other rows share its batch, but on the seed
     np.testing.assert_array_equal(cm.poisson_weights(hashes[5:6], 200, seed=7)[0], w[5])
     assert not np.array_equal(cm.poisson_weights(hashes[:100], 200, seed=8), w[:100])
+    # the same weights as the plain formula: splitmix64 as a uniform through the inverse CDF
+    np.testing.assert_array_equal(w, _reference_weights(hashes, 200, 7))
+    edge = np.array([0, -1, 2**63 - 1, -(2**63)], dtype=np.int64)
+    np.testing.assert_array_equal(cm.poisson_weights(edge, 2000, 3), _reference_weights(edge, 2000, 3))
     # replicates are not correlated with each other
     corr = np.corrcoef(w[:, :20].T)
     assert np.abs(corr[np.triu_indices(20, 1)]).max() < 0.05
