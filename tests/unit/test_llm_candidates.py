@@ -113,14 +113,11 @@ def test_retries_then_counted_errors(server: StubServer) -> None:
 def test_concurrency_is_bounded_and_used() -> None:
     with StubServer(echo_router(delay_s=0.1)) as stub:
         client = EndpointCandidate(_cfg(concurrency=3), stub.base_url, "m")
-        t0 = time.monotonic()
         answers = client.answer_all([(str(i), _request(f"q{i}")) for i in range(9)])
-        elapsed = time.monotonic() - t0
         client.close()
     assert [a.event_id for a in answers] == [str(i) for i in range(9)]  # the input's order
     assert all(a.answered for a in answers)
-    assert stub.max_in_flight == 3
-    assert 0.3 <= elapsed < 0.9  # three rounds of 0.1 s, not nine
+    assert stub.max_in_flight == 3  # three at once: bounded, and used
 
 
 def test_rate_limit_spaces_the_starts() -> None:
