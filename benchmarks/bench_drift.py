@@ -29,12 +29,11 @@ import logging
 import os
 import statistics
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import local_session, write_result
+from benchmarks.common import local_session, timed, write_result
 from skewguard.config import repo_root
 from skewguard.logs import setup_logging
 
@@ -46,14 +45,6 @@ TARGETS = {"drift_vs_scan_ratio": 3.0, "binned_vs_scan_ratio": 2.0, "exact_ks_vs
 
 def _bench_dir() -> Path:
     return repo_root() / ".cache" / "bench" / "drift"
-
-
-def _timed(label: str, fn: Callable[[], Any]) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    out = fn()
-    seconds = time.perf_counter() - t0
-    log.info("%s: %.2f s", label, seconds)
-    return seconds, out
 
 
 def _data(spark: Any, rows: int) -> dict[str, Any]:
@@ -119,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         source = table_source(spark, settings, data["path"], REFERENCE_DATE, REFERENCE_DATE)
         profile_reference(spark, settings, source, name, RunRecord("profile_reference"), None, features)
 
-    profile_s, _ = _timed("profile 10x", lambda: profile(info, "bench"))
-    _timed("profile 1x", lambda: profile(small, "bench-small"))
+    profile_s, _ = timed("profile 10x", lambda: profile(info, "bench"))
+    timed("profile 1x", lambda: profile(small, "bench-small"))
     window = DayWindow(CURRENT_DATE, CURRENT_DATE)
     current_df = spark.read.format("delta").load(info["path"]).where(F.col("event_date") == F.lit(CURRENT_DATE))
 
@@ -158,12 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     once = {"exact_ks"}
     for label, fn in measures.items():
         if label not in once:
-            _timed(f"warm-up {label}", fn)
+            timed(f"warm-up {label}", fn)
     times: dict[str, list[float]] = {label: [] for label in measures}
     for i in range(args.repeat):
         for label, fn in measures.items():
             if label not in once or i == 0:
-                times[label].append(_timed(f"{label} #{i + 1}", fn)[0])
+                times[label].append(timed(f"{label} #{i + 1}", fn)[0])
     med = {label: statistics.median(values) for label, values in times.items()}
     peer = _evidently(spark, info, args.evidently_rows)
     bounded = results[("bench", "bounded")]

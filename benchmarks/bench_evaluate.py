@@ -38,12 +38,11 @@ import os
 import shutil
 import statistics
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import local_session, write_result
+from benchmarks.common import local_session, timed, write_result
 from skewguard.config import repo_root
 from skewguard.logs import setup_logging
 
@@ -58,14 +57,6 @@ MODELS = (("v1", 0.01), ("v2", 1.0))
 
 def _bench_dir() -> Path:
     return repo_root() / ".cache" / "bench" / "evaluate"
-
-
-def _timed(label: str, fn: Callable[[], Any]) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    out = fn()
-    seconds = time.perf_counter() - t0
-    log.info("%s: %.2f s", label, seconds)
-    return seconds, out
 
 
 def _prepare(spark: Any, settings: Any, rows: int, train_rows: int) -> dict[str, Any]:
@@ -170,13 +161,13 @@ def _timing(args: argparse.Namespace) -> dict[str, Any]:
         results.append((outcome.result, _load()))
 
     shutil.rmtree(settings.evaluation_report_root(), ignore_errors=True)
-    _timed("warm-up scan", scan)
+    timed("warm-up scan", scan)
     scans, evals, loads = [], [], []
-    scans.append(_timed("scan", scan)[0])
+    scans.append(timed("scan", scan)[0])
     for i in range(args.repeat):
         loads.append(_load())
-        evals.append(_timed(f"evaluate #{i + 1}", evaluate)[0])
-        scans.append(_timed("scan", scan)[0])
+        evals.append(timed(f"evaluate #{i + 1}", evaluate)[0])
+        scans.append(timed("scan", scan)[0])
     scan_s, eval_s = statistics.median(scans), statistics.median(evals)
     last, _ = results[-1]
     whole = [r for r in last.rows if r["slice_column"] == ""]

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import local_session, write_result
+from benchmarks.common import local_session, timed, write_result
 from skewguard.config import Settings, repo_root
 from skewguard.logs import setup_logging
 
@@ -132,14 +132,6 @@ def _bare_parse(spark: Any, settings: Settings, window: Any) -> int:
     return int(parsed.agg(F.count(F.col("r")["request"])).first()[0])
 
 
-def _timed(label: str, fn: Any) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    out = fn()
-    elapsed = time.perf_counter() - t0
-    log.info("%s: %.1f s", label, elapsed)
-    return elapsed, out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_llm_datasets", description=__doc__.split("\n\n")[0]
@@ -169,14 +161,14 @@ def main(argv: list[str] | None = None) -> int:
         if build_llm_datasets.main([*argv_window, "--export-dir", export]) != 0:
             raise RuntimeError("build_llm_datasets failed")
 
-    _timed("warm-up bare parse", lambda: _bare_parse(spark, settings, window))
-    _timed("warm-up datasets", datasets)
+    timed("warm-up bare parse", lambda: _bare_parse(spark, settings, window))
+    timed("warm-up datasets", datasets)
     bare, full = [], []
     records = 0
     for i in range(args.repeat):
-        seconds, records = _timed(f"bare parse #{i + 1}", lambda: _bare_parse(spark, settings, window))
+        seconds, records = timed(f"bare parse #{i + 1}", lambda: _bare_parse(spark, settings, window))
         bare.append(seconds)
-        full.append(_timed(f"parse + datasets #{i + 1}", datasets)[0])
+        full.append(timed(f"parse + datasets #{i + 1}", datasets)[0])
     runs_df = spark.read.format("delta").load(settings.lakehouse.table_path("metrics.job_runs"))
 
     def last(job: str) -> Any:

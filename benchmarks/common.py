@@ -7,13 +7,15 @@ import logging
 import os
 import platform
 import sys
+import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from skewguard.config import Settings, load_settings, repo_root
 
-__all__ = ["local_session", "machine", "write_result"]
+__all__ = ["local_session", "machine", "timed", "write_result"]
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +65,12 @@ def local_session(app_name: str, lakehouse: Path, driver_memory: str = "6g") -> 
         update={"spark": base.spark.model_copy(update={"master": "local[2]", "driver_memory": driver_memory})}
     )
     return settings, get_session(settings, app_name=app_name)
+
+
+def timed(label: str, fn: Callable[[], Any]) -> tuple[float, Any]:
+    """(seconds, result) of ``fn()``, logged under ``label``."""
+    t0 = time.perf_counter()
+    out = fn()
+    seconds = time.perf_counter() - t0
+    log.info("%s: %.2f s", label, seconds)
+    return seconds, out
