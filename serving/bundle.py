@@ -181,6 +181,22 @@ class Bundle:
         matrix: np.ndarray = self.fitted.matrix(batch)
         return matrix, self.scores(matrix)
 
+    def scores_or_refusals(self, examples: Sequence[Mapping[str, Any]]) -> tuple[list[float | None], list[str | None]]:
+        """Each example's score, in one call; when the bundle refuses the batch, one call per
+        example to find the ones it refuses: their score is None and their refusal
+        (``<exception>: <message>``) is given instead."""
+        scores: list[float | None] = [None] * len(examples)
+        errors: list[str | None] = [None] * len(examples)
+        try:
+            return [float(s) for s in self.evaluate(examples)[1]], errors
+        except (ValueError, TypeError, KeyError):
+            for i, example in enumerate(examples):
+                try:
+                    scores[i] = float(self.evaluate([example])[1][0])
+                except (ValueError, TypeError, KeyError) as exc:
+                    errors[i] = f"{type(exc).__name__}: {exc}"
+        return scores, errors
+
     def trace(self, examples: Sequence[Mapping[str, Any]]) -> list[tuple[str, dict[str, list[Any]]]]:
         """What the bundled transforms hold after typing the inputs and after each stage
         (see ``transforms.FittedPipeline.trace``), for examples given as serving receives them."""

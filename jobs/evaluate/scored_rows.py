@@ -185,15 +185,10 @@ def _score_requests(
     """The per-row path: each row's request rebuilt from its logged texts, scored in one call,
     or one by one when the bundle refuses some (noted in ``refused``)."""
     requests = [request_from_logged(f, contract, ts, time_column) for f, ts in logged]
-    scores: list[float | None] = [None] * len(requests)
-    try:
-        scores = [float(s) for s in bundle.evaluate(requests)[1]]
-    except (ValueError, TypeError, KeyError):
-        for i, request in enumerate(requests):  # find the rows this bundle refuses
-            try:
-                scores[i] = float(bundle.evaluate([request])[1][0])
-            except (ValueError, TypeError, KeyError) as exc:
-                refused[i] = refused[i] or f"{bundle.name} {bundle.version}: {type(exc).__name__}: {exc}"[:300]
+    scores, errors = bundle.scores_or_refusals(requests)
+    for i, error in enumerate(errors):
+        if error is not None:
+            refused[i] = refused[i] or f"{bundle.name} {bundle.version}: {error}"[:300]
     return scores
 
 

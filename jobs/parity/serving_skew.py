@@ -69,16 +69,8 @@ def _recompute(bundle_path: str, content_hash: str, contract: Mapping[str, str])
                     batch.column("features").to_pylist(), batch.column("event_ts").to_pylist(), strict=True
                 )
             ]
-            scores: list[float | None] = [None] * len(requests)
-            errors: list[str | None] = [None] * len(requests)
-            try:
-                scores = [float(s) for s in bundle.evaluate(requests)[1]]
-            except (ValueError, TypeError, KeyError):
-                for i, request in enumerate(requests):  # find the requests serving would refuse
-                    try:
-                        scores[i] = float(bundle.evaluate([request])[1][0])
-                    except (ValueError, TypeError, KeyError) as exc:
-                        errors[i] = f"{type(exc).__name__}: {exc}"[:300]
+            scores, errors = bundle.scores_or_refusals(requests)
+            errors = [None if e is None else e[:300] for e in errors]
             labels = [None if s is None else float(s >= bundle.threshold) for s in scores]
             yield pa.RecordBatch.from_arrays(
                 [
