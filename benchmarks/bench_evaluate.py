@@ -72,7 +72,7 @@ def _prepare(spark: Any, settings: Any, rows: int, train_rows: int) -> dict[str,
     if info_file.exists():
         info: dict[str, Any] = json.loads(info_file.read_text())
         if info["rows"] == rows and info["train_rows"] == train_rows:
-            return info
+            return _located(info, Path(settings.lakehouse.root))
     path = ensure_table(spark, settings, SILVER_LABELED_EXAMPLES)
     trained_on = write_labeled_examples(spark, path, train_rows, TRAIN_DAY, seed=1)
     evaluated = write_labeled_examples(spark, path, rows, EVAL_DAY, seed=2, first_id=10**9)
@@ -94,8 +94,25 @@ def _prepare(spark: Any, settings: Any, rows: int, train_rows: int) -> dict[str,
         "bundles": bundles,
         "reg_params": dict(MODELS),
     }
-    info_file.write_text(json.dumps(info, indent=2))
+    root = Path(settings.lakehouse.root)
+    kept = {**info, "table": _relative(info["table"], root)}
+    kept["bundles"] = {v: _relative(b, root) for v, b in bundles.items()}
+    info_file.write_text(json.dumps(kept, indent=2))
     return info
+
+
+def _relative(path: str, root: Path) -> str:
+    """A path inside the lakehouse, kept relative to it (the clone can move)."""
+    return str(Path(path).resolve().relative_to(root.resolve()))
+
+
+def _located(info: dict[str, Any], root: Path) -> dict[str, Any]:
+    """``info`` with its lakehouse paths made absolute again (an older file's absolute ones kept)."""
+
+    def at(path: str) -> str:
+        return str(root / path)  # an absolute ``path`` stays itself
+
+    return {**info, "table": at(info["table"]), "bundles": {v: at(b) for v, b in info["bundles"].items()}}
 
 
 def _load() -> float:

@@ -35,6 +35,7 @@ __all__ = [
     "ranking",
     "row_stats",
     "score_bin",
+    "score_edges",
     "stat_count",
 ]
 
@@ -120,14 +121,20 @@ def ranking(pos: np.ndarray, neg: np.ndarray) -> tuple[float | None, float | Non
     return auc, ap
 
 
+def score_edges(bins: int, span: float = 12.0) -> np.ndarray:
+    """The ``bins − 1`` inner edges of the fine score bins, ascending: ``bins`` equal steps of
+    logit(score) over [−span, span], as scores (exact floats, so that Spark and numpy put a
+    score on the same side of an edge)."""
+    z = -span + 2.0 * span * np.arange(1, bins) / bins
+    return 1.0 / (1.0 + np.exp(-z))
+
+
 def score_bin(scores: np.ndarray, bins: int, span: float = 12.0) -> np.ndarray:
-    """Fine bin of each score for the bootstrap's ranking metrics, numbered from the highest
-    score down: ``bins`` equal steps of logit(score) over [−span, span] (scores beyond fall in
-    the outer bins), so rare high and low scores keep their resolution."""
-    p = np.clip(scores, 1e-300, 1.0 - 1e-16)
-    z = np.log(p) - np.log1p(-p)
-    idx = np.floor((z + span) / (2 * span) * bins).astype(np.int64)
-    return bins - 1 - np.clip(idx, 0, bins - 1)
+    """Fine bin of each score for the bootstrap's ranking metrics and the exact pass's ranges,
+    numbered from the highest score down: bin j holds the scores with exactly j of
+    :func:`score_edges` above them (a score on an edge is in the bin above it; NaN, above every
+    score, in bin 0), so rare high and low scores keep their resolution."""
+    return bins - 1 - np.searchsorted(score_edges(bins, span), scores, side="right")
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

@@ -1,12 +1,12 @@
 """The bootstrap pass of an evaluation; only aggregates reach the driver.
 
 **Bootstrap** (everything else, and the intervals): one ``mapInArrow`` pass over the scored
-rows; per chunk of rows the Poisson(1) weights are drawn once (whatever the number of scopes
-a row counts in) and, per scope, :func:`add_chunk` adds up every bundle's sums
-(:func:`classifier_metrics.row_stats`) — once with weight 1 (the exact point estimates) and
-once per replicate with the row's weights (one matrix product for all bundles) — and, per
-replicate, the weighted positives and negatives per fine logit bin of the score (AUC and AP
-of a replicate, within the bins' resolution; one sparse product). Partitions' arrays are
+rows; per batch each bundle's terms of :func:`classifier_metrics.row_stats` and fine score
+bins are computed in numpy (:func:`bootstrap_kernel.row_columns`), and per scope the compiled
+kernel (:func:`bootstrap_kernel.add_rows`) draws every row's Poisson(1) weight in each
+replicate and adds up every bundle's sums — once with weight 1 (the exact point estimates)
+and once per replicate — and, per replicate, the weighted positives and negatives per fine
+score bin (AUC and AP of a replicate, within the bins' resolution). Partitions' arrays are
 added up by scope (``reduceByKey``). :func:`bootstrap_sums_of` is the same on rows in this
 process (the coverage simulation of ``bench-evaluate`` runs it).
 """
@@ -21,15 +21,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jobs.evaluate import bootstrap_kernel as kernel
 from jobs.evaluate import classifier_metrics as cm
 from jobs.evaluate.scored_rows import Scope, score_column
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["BootstrapSums", "add_chunk", "batch_scopes", "bootstrap_sums", "bootstrap_sums_of", "chunk_terms"]
-
-_CHUNK = 2048  # rows per weight matrix: 2048 × 200 replicates × 8 bytes ≈ 3 MB (stays in cache)
+__all__ = ["BootstrapSums", "batch_scopes", "bootstrap_sums", "bootstrap_sums_of"]
 
 
 # -- bootstrap ----------------------------------------------------------------------------------
@@ -48,23 +47,24 @@ class BootstrapSums:
 
 
 class _Sums:
-    """Every bundle's sums of one scope side by side: what :func:`add_chunk` adds to."""
+    """Every bundle's sums of one scope side by side, replicates last: what the kernel adds to."""
 
     def __init__(self, bundles: int, width: int, replicates: int, score_bins: int) -> None:
         self.point = np.zeros(bundles * width)
-        self.replicate = np.zeros((replicates, bundles * width))
-        self.hist = np.zeros((bundles * 2 * score_bins, replicates))
+        self.replicate = np.zeros((bundles * width, replicates))
         self.point_hist = np.zeros(bundles * 2 * score_bins)
+        self.hist = np.zeros((bundles * 2 * score_bins, replicates))
 
-    def parts(self) -> list[np.ndarray]:
-        return [self.point, self.replicate, self.hist, self.point_hist]
+    def parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.point, self.replicate, self.point_hist, self.hist
 
     def split(self, bundles: int, score_bins: int) -> list[BootstrapSums]:
-        width, cells, reps = self.point.size // bundles, 2 * score_bins, self.replicate.shape[0]
+        width, cells, reps = self.point.size // bundles, 2 * score_bins, self.replicate.shape[1]
+        kernel.complete(self.point, self.replicate, bundles, width)
         return [
             BootstrapSums(
                 self.point[b * width : (b + 1) * width].copy(),
-                self.replicate[:, b * width : (b + 1) * width].copy(),
+                self.replicate[b * width : (b + 1) * width].T.copy(),
                 self.hist[b * cells : (b + 1) * cells].T.reshape(reps, 2, score_bins).copy(),
                 self.point_hist[b * cells : (b + 1) * cells].reshape(2, score_bins).copy(),
             )
@@ -72,47 +72,15 @@ class _Sums:
         ]
 
 
-def chunk_terms(
-    labels: np.ndarray, scores: Sequence[np.ndarray], thresholds: Sequence[float], calibration_bins: int,
-    score_bins: int,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Per row: every bundle's :func:`classifier_metrics.row_stats` side by side, and the
-    row's fine-bin cell of each bundle (bundle b's cells are b·2·bins + bin, + bins for a negative)."""
-    stats = np.hstack([cm.row_stats(s, labels, t, calibration_bins) for s, t in zip(scores, thresholds, strict=True)])
-    cells = np.stack(
-        [cm.score_bin(s, score_bins) + score_bins * (labels == 0) + b * 2 * score_bins for b, s in enumerate(scores)],
-        axis=1,
-    )
-    return stats, cells
-
-
-def add_chunk(acc: _Sums, weights: np.ndarray, stats: np.ndarray, cells: np.ndarray) -> None:
-    """Add rows (their Poisson weights, :func:`chunk_terms`) to a scope's sums."""
-    from scipy import sparse
-
-    n = weights.shape[0]
-    acc.point += stats.sum(axis=0)
-    acc.replicate += weights.T @ stats
-    # one column per row with a 1 in each bundle's cell: cells × rows, built without sorting
-    onehot = sparse.csc_matrix(
-        (np.ones(cells.size), cells.ravel(), np.arange(0, cells.size + 1, cells.shape[1])),
-        shape=(acc.hist.shape[0], n),
-    )
-    acc.hist += onehot @ weights
-    acc.point_hist += np.bincount(cells.ravel(), minlength=acc.hist.shape[0])
-
-
 def bootstrap_sums_of(
     hashes: np.ndarray, labels: np.ndarray, scores: Sequence[np.ndarray], thresholds: Sequence[float],
     replicates: int, seed: int, calibration_bins: int, score_bins: int,
 ) -> list[BootstrapSums]:  # fmt: skip
     """Each bundle's :class:`BootstrapSums` of rows in this process: what :func:`bootstrap_sums`
-    computes for one scope, chunk by chunk the same way."""
+    computes for one scope."""
     acc = _Sums(len(scores), cm.stat_count(calibration_bins), replicates, score_bins)
-    for start in range(0, hashes.size, _CHUNK):
-        rows = slice(start, start + _CHUNK)
-        stats, cells = chunk_terms(labels[rows], [s[rows] for s in scores], thresholds, calibration_bins, score_bins)
-        add_chunk(acc, cm.poisson_weights(hashes[rows], replicates, seed), stats, cells)
+    cutoffs = np.array(thresholds, dtype=np.float64)
+    kernel.add_rows(hashes, seed, labels, np.stack(scores), cutoffs, calibration_bins, score_bins, acc.parts())
     return acc.split(len(scores), score_bins)
 
 
@@ -163,6 +131,7 @@ def bootstrap_sums(
 
     bundles = len(thresholds)
     width = cm.stat_count(calibration_bins)
+    cutoffs = np.array(thresholds, dtype=np.float64)
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         acc: dict[str, _Sums] = {}
@@ -172,24 +141,17 @@ def bootstrap_sums(
             per_scope = batch_scopes(batch, scopes)
             hashes = batch.column("_hash").to_numpy(zero_copy_only=False)
             labels = batch.column("label").to_numpy(zero_copy_only=False)
-            scores = [batch.column(score_column(b)).to_numpy(zero_copy_only=False) for b in range(bundles)]
-            for start in range(0, batch.num_rows, _CHUNK):
-                rows = slice(start, start + _CHUNK)
-                stats, cells = chunk_terms(
-                    labels[rows], [s[rows] for s in scores], thresholds, calibration_bins, score_bins
-                )
-                weights = cm.poisson_weights(hashes[rows], replicates, seed)
-                for names, index in per_scope:
-                    scope = index[rows]
-                    for code in np.unique(scope) if len(names) > 1 else [0]:
-                        into = acc.get(names[code])
-                        if into is None:
-                            into = acc[names[code]] = _Sums(bundles, width, replicates, score_bins)
-                        if len(names) == 1 or (scope == code).all():
-                            add_chunk(into, weights, stats, cells)
-                        else:
-                            mask = scope == code
-                            add_chunk(into, weights[mask], stats[mask], cells[mask])
+            scores = np.stack([batch.column(score_column(b)).to_numpy(zero_copy_only=False) for b in range(bundles)])
+            for names, index in per_scope:
+                for code in range(len(names)):
+                    into = acc.get(names[code])
+                    if into is None:
+                        into = acc[names[code]] = _Sums(bundles, width, replicates, score_bins)
+                    rows = slice(None) if len(names) == 1 else np.flatnonzero(index == code)
+                    kernel.add_rows(
+                        hashes[rows], seed, labels[rows], scores[:, rows], cutoffs, calibration_bins, score_bins,
+                        into.parts(),
+                    )  # fmt: skip
         if acc:
             keys = list(acc)
             yield pa.RecordBatch.from_arrays(

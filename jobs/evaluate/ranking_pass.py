@@ -1,35 +1,38 @@
 """The exact ranking pass of an evaluation; only aggregates reach the driver.
 
 **Exact ranking** (ROC AUC, average precision): each bundle's scores are cut into ranges of
-about equal size (quantiles of a sample), rows with the same exact score always in the same
-range. One aggregation counts the positives and negatives per scope × bundle × range, so each
-range knows how many of each lie above it; then the rows are shuffled by bundle × range and
-each range is sorted on its own (numpy, in ``mapInArrow``): per tie group (rows of one exact
-score) the cumulative true and false positives from the top, and five sums per scope ×
-bundle × range come back — P, N, Σ pos·FP_cum, Σ pos·neg and Σ pos·TP_cum/(TP_cum+FP_cum) —
-from which :func:`exact_ranking` computes scikit-learn's AUC and AP.
+about equal size, each a run of the bootstrap's fine score bins (their edges are exact
+scores, so a range never splits a tie group and Spark puts a score on the same side of an
+edge as numpy did); the bootstrap pass's exact counts per fine bin tell how many rows each
+range holds and how many positives and negatives of each scope lie above it, so no pass
+counts them again. The rows are shuffled by bundle × range and each range is sorted on its
+own (numpy, in ``mapInArrow``): per tie group (rows of one exact score) the cumulative true
+and false positives from the top, and five sums per scope × bundle × range come back — P, N,
+Σ pos·FP_cum, Σ pos·neg and Σ pos·TP_cum/(TP_cum+FP_cum) — from which :func:`exact_ranking`
+computes scikit-learn's AUC and AP. A range is at least one fine bin: scores piled into one
+bin (a model with few distinct outputs) are sorted in one task.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
-from jobs.evaluate.scored_rows import Scope, score_column
+from jobs.evaluate import classifier_metrics as cm
+from jobs.evaluate.scored_rows import KEY_SEPARATOR, Scope, score_column
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["exact_ranking", "rank_sums", "ranking_of"]
+__all__ = ["exact_ranking", "range_cuts", "rank_sums", "ranking_of"]
 
 _RANGE_ROWS = 250_000  # about this many rows of a bundle per sorted range
 _MAX_RANGES = 64
-_SAMPLE_ROWS = 20_000  # scores sampled to cut the ranges
 
 
 def rank_sums(scores: np.ndarray, labels: np.ndarray, above: tuple[float, float]) -> tuple[float, ...]:
@@ -60,23 +63,30 @@ def ranking_of(sums: Sequence[float]) -> tuple[float | None, float | None]:
     return auc, ap
 
 
-def _range_bounds(sample: np.ndarray, ranges: int) -> list[float]:
-    """Ascending cut points: range r holds the scores with exactly r cut points at or above them."""
-    finite = sample[~np.isnan(sample)]
-    if ranges <= 1 or finite.size == 0:
+def range_cuts(rows_per_bin: np.ndarray, edges: np.ndarray, target_rows: int, max_ranges: int) -> list[float]:
+    """Ascending cut scores (a subset of ``edges``, the fine bins' inner edges) that group the
+    fine bins (``rows_per_bin``, highest score first) into runs of about ``target_rows`` rows,
+    at most ``max_ranges`` of them: range r holds the scores with exactly r cuts above them."""
+    bins = rows_per_bin.size
+    ranges = max(1, min(max_ranges, math.ceil(float(rows_per_bin.sum()) / max(target_rows, 1))))
+    if ranges == 1:
         return []
-    cuts = np.quantile(finite, np.arange(1, ranges) / ranges, method="lower")
-    return [float(c) for c in np.unique(cuts)]
+    share = np.cumsum(rows_per_bin) / max(float(rows_per_bin.sum()), 1.0)
+    # after bin j (the boundary between bins j and j + 1: edge bins − 2 − j) when a share is crossed
+    ends = np.unique(np.searchsorted(share, np.arange(1, ranges) / ranges, side="left"))
+    ends = ends[ends < bins - 1]
+    return sorted(float(edges[bins - 2 - j]) for j in ends)
 
 
-def _range_column(score: Any, bounds: Sequence[float]) -> Any:
-    """Spark: the number of cut points at or above the score (0: above every cut; NaN, which
-    Spark orders above every number, too): a range never splits a tie group."""
+def _range_column(score: Any, cuts: Sequence[float]) -> Any:
+    """Spark: the number of cuts strictly above the score (0: at or above every cut; NaN,
+    which Spark orders above every number, too), as :func:`classifier_metrics.score_bin`
+    counts the edges above a score."""
     from pyspark.sql import functions as F
 
-    if not bounds:
+    if not cuts:
         return F.lit(0)
-    terms = [F.when(score <= F.lit(b), 1).otherwise(0) for b in bounds]
+    terms = [F.when(score < F.lit(c), 1).otherwise(0) for c in cuts]
     total = terms[0]
     for term in terms[1:]:
         total = total + term
@@ -102,61 +112,73 @@ def _scope_parts(scopes: Sequence[Scope]) -> Any:
     ).alias("_scope")
 
 
-def _scope_key(scope: Scope, workload: str, day: str, value: str) -> str:
-    return scope.key({"workload_id": workload, "_day": day, f"_s{scope.slice_index}": value})
+def _scope_ids(spark: Any, scopes: Sequence[Scope], keys: Sequence[str]) -> dict[int, str]:
+    """The 64-bit id Spark computes for each scope key (``xxhash64`` of its parts, as the rows'
+    ``_id``), from a DataFrame of the keys alone."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+    rows = []
+    for key in keys:
+        day, workload, column, value = key.split(KEY_SEPARATOR)
+        kinds = [k for k, s in enumerate(scopes) if s.by_day == bool(day) and s.slice_column == column]
+        rows += [(k, workload, day, value, key) for k in kinds]
+    schema = StructType(
+        [StructField("k", IntegerType())] + [StructField(c, StringType()) for c in ("w", "day", "value", "key")]
+    )
+    ids = spark.createDataFrame(rows, schema).select(F.xxhash64("k", "w", "day", "value").alias("id"), "key")
+    out: dict[int, str] = {}
+    for r in ids.collect():
+        if out.setdefault(r["id"], r["key"]) != r["key"]:
+            raise RuntimeError(f"two scopes share a 64-bit id ({out[r['id']]!r}, {r['key']!r}): rename a slice value")
+    return out
 
 
 def exact_ranking(
-    rows_df: DataFrame, scopes: Sequence[Scope], bundles: int, rows: int
+    rows_df: DataFrame, scopes: Sequence[Scope], point_hists: Mapping[tuple[str, int], np.ndarray], bundles: int
 ) -> dict[tuple[str, int], tuple[float | None, float | None]]:
     """(scope key, bundle index) → exact (ROC AUC, average precision) over the rows of
-    ``rows_df`` (:func:`scored_rows.scope_rows`, about ``rows`` of them) in every scope."""
+    ``rows_df`` (:func:`scored_rows.scope_rows`) in every scope; ``point_hists``: each scope ×
+    bundle's exact positives and negatives per fine bin (2 × bins, the bootstrap's)."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, IntegerType, LongType, StructField, StructType
 
     scores = [score_column(b) for b in range(bundles)]
-    ranges = max(1, min(_MAX_RANGES, math.ceil(rows / _RANGE_ROWS)))
-    fraction = min(1.0, _SAMPLE_ROWS / max(rows, 1))
-    sampled = rows_df.sample(fraction=fraction, seed=0).select(*scores).collect() if ranges > 1 else []
-    bounds = [_range_bounds(np.array([r[c] for r in sampled], dtype=np.float64), ranges) for c in scores]
-    width = max(len(b) for b in bounds) + 1  # ranges of a bundle (at most)
-    parts = F.explode(
+    bins = next(iter(point_hists.values())).shape[1]
+    edges = cm.score_edges(bins)
+    cuts = [
+        range_cuts(sum(h.sum(axis=0) for (_, b2), h in point_hists.items() if b2 == b), edges, _RANGE_ROWS, _MAX_RANGES)
+        for b in range(bundles)
+    ]
+    width = max(len(c) for c in cuts) + 1  # ranges of a bundle (at most)
+    keys = _scope_ids(rows_df.sparkSession, scopes, sorted({k for k, _ in point_hists}))
+    above: dict[tuple[int, int], tuple[float, float]] = {}  # (scope id, part) → positives, negatives above it
+    parts: set[int] = set()
+    for scope_id, key in keys.items():
+        for b in range(bundles):
+            pos, neg = point_hists[(key, b)]
+            bounds = [bins - 1 - int(np.searchsorted(edges, c, side="right")) for c in reversed(cuts[b])]
+            tp = fp = 0.0
+            for r, (lo, hi) in enumerate(itertools.pairwise([0, *[x + 1 for x in bounds], bins])):
+                above[(scope_id, b * width + r)] = (tp, fp)
+                tp, fp = tp + float(pos[lo:hi].sum()), fp + float(neg[lo:hi].sum())
+                if pos[lo:hi].any() or neg[lo:hi].any():
+                    parts.add(b * width + r)
+    ranges = F.explode(
         F.array(
             *[
-                F.struct((F.lit(b * width) + _range_column(F.col(c), bounds[b])).alias("part"), F.col(c).alias("s"))
+                F.struct((F.lit(b * width) + _range_column(F.col(c), cuts[b])).alias("part"), F.col(c).alias("s"))
                 for b, c in enumerate(scores)
             ]
         )
     ).alias("x")
-    scoped_df = rows_df.select("workload_id", _scope_parts(scopes), "label", *scores).select(
-        F.xxhash64("_scope.k", "workload_id", "_scope.day", "_scope.value").alias("_id"),
-        "workload_id",
-        "_scope",
-        "label",
-        *scores,
+    long_df = (
+        rows_df.select("workload_id", _scope_parts(scopes), "label", *scores)
+        .select(F.xxhash64("_scope.k", "workload_id", "_scope.day", "_scope.value").alias("_id"), "label", *scores)
+        .select(F.col("_id"), "label", ranges)
     )
-    long_df = scoped_df.select("_id", "workload_id", "_scope", "label", parts)
-    counted = long_df.groupBy(
-        "_id", "workload_id", F.col("_scope.k").alias("k"), F.col("_scope.day").alias("day"),
-        F.col("_scope.value").alias("value"), F.col("x.part").alias("part"),
-    ).agg(F.sum("label").alias("pos"), F.count(F.lit(1)).alias("rows"))  # fmt: skip
-    counts: dict[tuple[int, int], tuple[float, float]] = {}
-    keys: dict[int, str] = {}
-    for r in counted.collect():
-        key = _scope_key(scopes[r["k"]], r["workload_id"], r["day"], r["value"])
-        if keys.setdefault(r["_id"], key) != key:
-            raise RuntimeError(f"two scopes share a 64-bit id ({keys[r['_id']]!r}, {key!r}): rename a slice value")
-        counts[(r["_id"], int(r["part"]))] = (float(r["pos"]), float(r["rows"] - r["pos"]))
-    above: dict[tuple[int, int], tuple[float, float]] = {}  # (scope id, part) → positives, negatives above it
-    for scope_id in keys:
-        for b in range(bundles):
-            tp = fp = 0.0
-            for part in range(b * width, (b + 1) * width):
-                above[(scope_id, part)] = (tp, fp)
-                pos, neg = counts.get((scope_id, part), (0.0, 0.0))
-                tp, fp = tp + pos, fp + neg
     shuffled_df = long_df.select(F.col("x.part").alias("part"), "_id", "label", F.col("x.s").alias("s")).repartition(
-        max(1, len({p for _, p in counts})), "part"
+        max(1, len(parts)), "part"
     )
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -304,13 +304,13 @@ def evaluate_models(
             raise LookupError(f"no labelled row in {request.window} that every bundle could score ({refused} refused)")
         lap("scoring")
         scoped_df, scopes = scope_rows(scored_df, request.by_day), scopes_of(slices, request.by_day)
-        ranks = exact_ranking(scoped_df, scopes, len(bundles), total - refused)
-        lap("ranking")
         thresholds = [b.bundle.threshold for b in bundles]
         boot = bootstrap_sums(
             scoped_df, scopes, thresholds, conf.replicates, conf.seed, conf.calibration_bins, conf.score_bins
         )
         lap("bootstrap")
+        ranks = exact_ranking(scoped_df, scopes, {k: b.point_hist for k, b in boot.items()}, len(bundles))
+        lap("ranking")
     finally:
         scored_df.unpersist()
     base = {

@@ -15,7 +15,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from jobs.evaluate import classifier_metrics as cm
 from jobs.evaluate.evaluation_passes import batch_scopes, bootstrap_sums_of
-from jobs.evaluate.ranking_pass import _range_bounds, rank_sums, ranking_of
+from jobs.evaluate.ranking_pass import range_cuts, rank_sums, ranking_of
 from jobs.evaluate.scored_rows import _logged_names, _score_batches, scopes_of, typed_inputs
 from jobs.parity.replay_client import request_from_logged
 from ops.build_bundle import build_named_bundle
@@ -145,10 +145,15 @@ def test_the_ranking_cut_into_score_ranges_equals_scikit_learns(ties: bool) -> N
     scores = 1 / (1 + np.exp(-(rng.normal(0, 1, labels.size) + labels)))
     if ties:
         scores = np.round(scores * 40) / 40
-    bounds = _range_bounds(scores[:300], 9)
-    part = (scores[:, None] <= np.array(bounds)[None, :]).sum(axis=1)  # as Spark assigns them
+    bins = 64
+    counts = np.bincount(cm.score_bin(scores, bins), minlength=bins)
+    cuts = range_cuts(counts, cm.score_edges(bins), 4000, 64)
+    assert 5 <= len(cuts) <= 8 and set(cuts) <= set(cm.score_edges(bins))
+    part = (scores[:, None] < np.array(cuts)[None, :]).sum(axis=1)  # as Spark assigns them
+    # a range is a run of whole fine bins, so its counts are the bins' counts
+    assert np.unique(np.stack([cm.score_bin(scores, bins), part]), axis=1).shape[1] == np.unique(counts.nonzero()).size
     total, above = np.zeros(5), (0.0, 0.0)
-    for r in range(len(bounds) + 1):
+    for r in range(len(cuts) + 1):
         got = rank_sums(scores[part == r], labels[part == r], above)
         total += got
         above = (above[0] + got[0], above[1] + got[1])
