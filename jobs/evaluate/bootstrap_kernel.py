@@ -9,14 +9,11 @@ vectors of ``replicates`` values. In numpy the same work (a weight matrix per ch
 matrix product, a sparse one for the bins) costs about 4.5× as much CPU (``make bench-evaluate``
 records the phase times).
 
-Compiled by numba on first use in each process and cached next to this file where it can be
-written (an import from a ``--py-files`` zip compiles without a cache: about a second per
-Python worker).
+Compiled by numba on first use (a few seconds, once: the machine code is cached on disk).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
@@ -25,21 +22,19 @@ from jobs.evaluate import classifier_metrics as cm
 
 __all__ = ["add_rows", "complete"]
 
-log = logging.getLogger("skewguard.evaluate")
 
 _kernel: Any = None
 
 
 def _compiled() -> Any:
-    """The kernel, compiled once per process (cached on disk when the module's folder allows)."""
+    """The kernel, compiled on first use in a process; numba keeps the machine code on disk
+    (next to this file, or in the user's cache folder when that is not writable or the module
+    comes from a ``--py-files`` zip), so later processes load it."""
     global _kernel
     if _kernel is None:
         import numba
 
-        try:
-            _kernel = numba.njit(cache=True, nogil=True)(_add_rows)
-        except RuntimeError:  # no cache locator (e.g. imported from a zip): compile each time
-            _kernel = numba.njit(cache=False, nogil=True)(_add_rows)
+        _kernel = numba.njit(cache=True, nogil=True)(_add_rows)
     return _kernel
 
 

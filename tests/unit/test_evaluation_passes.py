@@ -163,7 +163,7 @@ def test_the_ranking_cut_into_score_ranges_equals_scikit_learns(ties: bool) -> N
     assert ranking_of(rank_sums(scores, labels, (0.0, 0.0))) == pytest.approx((auc, ap), abs=1e-12)
 
 
-def test_the_chunked_bootstrap_sums_equal_the_plain_sums() -> None:
+def test_the_compiled_bootstrap_sums_equal_the_numpy_definition() -> None:
     rng = np.random.default_rng(4)
     n, reps, bins, cal = 5000, 50, 64, 10
     hashes = rng.integers(-(2**63), 2**63 - 1, n, dtype=np.int64)
