@@ -1,9 +1,10 @@
 """The two distributed passes of drift: histograms of every feature in one scan, and the
 exact KS walk of the fine bins that can still hold the largest gap.
 
-Histograms: one ``mapInArrow`` pass bins each batch with numpy (``searchsorted`` on the
-reference's fine edges; Arrow's hash lookup for categories), sums per partition, and the
-partitions' counts are added up by key (``reduceByKey``); only counts reach the driver.
+Histograms: one ``mapInArrow`` pass bins each batch (numeric features in one compiled loop
+per column, :mod:`jobs.drift.binning_kernel`, on the reference's fine edges; Arrow's hash
+lookup for categories), sums per partition, and the partitions' counts are added up by key
+(``reduceByKey``); only counts reach the driver.
 
 Exact KS: each side emits ``(comparison, value, side)`` for the values strictly inside the
 candidate bins; rows are hash-partitioned by comparison (one fine bin of one feature and
@@ -21,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jobs.drift.binning_kernel import count_numeric
 from jobs.drift.sources import FeatureSpec
 from skewguard.drift_stats import bin_numeric, walk_runs
 
@@ -132,30 +134,6 @@ def _count(
             acc[key] = flat[g].astype(np.int64)
 
 
-def _extremes(
-    acc: dict[HistKey, np.ndarray],
-    workload: str,
-    combos: list[tuple[str, ...]],
-    feature: int,
-    group: np.ndarray,
-    values: np.ndarray,
-) -> None:
-    """Smallest and largest non-null value per slice combination (Wasserstein's outer bins)."""
-    if values.size == 0:
-        return
-    if len(combos) == 1:
-        lows, highs, present = np.array([values.min()]), np.array([values.max()]), np.array([True])
-    else:
-        lows, highs = np.full(len(combos), np.inf), np.full(len(combos), -np.inf)
-        np.minimum.at(lows, group, values)
-        np.maximum.at(highs, group, values)
-        present = lows <= highs
-    for g in np.flatnonzero(present):
-        key = (workload, combos[g], extremes_key(feature))
-        got = np.array([lows[g], highs[g]])
-        acc[key] = combine(key[2], acc[key], got) if key in acc else got
-
-
 def _bin_batch(
     acc: dict[HistKey, np.ndarray], batch: pa.RecordBatch, workload: str, plan: BinPlan, n_slices: int
 ) -> None:
@@ -167,17 +145,16 @@ def _bin_batch(
         column = batch.column(f"_f{i}")
         if spec.kind == "numeric":
             edges = plan.edges[(workload, i)]
-            k = edges.size
             values = column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-            idx, on_edge, valid, _ = bin_numeric(values, edges)
-            g = group[valid] if idx.size != values.size else group
-            _extremes(acc, workload, combos, i, g, values[valid] if idx.size != values.size else values)
             # layout: k+1 bin counts, then k on-edge counts, then the null count
-            _count(acc, workload, combos, i, g, idx, 2 * k + 2)
-            if on_edge.any():
-                _count(acc, workload, combos, i, g[on_edge], k + 1 + idx[on_edge], 2 * k + 2)
-            if idx.size != values.size:
-                _count(acc, workload, combos, i, group[~valid], np.full(int((~valid).sum()), 2 * k + 1), 2 * k + 2)
+            counts, lows, highs = count_numeric(values, edges, group, len(combos))
+            for g, combo in enumerate(combos):
+                key = (workload, combo, i)
+                acc[key] = acc[key] + counts[g] if key in acc else counts[g]
+                if lows[g] <= highs[g]:
+                    ext = (workload, combo, extremes_key(i))
+                    got = np.array([lows[g], highs[g]])
+                    acc[ext] = combine(ext[2], acc[ext], got) if ext in acc else got
         else:
             top, others = plan.categories[(workload, i)], plan.others.get((workload, i), [])
             if spec.is_array:

@@ -1,0 +1,109 @@
+"""The histogram pass's numeric binning, compiled: one loop over a column's values that finds
+each value's fine bin (two runs of branch-free comparisons on the reference's edges, in blocks), notes whether it
+lies exactly on the bin's upper edge, counts nulls, and keeps each slice combination's
+smallest and largest value — what ``skewguard.drift_stats.bin_numeric`` and the numpy
+``bincount``/``minimum.at`` calls of :mod:`jobs.drift.histograms` compute, in one pass and
+without temporary arrays.
+
+Compiled by numba on first use in a process (about a second; the machine code is cached on
+disk).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["count_numeric"]
+
+_kernel: Any = None
+
+
+def _compiled() -> Any:
+    global _kernel
+    if _kernel is None:
+        import numba
+
+        _kernel = numba.njit(cache=True, nogil=True)(_count)
+    return _kernel
+
+
+_BLOCK = 64  # edges per block: one block's comparisons and the block tops' fit in a few SIMD passes
+
+
+def _count(  # pragma: no cover - compiled; checked against the numpy definition by the tests
+    values: np.ndarray,
+    tops: np.ndarray,
+    blocks: np.ndarray,
+    k: int,
+    group: np.ndarray,
+    counts: np.ndarray,
+    lows: np.ndarray,
+    highs: np.ndarray,
+) -> None:
+    """``counts`` (groups × (2k + 2)): per value of group g, ``counts[g, i] += 1`` for its bin i
+    (the number of edges below it: ``searchsorted(side="left")``), ``counts[g, k + 1 + i] += 1``
+    when it equals edge i, ``counts[g, 2k + 1] += 1`` when NaN; ``lows``/``highs`` per group.
+
+    The edges are cut into blocks of ``_BLOCK`` (padded with +inf); ``tops`` holds each
+    block's last edge. A value's bin is the number of tops below it (whole blocks below it)
+    times the block size plus the number of edges below it in its block: two runs of
+    comparisons with no branch, which the compiler turns into SIMD (≈ 10 ns a value at 2,048
+    edges, against ≈ 50 ns for a binary search, whose loads depend on each other)."""
+    size = tops.shape[0]
+    for j in range(values.shape[0]):
+        v = values[j]
+        g = group[j]
+        if np.isnan(v):
+            counts[g, 2 * k + 1] += 1
+            continue
+        c = 0
+        for t in range(size):
+            c += tops[t] < v
+        b = c * _BLOCK
+        d = 0
+        for t in range(_BLOCK):
+            d += blocks[b + t] < v
+        i = b + d
+        counts[g, i] += 1
+        if i < k and blocks[i] == v:
+            counts[g, k + 1 + i] += 1
+        if v < lows[g]:
+            lows[g] = v
+        if v > highs[g]:
+            highs[g] = v
+
+
+def _layout(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(tops, blocks) of ascending ``edges`` for :func:`_count`."""
+    k = edges.size
+    n_blocks = -(-k // _BLOCK)
+    blocks = np.full((n_blocks + 1) * _BLOCK, np.inf)  # one more block: a value above every top
+    blocks[:k] = edges
+    tops = blocks[_BLOCK - 1 : n_blocks * _BLOCK : _BLOCK].copy()
+    return tops, blocks
+
+
+def count_numeric(
+    values: np.ndarray, edges: np.ndarray, group: np.ndarray, groups: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(counts, lows, highs) of a numeric column (float64, NaN for null) binned on ``edges``
+    per slice combination (``group``: each row's index among ``groups``): counts are
+    groups × (2k + 2) — k + 1 bins, k on-edge counts, the null count — and a group with no
+    non-null value keeps lows = +inf, highs = −inf."""
+    k = edges.size
+    counts = np.zeros((groups, 2 * k + 2), dtype=np.int64)
+    lows, highs = np.full(groups, np.inf), np.full(groups, -np.inf)
+    tops, blocks = _layout(np.ascontiguousarray(edges, dtype=np.float64))
+    _compiled()(
+        np.ascontiguousarray(values, dtype=np.float64),
+        tops,
+        blocks,
+        k,
+        np.ascontiguousarray(group, dtype=np.int64),
+        counts,
+        lows,
+        highs,
+    )
+    return counts, lows, highs
