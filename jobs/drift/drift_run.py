@@ -30,7 +30,8 @@ from jobs.drift.feature_drift import (
     ks_candidates,
     measure,
 )
-from jobs.drift.histograms import ROWS, Comparison, combine, exact_gaps, extremes_key, feature_frame, histograms
+from jobs.drift.histograms import ROWS, combine, extremes_key, feature_frame, histograms
+from jobs.drift.ks_walk import Comparison, WalkStats, exact_gaps
 from jobs.drift.sources import RowSource, table_source
 from schemas.tables import SILVER_LABELED_EXAMPLES, SILVER_PREDICTIONS
 
@@ -117,22 +118,38 @@ def _measured_features(
     return features
 
 
-def _ks_comparisons(features: list[FeatureDrift]) -> list[Comparison]:
-    return [
-        Comparison(
-            f.workload,
-            f.index,
-            int(b),
-            f.scope,
-            int(f.ks.ref_before[b]),
-            int(f.ks.cur_before[b]),
-            f.ks.n_ref,
-            f.ks.n_cur,
-        )
-        for f in features
-        if f.ks is not None
-        for b in f.ks_refine
-    ]
+def _ks_comparisons(features: list[FeatureDrift], plan: Any) -> list[Comparison]:
+    out = []
+    for f in features:
+        if f.ks is None or not f.ks_refine.size:
+            continue
+        edges = plan.edges[(f.workload, f.index)]
+        k = edges.size
+        ref_counts, ref_edge = np.array(f.ref["fine_counts"]), np.array(f.ref["fine_on_edge"])
+        cur_counts, cur_edge = f.cur[: k + 1], f.cur[k + 1 : 2 * k + 1]
+        lows = [x for x in (f.ref.get("min"), None if f.cur_range is None else f.cur_range[0]) if x is not None]
+        highs = [x for x in (f.ref.get("max"), None if f.cur_range is None else f.cur_range[1]) if x is not None]
+        for b in (int(x) for x in f.ks_refine):
+            low = edges[b - 1] if b > 0 else min(lows, default=edges[0] if k else 0.0)
+            high = edges[b] if b < k else max(highs, default=low)
+            inside = int(ref_counts[b] + cur_counts[b] - (ref_edge[b] + cur_edge[b] if b < k else 0))
+            out.append(
+                Comparison(
+                    f.workload,
+                    f.index,
+                    b,
+                    f.scope,
+                    int(f.ks.ref_before[b]),
+                    int(f.ks.cur_before[b]),
+                    f.ks.n_ref,
+                    f.ks.n_cur,
+                    float(low),
+                    float(max(high, low)),
+                    inside,
+                    f.ks.d_lo,
+                )  # fmt: skip
+            )
+    return out
 
 
 def _walk_ks(
@@ -141,8 +158,10 @@ def _walk_ks(
     cur_df: DataFrame,
     features: list[FeatureDrift],
     comparisons: list[Comparison],
+    stats: WalkStats,
 ) -> np.ndarray:
-    """The exact gap at each compared fine bin, from one walk over both sides' raw values."""
+    """The exact gap at each compared fine bin, from one walk over both sides' raw values
+    (after one count of their sub-bins, when many values lie inside them)."""
     gaps = np.zeros(0)
     if comparisons:
         log.info(
@@ -152,7 +171,7 @@ def _walk_ks(
         )
         ref_df = feature_frame(profile.source.read(spark), profile.specs)
         partitions = max(spark.sparkContext.defaultParallelism, min(len(comparisons), 200))
-        gaps = exact_gaps(ref_df, cur_df, profile.plan, comparisons, partitions)
+        gaps = exact_gaps(ref_df, cur_df, profile.plan, comparisons, partitions, stats)
     return gaps
 
 
@@ -195,10 +214,13 @@ def compute_drift(
     phases["histograms_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     features = _measured_features(profile, counts, settings, exact)
-    comparisons = _ks_comparisons(features)
-    gaps = _walk_ks(spark, profile, cur_df, features, comparisons)
+    comparisons = _ks_comparisons(features, profile.plan)
+    walked = WalkStats()
+    gaps = _walk_ks(spark, profile, cur_df, features, comparisons, walked)
     phases["ks_walk_s"] = time.perf_counter() - t0
     phases["ks_bins_walked"] = len(comparisons)
+    phases["ks_sub_bins_walked"] = walked.cells_walked if walked.refined else 0
+    phases["ks_values_walked"] = walked.values_walked
     _finish_all_ks(features, gaps, exact)
     result = _result(settings, reference, profile, source, window, run, features, slices, exact)
     result.drift_type = DRIFT_TYPES[compare]

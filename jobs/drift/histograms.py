@@ -1,15 +1,11 @@
-"""The two distributed passes of drift: histograms of every feature in one scan, and the
-exact KS walk of the fine bins that can still hold the largest gap.
+"""The histogram pass of drift: counts of every feature in one scan.
 
 Histograms: one ``mapInArrow`` pass bins each batch (numeric features in one compiled loop
 per column, :mod:`jobs.drift.binning_kernel`, on the reference's fine edges; Arrow's hash
 lookup for categories), sums per partition, and the partitions' counts are added up by key
 (``reduceByKey``); only counts reach the driver.
 
-Exact KS: each side emits ``(comparison, value, side)`` for the values strictly inside the
-candidate bins; rows are hash-partitioned by comparison (one fine bin of one feature and
-scope), sorted within partitions, and walked from the bin's starting counts known from the
-histograms. No global sort, and no task holds more than its share of bins.
+The exact KS walk of the candidate bins is :mod:`jobs.drift.ks_walk`.
 """
 
 from __future__ import annotations
@@ -24,12 +20,11 @@ import pyarrow.compute as pc
 
 from jobs.drift.binning_kernel import count_numeric
 from jobs.drift.sources import FeatureSpec
-from skewguard.drift_stats import bin_numeric, walk_runs
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-__all__ = ["BinPlan", "Comparison", "HistKey", "combine", "exact_gaps", "extremes_key", "feature_frame", "histograms"]
+__all__ = ["BinPlan", "HistKey", "combine", "extremes_key", "feature_frame", "histograms"]
 
 HistKey = tuple[str, tuple[str, ...], int]
 """(workload, slice values, feature index); feature index −1 holds the row count, and
@@ -237,130 +232,3 @@ def histograms(features_df: DataFrame, plan: BinPlan, n_slices: int) -> dict[His
         slices = tuple(combo.split("\x1f")) if n_slices else ()
         out[(workload, slices, feature)] = np.asarray(counts, dtype=np.float64 if feature < ROWS else np.int64)
     return out
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One fine bin of one feature in one scope, to walk exactly."""
-
-    workload: str
-    feature: int
-    bin: int
-    scope: tuple[int, str] | None
-    """None: the whole workload; else (slice column index, value)."""
-    start_ref: int
-    start_cur: int
-    n_ref: int
-    n_cur: int
-
-
-def _emit_side(
-    batches: Iterator[pa.RecordBatch], plan: BinPlan, luts: dict[tuple[str, int], list[Any]], side: int
-) -> Iterator[pa.RecordBatch]:
-    for batch in batches:
-        encoded = pc.dictionary_encode(batch.column("workload_id"))
-        names = encoded.dictionary.to_pylist()
-        codes = encoded.indices.to_numpy(zero_copy_only=False)
-        keys: list[np.ndarray] = []
-        values: list[np.ndarray] = []
-        for (workload, feature), scoped in luts.items():
-            if workload not in names:
-                continue
-            rows = np.flatnonzero(codes == names.index(workload)) if len(names) > 1 else None
-            column = batch.column(f"_f{feature}").to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-            column = column if rows is None else column[rows]
-            idx, on_edge, valid, _ = bin_numeric(column, plan.edges[(workload, feature)])
-            vals = column[valid]
-            for scope, lut in scoped:
-                cmp = lut[idx]
-                keep = (cmp >= 0) & ~on_edge
-                if side == 1 and scope is not None:
-                    labels = batch.column(f"_s{scope[0]}").to_numpy(zero_copy_only=False)
-                    labels = labels if rows is None else labels[rows]
-                    keep &= labels[valid] == scope[1]
-                if keep.any():
-                    keys.append(cmp[keep])
-                    values.append(vals[keep])
-        if keys:
-            k, v = np.concatenate(keys), np.concatenate(values)
-            yield pa.RecordBatch.from_arrays(
-                [pa.array(k.astype(np.int64)), pa.array(v), pa.array(np.full(k.size, side, dtype=np.int8))],
-                names=["cmp", "value", "side"],
-            )
-
-
-def exact_gaps(
-    ref_df: DataFrame, cur_df: DataFrame, plan: BinPlan, comparisons: Sequence[Comparison], partitions: int
-) -> np.ndarray:
-    """The largest |F_ref − F_cur| strictly inside each comparison's bin (0 where it holds
-    no value), computed on the raw values of both sides."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import ByteType, DoubleType, LongType, StructField, StructType
-
-    if not comparisons:
-        return np.zeros(0)
-    luts: dict[tuple[str, int], dict[Any, np.ndarray]] = {}
-    for cid, c in enumerate(comparisons):
-        scoped = luts.setdefault((c.workload, c.feature), {})
-        lut = scoped.get(c.scope)
-        if lut is None:
-            lut = scoped[c.scope] = np.full(plan.edges[(c.workload, c.feature)].size + 1, -1, dtype=np.int64)
-        lut[c.bin] = cid
-    lut_items = {key: list(scoped.items()) for key, scoped in luts.items()}
-    start_ref = np.array([c.start_ref for c in comparisons], dtype=np.int64)
-    start_cur = np.array([c.start_cur for c in comparisons], dtype=np.int64)
-    n_ref = np.array([c.n_ref for c in comparisons], dtype=np.float64)
-    n_cur = np.array([c.n_cur for c in comparisons], dtype=np.float64)
-    schema = StructType(
-        [StructField("cmp", LongType()), StructField("value", DoubleType()), StructField("side", ByteType())]
-    )
-
-    def walk(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        carry: list[np.ndarray] = [np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int8)]
-        prev: tuple[int, int, int] | None = None  # (key, ref count, cur count) reached so far
-
-        def run(k: np.ndarray, v: np.ndarray, s: np.ndarray) -> Iterator[pa.RecordBatch]:
-            nonlocal prev
-            r0, c0 = start_ref[k], start_cur[k]
-            if prev is not None:
-                same = k == prev[0]
-                r0 = np.where(same, prev[1], r0)
-                c0 = np.where(same, prev[2], c0)
-            keys, best, r_end, c_end = walk_runs(k, v, s == 1, r0, c0, n_ref[k], n_cur[k])
-            if keys.size:
-                prev = (int(keys[-1]), int(r_end[-1]), int(c_end[-1]))
-                yield pa.RecordBatch.from_arrays([pa.array(keys), pa.array(best)], names=["cmp", "gap"])
-
-        for batch in batches:
-            k = np.concatenate([carry[0], batch.column("cmp").to_numpy()])
-            v = np.concatenate([carry[1], batch.column("value").to_numpy()])
-            s = np.concatenate([carry[2], batch.column("side").to_numpy()])
-            if k.size == 0:
-                continue
-            # hold back the last run of equal (key, value): its ties may continue in the next batch
-            tail = (k == k[-1]) & (v == v[-1])
-            cut = int(k.size - np.argmin(tail[::-1])) if not tail.all() else 0
-            carry = [k[cut:], v[cut:], s[cut:]]
-            if cut:
-                yield from run(k[:cut], v[:cut], s[:cut])
-        if carry[0].size:
-            yield from run(*carry)
-
-    def ref_side(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        return _emit_side(batches, plan, lut_items, 0)
-
-    def cur_side(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        return _emit_side(batches, plan, lut_items, 1)
-
-    values_df = ref_df.mapInArrow(ref_side, schema).unionByName(cur_df.mapInArrow(cur_side, schema))
-    gaps_df = (
-        values_df.repartition(partitions, "cmp")
-        .sortWithinPartitions("cmp", "value")
-        .mapInArrow(walk, "cmp long, gap double")
-        .groupBy("cmp")
-        .agg(F.max("gap").alias("gap"))
-    )
-    gaps = np.zeros(len(comparisons))
-    for row in gaps_df.collect():
-        gaps[int(row["cmp"])] = float(row["gap"])
-    return gaps

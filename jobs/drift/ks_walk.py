@@ -1,0 +1,328 @@
+"""The exact part of the KS statistic: the largest ECDF gap strictly inside the fine bins that
+can still hold it, walked on the raw values of both sides.
+
+The histograms bound the gap inside each fine bin. When many values lie inside the candidate
+bins, one pass first counts them on ``SUB_BINS`` equal-width sub-bins of each bin (of its
+value range; the outer bins span to the smallest or largest value either side holds). The
+sub-bin index is a monotone function of the value, computed the same way on both sides, so
+the counts at a sub-bin boundary are both ECDFs at one point. They give exact gaps, which
+raise the lower bound, and a tighter upper bound inside each sub-bin. Only the sub-bins whose
+upper bound still exceeds the feature's lower bound are walked. A window piled into one
+reference bin (beyond the reference's range, say) is spread over its sub-bins rather than
+sorted by one task.
+
+The walk: each side emits ``(cell, value, side)`` for the values inside the cells to walk;
+rows are hash-partitioned by cell, sorted within partitions and walked from the cell's
+starting counts. No global sort.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from skewguard.drift_stats import bin_numeric, walk_runs
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from jobs.drift.histograms import BinPlan
+
+__all__ = ["SUB_BINS", "Comparison", "WalkStats", "exact_gaps"]
+
+log = logging.getLogger("skewguard.drift")
+
+SUB_BINS = 32
+REFINE_ABOVE = 1_000_000
+"""Values inside the candidate bins (both sides) past which they are counted on sub-bins
+before any is walked: below it one pass (the walk) costs less than two."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One fine bin of one feature in one scope, to walk exactly."""
+
+    workload: str
+    feature: int
+    bin: int
+    scope: tuple[int, str] | None
+    """None: the whole workload; else (slice column index, value)."""
+    start_ref: int
+    start_cur: int
+    n_ref: int
+    n_cur: int
+    low: float = 0.0
+    """The bin's value range (its edges; the outer bins' far end: the smallest or largest
+    value of either side), which the sub-bins split evenly."""
+    high: float = 0.0
+    inside: int = 0
+    """Values of both sides strictly inside the bin (from the histograms)."""
+    floor: float = 0.0
+    """The feature's KS lower bound from the histograms: a gap at or below it changes nothing."""
+
+
+@dataclass
+class WalkStats:
+    """What the exact part did: comparisons, whether sub-bins were counted, cells and values walked."""
+
+    comparisons: int = 0
+    refined: bool = False
+    cells_walked: int = 0
+    values_walked: int = 0
+
+
+def _sub_bin(values: np.ndarray, low: np.ndarray, scale: np.ndarray, sub_bins: int) -> np.ndarray:
+    """Sub-bin of each value: ⌊(v − low)·scale⌋ clipped to [0, sub_bins): monotone in v."""
+    return np.clip(np.floor((values - low) * scale), 0, sub_bins - 1).astype(np.int64)
+
+
+def _inside_values(
+    batches: Iterator[pa.RecordBatch],
+    plan: BinPlan,
+    luts: dict[tuple[str, int], list[Any]],
+    side: int,
+    take: Callable[[np.ndarray, np.ndarray], pa.RecordBatch | None],
+) -> Iterator[pa.RecordBatch]:
+    """Per batch: the compared bins' values strictly inside them, with their comparison, handed
+    to ``take`` (once per batch, all features together)."""
+    for batch in batches:
+        encoded = pc.dictionary_encode(batch.column("workload_id"))
+        names = encoded.dictionary.to_pylist()
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        keys: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        for (workload, feature), scoped in luts.items():
+            if workload not in names:
+                continue
+            rows = np.flatnonzero(codes == names.index(workload)) if len(names) > 1 else None
+            column = batch.column(f"_f{feature}").to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            column = column if rows is None else column[rows]
+            idx, on_edge, valid, _ = bin_numeric(column, plan.edges[(workload, feature)])
+            vals = column[valid]
+            for scope, lut in scoped:
+                cmp = lut[idx]
+                keep = (cmp >= 0) & ~on_edge
+                if side == 1 and scope is not None:
+                    labels = batch.column(f"_s{scope[0]}").to_numpy(zero_copy_only=False)
+                    labels = labels if rows is None else labels[rows]
+                    keep &= labels[valid] == scope[1]
+                if keep.any():
+                    keys.append(cmp[keep])
+                    values.append(vals[keep])
+        if keys:
+            got = take(np.concatenate(keys), np.concatenate(values))
+            if got is not None:
+                yield got
+
+
+def _luts(plan: BinPlan, comparisons: Sequence[Comparison]) -> dict[tuple[str, int], list[Any]]:
+    """Per (workload, feature): per scope, fine bin → comparison index (−1: not compared)."""
+    luts: dict[tuple[str, int], dict[Any, np.ndarray]] = {}
+    for cid, c in enumerate(comparisons):
+        scoped = luts.setdefault((c.workload, c.feature), {})
+        lut = scoped.get(c.scope)
+        if lut is None:
+            lut = scoped[c.scope] = np.full(plan.edges[(c.workload, c.feature)].size + 1, -1, dtype=np.int64)
+        lut[c.bin] = cid
+    return {key: list(scoped.items()) for key, scoped in luts.items()}
+
+
+def _sub_counts(
+    ref_df: DataFrame, cur_df: DataFrame, plan: BinPlan, comparisons: Sequence[Comparison], sub_bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides' counts of the values inside each compared bin, per sub-bin (comparisons ×
+    sub_bins each): one pass, only the nonzero cells leave a partition, Spark adds them up."""
+    from pyspark.sql import functions as F
+
+    luts = _luts(plan, comparisons)
+    low = np.array([c.low for c in comparisons])
+    span = np.array([c.high - c.low for c in comparisons])
+    scale = np.where(span > 0, sub_bins / np.where(span > 0, span, 1.0), 0.0)
+    cells = len(comparisons) * sub_bins
+
+    def counter(side: int) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+        def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            acc = np.zeros(cells, dtype=np.int64)
+
+            def take(cmp: np.ndarray, vals: np.ndarray) -> None:
+                acc[:] += np.bincount(cmp * sub_bins + _sub_bin(vals, low[cmp], scale[cmp], sub_bins), minlength=cells)
+
+            for _ in _inside_values(batches, plan, luts, side, take):
+                pass
+            nonzero = np.flatnonzero(acc)
+            if nonzero.size:
+                yield pa.RecordBatch.from_arrays(
+                    [pa.array(np.full(nonzero.size, side, dtype=np.int8)), pa.array(nonzero), pa.array(acc[nonzero])],
+                    names=["side", "cell", "count"],
+                )
+
+        return run
+
+    schema = "side byte, cell long, count long"
+    counted = (
+        ref_df.mapInArrow(counter(0), schema)
+        .unionByName(cur_df.mapInArrow(counter(1), schema))
+        .groupBy("side", "cell")
+        .agg(F.sum("count").alias("count"))
+    )
+    out = np.zeros((2, cells), dtype=np.int64)
+    for r in counted.collect():
+        out[int(r["side"]), int(r["cell"])] = int(r["count"])
+    return out[0].reshape(-1, sub_bins), out[1].reshape(-1, sub_bins)
+
+
+def _refine(
+    comparisons: Sequence[Comparison], ref_sub: np.ndarray, cur_sub: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(gap at the sub-bin boundaries per comparison, then the cells left to walk as indices into
+    comparisons × sub-bins, and their starting reference and current counts)."""
+    start_ref = np.array([c.start_ref for c in comparisons], dtype=np.int64)[:, None]
+    start_cur = np.array([c.start_cur for c in comparisons], dtype=np.int64)[:, None]
+    n_ref = np.array([c.n_ref for c in comparisons], dtype=np.float64)[:, None]
+    n_cur = np.array([c.n_cur for c in comparisons], dtype=np.float64)[:, None]
+    r_end = start_ref + np.cumsum(ref_sub, axis=1)  # counts after each sub-bin's values
+    c_end = start_cur + np.cumsum(cur_sub, axis=1)
+    r_start, c_start = r_end - ref_sub, c_end - cur_sub
+    boundary = np.abs(r_end / n_ref - c_end / n_cur).max(axis=1)
+    upper = np.maximum(r_end / n_ref - c_start / n_cur, c_end / n_cur - r_start / n_ref)
+    # a feature's lower bound: its histograms' and every boundary gap of its compared bins
+    floors: dict[tuple[str, int, Any], float] = {}
+    for c, gap in zip(comparisons, boundary, strict=True):
+        key = (c.workload, c.feature, c.scope)
+        floors[key] = max(floors.get(key, c.floor), float(gap))
+    floor = np.array([floors[(c.workload, c.feature, c.scope)] for c in comparisons])[:, None]
+    walk = np.flatnonzero(((upper > floor) & ((ref_sub + cur_sub) > 0)).ravel())
+    return boundary, walk, r_start.ravel()[walk], c_start.ravel()[walk]
+
+
+def exact_gaps(
+    ref_df: DataFrame,
+    cur_df: DataFrame,
+    plan: BinPlan,
+    comparisons: Sequence[Comparison],
+    partitions: int,
+    stats: WalkStats | None = None,
+) -> np.ndarray:
+    """Per comparison, a gap inside its bin, computed on the raw values of both sides: the
+    largest |F_ref − F_cur| inside it wherever that can exceed its feature's lower bound
+    (``floor``), else at most that bound — so the largest over a feature's comparisons and its
+    lower bound is its exact KS statistic (0 where a bin holds no value)."""
+    stats = stats if stats is not None else WalkStats()
+    stats.comparisons = len(comparisons)
+    if not comparisons:
+        return np.zeros(0)
+    stats.refined = sum(c.inside for c in comparisons) > REFINE_ABOVE
+    sub_bins = SUB_BINS if stats.refined else 1
+    if stats.refined:
+        ref_sub, cur_sub = _sub_counts(ref_df, cur_df, plan, comparisons, sub_bins)
+        boundary, walk, walk_ref, walk_cur = _refine(comparisons, ref_sub, cur_sub)
+        stats.values_walked = int((ref_sub + cur_sub).ravel()[walk].sum())
+        log.info("KS: %d of %d sub-bins of %d fine bin(s) left to walk", walk.size, ref_sub.size, len(comparisons))
+    else:
+        boundary = np.zeros(len(comparisons))
+        walk = np.arange(len(comparisons))
+        walk_ref = np.array([c.start_ref for c in comparisons], dtype=np.int64)
+        walk_cur = np.array([c.start_cur for c in comparisons], dtype=np.int64)
+        stats.values_walked = sum(c.inside for c in comparisons)
+    stats.cells_walked = int(walk.size)
+    gaps = boundary.copy()
+    if walk.size:
+        walked = _walk(ref_df, cur_df, plan, comparisons, sub_bins, walk, walk_ref, walk_cur, partitions, stats)
+        np.maximum.at(gaps, walk // sub_bins, walked)
+    return gaps
+
+
+def _walk(
+    ref_df: DataFrame,
+    cur_df: DataFrame,
+    plan: BinPlan,
+    comparisons: Sequence[Comparison],
+    sub_bins: int,
+    walk: np.ndarray,
+    walk_ref: np.ndarray,
+    walk_cur: np.ndarray,
+    partitions: int,
+    stats: WalkStats,
+) -> np.ndarray:
+    """The largest gap inside each cell to walk (``walk``: comparison × sub_bins + sub-bin)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import ByteType, DoubleType, LongType, StructField, StructType
+
+    luts = _luts(plan, comparisons)
+    low = np.array([c.low for c in comparisons])
+    span = np.array([c.high - c.low for c in comparisons])
+    scale = np.where(span > 0, sub_bins / np.where(span > 0, span, 1.0), 0.0)
+    cell_id = np.full(len(comparisons) * sub_bins, -1, dtype=np.int64)
+    cell_id[walk] = np.arange(walk.size)
+    n_ref = np.array([comparisons[int(w) // sub_bins].n_ref for w in walk], dtype=np.float64)
+    n_cur = np.array([comparisons[int(w) // sub_bins].n_cur for w in walk], dtype=np.float64)
+    schema = StructType(
+        [StructField("cell", LongType()), StructField("value", DoubleType()), StructField("side", ByteType())]
+    )
+
+    def emitter(side: int) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+        def take(cmp: np.ndarray, vals: np.ndarray) -> pa.RecordBatch | None:
+            cell = cell_id[cmp * sub_bins + _sub_bin(vals, low[cmp], scale[cmp], sub_bins)]
+            keep = cell >= 0
+            if not keep.any():
+                return None
+            k = cell[keep]
+            return pa.RecordBatch.from_arrays(
+                [pa.array(k), pa.array(vals[keep]), pa.array(np.full(k.size, side, dtype=np.int8))],
+                names=["cell", "value", "side"],
+            )
+
+        def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            return _inside_values(batches, plan, luts, side, take)
+
+        return run
+
+    def walk_cells(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        carry: list[np.ndarray] = [np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int8)]
+        prev: tuple[int, int, int] | None = None  # (cell, ref count, cur count) reached so far
+
+        def run(k: np.ndarray, v: np.ndarray, s: np.ndarray) -> Iterator[pa.RecordBatch]:
+            nonlocal prev
+            r0, c0 = walk_ref[k], walk_cur[k]
+            if prev is not None:
+                same = k == prev[0]
+                r0 = np.where(same, prev[1], r0)
+                c0 = np.where(same, prev[2], c0)
+            keys, best, r_end, c_end = walk_runs(k, v, s == 1, r0, c0, n_ref[k], n_cur[k])
+            if keys.size:
+                prev = (int(keys[-1]), int(r_end[-1]), int(c_end[-1]))
+                yield pa.RecordBatch.from_arrays([pa.array(keys), pa.array(best)], names=["cell", "gap"])
+
+        for batch in batches:
+            k = np.concatenate([carry[0], batch.column("cell").to_numpy()])
+            v = np.concatenate([carry[1], batch.column("value").to_numpy()])
+            s = np.concatenate([carry[2], batch.column("side").to_numpy()])
+            if k.size == 0:
+                continue
+            # hold back the last run of equal (cell, value): its ties may continue in the next batch
+            tail = (k == k[-1]) & (v == v[-1])
+            cut = int(k.size - np.argmin(tail[::-1])) if not tail.all() else 0
+            carry = [k[cut:], v[cut:], s[cut:]]
+            if cut:
+                yield from run(k[:cut], v[:cut], s[:cut])
+        if carry[0].size:
+            yield from run(*carry)
+
+    values_df = ref_df.mapInArrow(emitter(0), schema).unionByName(cur_df.mapInArrow(emitter(1), schema))
+    gaps_df = (
+        values_df.repartition(partitions, "cell")
+        .sortWithinPartitions("cell", "value")
+        .mapInArrow(walk_cells, "cell long, gap double")
+        .groupBy("cell")
+        .agg(F.max("gap").alias("gap"))
+    )
+    gaps = np.zeros(walk.size)
+    for row in gaps_df.collect():
+        gaps[int(row["cell"])] = float(row["gap"])
+    return gaps
