@@ -15,18 +15,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["count_numeric"]
+__all__ = ["bin_index", "count_numeric"]
 
-_kernel: Any = None
+_kernels: dict[str, Any] = {}
 
 
-def _compiled() -> Any:
-    global _kernel
-    if _kernel is None:
+def _compiled(name: str) -> Any:
+    """A kernel of this module, compiled on first use (numba caches the machine code on disk)."""
+    if name not in _kernels:
         import numba
 
-        _kernel = numba.njit(cache=True, nogil=True)(_count)
-    return _kernel
+        _kernels[name] = numba.njit(cache=True, nogil=True)({"count": _count, "index": _index}[name])
+    return _kernels[name]
 
 
 _BLOCK = 64  # edges per block: one block's comparisons and the block tops' fit in a few SIMD passes
@@ -75,6 +75,28 @@ def _count(  # pragma: no cover - compiled; checked against the numpy definition
             highs[g] = v
 
 
+def _index(  # pragma: no cover - compiled; checked against the numpy definition by the tests
+    values: np.ndarray, tops: np.ndarray, blocks: np.ndarray, k: int, idx: np.ndarray, on_edge: np.ndarray
+) -> None:
+    """Per value its bin (as :func:`_count` finds it; −1 for NaN) and whether it equals its bin's upper edge."""
+    size = tops.shape[0]
+    for j in range(values.shape[0]):
+        v = values[j]
+        if np.isnan(v):
+            idx[j] = -1
+            continue
+        c = 0
+        for t in range(size):
+            c += tops[t] < v
+        b = c * _BLOCK
+        d = 0
+        for t in range(_BLOCK):
+            d += blocks[b + t] < v
+        i = b + d
+        idx[j] = i
+        on_edge[j] = i < k and blocks[i] == v
+
+
 def _layout(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(tops, blocks) of ascending ``edges`` for :func:`_count`."""
     k = edges.size
@@ -96,7 +118,7 @@ def count_numeric(
     counts = np.zeros((groups, 2 * k + 2), dtype=np.int64)
     lows, highs = np.full(groups, np.inf), np.full(groups, -np.inf)
     tops, blocks = _layout(np.ascontiguousarray(edges, dtype=np.float64))
-    _compiled()(
+    _compiled("count")(
         np.ascontiguousarray(values, dtype=np.float64),
         tops,
         blocks,
@@ -107,3 +129,14 @@ def count_numeric(
         highs,
     )
     return counts, lows, highs
+
+
+def bin_index(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(bin, on-edge) of each value of a numeric column (float64, NaN for null): its bin is
+    ``searchsorted(edges, v, side="left")`` (−1 for NaN), on-edge whether v equals that edge."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    idx = np.empty(values.size, dtype=np.int64)
+    on_edge = np.zeros(values.size, dtype=np.bool_)
+    tops, blocks = _layout(np.ascontiguousarray(edges, dtype=np.float64))
+    _compiled("index")(values, tops, blocks, edges.size, idx, on_edge)
+    return idx, on_edge

@@ -27,7 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skewguard.drift_stats import bin_numeric, walk_runs
+from jobs.drift.binning_kernel import bin_index
+from skewguard.drift_stats import walk_runs
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -103,8 +104,9 @@ def _inside_values(
             rows = np.flatnonzero(codes == names.index(workload)) if len(names) > 1 else None
             column = batch.column(f"_f{feature}").to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
             column = column if rows is None else column[rows]
-            idx, on_edge, valid, _ = bin_numeric(column, plan.edges[(workload, feature)])
-            vals = column[valid]
+            all_idx, all_on_edge = bin_index(column, plan.edges[(workload, feature)])
+            valid = all_idx >= 0
+            idx, on_edge, vals = all_idx[valid], all_on_edge[valid], column[valid]
             for scope, lut in scoped:
                 cmp = lut[idx]
                 keep = (cmp >= 0) & ~on_edge

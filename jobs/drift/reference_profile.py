@@ -86,9 +86,7 @@ def _numeric_edges(
     provisional = max(conf.quantile_accuracy, _OVERSAMPLE * conf.fine_bins)
     wanted = _SAMPLE_PER_EDGE * provisional
     fractions = {w: min(1.0, wanted / max(int(r["rows"]), 1)) for w, r in ranges.items()}
-    sampled = features_df.sampleBy("workload_id", fractions, seed=0).select(
-        "workload_id", *[f"_f{i}" for i in numeric]
-    )
+    sampled = features_df.sampleBy("workload_id", fractions, seed=0).select("workload_id", *[f"_f{i}" for i in numeric])
     table = _arrow(sampled)
     workloads = np.asarray(table.column("workload_id").to_numpy(zero_copy_only=False))
     qs = np.arange(1, provisional) / provisional

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jobs.drift.binning_kernel import count_numeric
+from jobs.drift.binning_kernel import bin_index, count_numeric
 from skewguard.drift_stats import bin_numeric
 
 
@@ -45,3 +45,15 @@ def test_compiled_counts_equal_the_numpy_definition(k: int) -> None:
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
     assert got[0][3].sum() == 0 and got[1][3] == np.inf and got[2][3] == -np.inf
+
+
+@pytest.mark.parametrize("k", [0, 3, 64, 2047])
+def test_compiled_bin_index_equals_searchsorted(k: int) -> None:
+    rng = np.random.default_rng(10 + k)
+    edges = np.unique(rng.normal(0, 1, k)) if k else np.zeros(0)
+    values = np.concatenate([rng.normal(0, 2, 5000), edges, [np.nan, np.inf, -np.inf]])
+    idx, on_edge = bin_index(values, edges)
+    want, want_edge, valid, _ = bin_numeric(values, edges)
+    np.testing.assert_array_equal(idx[valid], want)
+    np.testing.assert_array_equal(on_edge[valid], want_edge)
+    assert (idx[~valid] == -1).all() and not on_edge[~valid].any()
