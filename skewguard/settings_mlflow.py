@@ -17,9 +17,11 @@ from pydantic import Field, field_validator
 
 from skewguard.settings_models import SettingsModel
 
-__all__ = ["MLFLOW_EXTRA", "MlflowMissing", "MlflowSettings", "import_mlflow", "is_file_store"]
+__all__ = ["MLFLOW_EXTRA", "TRACKED_JOBS", "MlflowMissing", "MlflowSettings", "import_mlflow", "is_file_store"]
 
 MLFLOW_EXTRA = "pip install 'skewguard[mlflow]'"
+#: the jobs tracked unless ``mlflow.jobs`` says otherwise
+TRACKED_JOBS = ("train_reference_model", "check_parity", "compute_drift", "evaluate_models", "evaluate_llm")
 
 
 class MlflowSettings(SettingsModel):
@@ -33,6 +35,9 @@ class MlflowSettings(SettingsModel):
     ``<lakehouse>/mlruns``, MLflow's file store, which needs no server and no extra package."""
     experiment: str = Field(default="skewguard", min_length=1)
     """Experiment the runs are logged under (env ``MLFLOW_EXPERIMENT_NAME``)."""
+    jobs: tuple[str, ...] = TRACKED_JOBS
+    """The jobs whose runs are logged (names as in ``metrics.job_runs.job``): by default training,
+    parity, drift and evaluation; any job's run can be, e.g. ``ingest_logs`` for its counts."""
 
     @field_validator("tracking_uri")
     @classmethod

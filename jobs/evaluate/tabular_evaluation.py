@@ -223,6 +223,21 @@ def _scope(key: str) -> dict[str, Any]:
     }
 
 
+def _window_metrics(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each workload's metrics over the whole window (no day, no slice), by bundle:
+    ``{"<workload> <bundle name>-<version>": {metric: value, "<metric>_diff_vs_production": …}}``,
+    what a run's summary in MLflow shows (all rows are in ``metrics.evaluations``)."""
+    out: dict[str, dict[str, float]] = {}
+    for r in rows:
+        if r["event_date"] is not None or r["slice_column"] or r["value"] is None:
+            continue
+        scope = out.setdefault(f"{r['workload_id']} {r['bundle_name']}-{r['bundle_version']}", {})
+        scope[r["metric"]] = r["value"]
+        if r["bundle_role"] != "production" and r["diff_vs_production"] is not None:
+            scope[f"{r['metric']}_diff_vs_production"] = r["diff_vs_production"]
+    return out
+
+
 def _metric_rows(
     base: dict[str, Any],
     key: str,
@@ -348,6 +363,9 @@ def evaluate_models(
     )
     folder = settings.evaluation_report_root() / run.run_id
     result.report = str(write_report(folder, run.run_id, request, result, boot, bundles, settings, gated=gate))
+    run.details.update(
+        report=result.report, metrics=_window_metrics(out), params={"bundles": ",".join(b.spec for b in bundles)}
+    )
     lap("gate_and_report")
     result.phases = phases
     return result
