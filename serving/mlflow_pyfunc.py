@@ -97,7 +97,8 @@ class BundleModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]  # untyped b
     def load_context(self, context: Any) -> None:
         self._bundle = Bundle.load(context.artifacts["bundle"], content_hash=context.model_config["content_hash"])
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    # no type hint on model_input: MLflow would read one as a second signature
+    def predict(self, context: Any, model_input, params: dict[str, Any] | None = None) -> pd.DataFrame:  # type: ignore[no-untyped-def]
         if self._bundle is None:
             self.load_context(context)
         bundle = self._bundle
