@@ -223,18 +223,29 @@ def _scope(key: str) -> dict[str, Any]:
     }
 
 
-def _window_metrics(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def _bundle_labels(bundles: Sequence[LoadedBundle]) -> dict[tuple[str, str], str]:
+    """``production``, ``candidate1``, ``candidate2``… by (role, path): how a run's summary names
+    the bundles (two of them may share a name and version, or be the same folder in both roles)."""
+    labels = {("production", str(bundles[0].bundle.path)): "production"}
+    labels.update({("candidate", str(b.bundle.path)): f"candidate{i}" for i, b in enumerate(bundles[1:], 1)})
+    return labels
+
+
+def _window_metrics(rows: Sequence[dict[str, Any]], bundles: Sequence[LoadedBundle]) -> dict[str, dict[str, float]]:
     """Each workload's metrics over the whole window (no day, no slice), by bundle:
-    ``{"<workload> <bundle name>-<version>": {metric: value, "<metric>_diff_vs_production": …}}``,
-    what a run's summary in MLflow shows (all rows are in ``metrics.evaluations``)."""
+    ``{"<workload>": {"<label>.<metric>": value, "<label>.<metric>_diff_vs_production": …}}``
+    (labels of :func:`_bundle_labels`), what the run's summary shows (every row is in
+    ``metrics.evaluations``)."""
+    labels = _bundle_labels(bundles)
     out: dict[str, dict[str, float]] = {}
     for r in rows:
         if r["event_date"] is not None or r["slice_column"] or r["value"] is None:
             continue
-        scope = out.setdefault(f"{r['workload_id']} {r['bundle_name']}-{r['bundle_version']}", {})
-        scope[r["metric"]] = r["value"]
-        if r["bundle_role"] != "production" and r["diff_vs_production"] is not None:
-            scope[f"{r['metric']}_diff_vs_production"] = r["diff_vs_production"]
+        label = labels[(r["bundle_role"], r["bundle_path"])]
+        scope = out.setdefault(str(r["workload_id"]), {})
+        scope[f"{label}.{r['metric']}"] = r["value"]
+        if label != "production" and r["diff_vs_production"] is not None:
+            scope[f"{label}.{r['metric']}_diff_vs_production"] = r["diff_vs_production"]
     return out
 
 
@@ -363,9 +374,9 @@ def evaluate_models(
     )
     folder = settings.evaluation_report_root() / run.run_id
     result.report = str(write_report(folder, run.run_id, request, result, boot, bundles, settings, gated=gate))
-    run.details.update(
-        report=result.report, metrics=_window_metrics(out), params={"bundles": ",".join(b.spec for b in bundles)}
-    )
+    labels = _bundle_labels(bundles)
+    params = {labels[(b.role, str(b.bundle.path))]: b.spec for b in bundles}
+    run.details.update(report=result.report, metrics=_window_metrics(out, bundles), params=params)
     lap("gate_and_report")
     result.phases = phases
     return result
