@@ -9,7 +9,7 @@ skewguard reconcile --date 2024-11-20          (Elasticsearch vs bronze + quaran
 skewguard submit-args                         (--jars/--conf/--py-files for spark-submit)
 skewguard bundle build --model M --version V --training-set T   (package a trained model for serving)
 skewguard bundle predict BUNDLE requests.jsonl                   (outputs of a bundle, one JSON a line)
-skewguard bundle export-mlflow BUNDLE [--out DIR]                (the bundle as an MLflow pyfunc model)
+skewguard bundle export-mlflow BUNDLE [--out DIR] [--log] [--register NAME]   (the bundle as an MLflow model)
 skewguard demo                                (generate → load → ingest → … → bundle → serve → ingest)
 """
 
@@ -231,6 +231,13 @@ def _add_bundle_export_mlflow(actions: _Commands) -> None:
     p.add_argument(
         "--out", type=Path, help="MLflow model folder to write (default: <artifacts>/mlflow_models/<model>-<version>)"
     )
+    p.add_argument(
+        "--log",
+        action="store_true",
+        help="instead, log it as the model of a new run in the tracking store of conf mlflow (tracking_uri, "
+        "experiment) and print its models:/ URI",
+    )
+    p.add_argument("--register", metavar="NAME", help="with --log (implied): also register it as a new version of NAME")
     add_common_args(p)
     p.set_defaults(func=run_bundle_export_mlflow)
 

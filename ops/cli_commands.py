@@ -260,13 +260,21 @@ def run_bundle_export_mlflow(args: argparse.Namespace) -> int:
     from skewguard.settings_mlflow import MlflowMissing, import_mlflow
 
     settings = _settings(args)
+    if (args.log or args.register) and args.out:
+        log.error("bundle export-mlflow: --out writes a folder, --log/--register a tracking store: give one")
+        return EXIT_USAGE
+    uri = settings.mlflow_tracking_uri() if args.log or args.register else None
     try:
-        import_mlflow()
+        import_mlflow(uri)
     except MlflowMissing as exc:
         log.error("bundle export-mlflow: %s", exc)
         return EXIT_USAGE
-    from serving.mlflow_pyfunc import export_bundle
+    from serving.mlflow_pyfunc import export_bundle, log_bundle
 
+    if uri is not None:
+        model_uri, version = log_bundle(args.bundle, uri, settings.mlflow.experiment, args.register)
+        sys.stdout.write(f"models:/{args.register}/{version}\n" if version else f"{model_uri}\n")
+        return EXIT_OK
     out = args.out
     if out is None:
         manifest = Bundle.load(args.bundle).manifest

@@ -1,6 +1,8 @@
 """A model bundle as an MLflow ``pyfunc`` model, for platforms and people that speak MLflow.
 
-``skewguard bundle export-mlflow`` calls :func:`export_bundle`. The MLflow model holds the
+``skewguard bundle export-mlflow`` calls :func:`export_bundle` (a model folder) and, with
+``--log``/``--register``, :func:`log_bundle` (a run's model in a tracking store, optionally a
+registered model version). The MLflow model holds the
 bundle folder itself as an artifact and a :class:`BundleModel` whose ``predict`` loads it with
 :class:`~serving.bundle.Bundle` (checking the content hash taken at export) and scores with the
 bundle's own code: the same transforms, the same weights, the same float operations, so the
@@ -26,7 +28,8 @@ import math
 import shutil
 import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +41,7 @@ from mlflow.types.schema import ColSpec, Schema
 
 from serving.bundle import Bundle
 
-__all__ = ["BundleModel", "export_bundle", "model_signature", "records_of"]
+__all__ = ["BundleModel", "export_bundle", "log_bundle", "model_signature", "records_of"]
 
 log = logging.getLogger("skewguard.bundle")
 
@@ -118,6 +121,28 @@ def _pip_requirements() -> list[str]:
     return pins + [f"{d}=={importlib.metadata.version(d)}" for d in RUNTIME_DISTRIBUTIONS]
 
 
+@contextmanager
+def _pyfunc_arguments(bundle: Bundle) -> Iterator[dict[str, Any]]:
+    """What ``save_model`` and ``log_model`` are given for ``bundle`` (see the module)."""
+    here = Path(__file__).resolve().parent
+    with tempfile.TemporaryDirectory(prefix="skewguard-pyfunc-") as tmp:
+        code = Path(tmp) / "serving"
+        code.mkdir()
+        for name in SHIPPED_MODULES:
+            shutil.copy2(here / name, code / name)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_MLFLOW_ADVICE, category=UserWarning)
+            yield {
+                "python_model": str(here / "pyfunc_model_code.py"),
+                "model_config": {"content_hash": bundle.content_hash},
+                "artifacts": {"bundle": str(bundle.path)},
+                "code_paths": [str(code)],
+                "signature": model_signature(bundle),
+                "pip_requirements": _pip_requirements(),
+                "metadata": {"skewguard_bundle": {**bundle.model_identity(), "content_hash": bundle.content_hash}},
+            }
+
+
 def export_bundle(bundle_path: Path, out: Path, content_hash: str | None = None) -> Bundle:
     """Write the bundle at ``bundle_path`` (checked against ``content_hash`` when given) as an
     MLflow pyfunc model in the folder ``out``, replacing an MLflow model already there (any
@@ -127,29 +152,29 @@ def export_bundle(bundle_path: Path, out: Path, content_hash: str | None = None)
         if not (out / "MLmodel").is_file():
             raise FileExistsError(f"{out}: not empty and not an MLflow model; give another --out")
         shutil.rmtree(out)
-    with tempfile.TemporaryDirectory(prefix="skewguard-pyfunc-") as tmp:
-        code = Path(tmp) / "serving"
-        code.mkdir()
-        here = Path(__file__).resolve().parent
-        for name in SHIPPED_MODULES:
-            shutil.copy2(here / name, code / name)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_MLFLOW_ADVICE, category=UserWarning)
-            mlflow.pyfunc.save_model(
-                path=str(out),
-                python_model=str(Path(__file__).resolve().parent / "pyfunc_model_code.py"),
-                model_config={"content_hash": bundle.content_hash},
-                artifacts={"bundle": str(bundle.path)},
-                code_paths=[str(code)],
-                signature=model_signature(bundle),
-                pip_requirements=_pip_requirements(),
-                metadata={"skewguard_bundle": {**bundle.model_identity(), "content_hash": bundle.content_hash}},
-            )
-    log.info(
-        "bundle %s %s exported as an MLflow pyfunc model to %s (%s)",
-        bundle.name,
-        bundle.version,
-        out,
-        json.dumps(bundle.inputs),
-    )
+    with _pyfunc_arguments(bundle) as arguments:
+        mlflow.pyfunc.save_model(path=str(out), **arguments)
+    log.info("bundle %s %s exported as an MLflow pyfunc model to %s (inputs %s)", bundle.name, bundle.version, out,
+             json.dumps(bundle.inputs))  # fmt: skip
     return bundle
+
+
+def log_bundle(
+    bundle_path: Path, tracking_uri: str, experiment: str, register_as: str | None = None
+) -> tuple[str, str | None]:
+    """Log the bundle at ``bundle_path`` as the pyfunc model of a new run in ``experiment`` of
+    the tracking store ``tracking_uri`` (which becomes the process's MLflow tracking URI) and,
+    with ``register_as``, as a new version of that registered model; returns the model's URI
+    and the registered version (None when not registered)."""
+    bundle = Bundle.load(bundle_path)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(experiment)
+    tags = {"skewguard.job": "bundle_export_mlflow", "skewguard.bundle_content_hash": bundle.content_hash}
+    with mlflow.start_run(run_name=f"bundle {bundle.name} {bundle.version}", tags=tags):
+        mlflow.log_params({**bundle.model_identity(), "bundle_path": str(bundle.path)})
+        with _pyfunc_arguments(bundle) as arguments:
+            info = mlflow.pyfunc.log_model(name="model", registered_model_name=register_as, **arguments)
+    version = None if info.registered_model_version is None else str(info.registered_model_version)
+    log.info("bundle %s %s logged to MLflow as %s%s", bundle.name, bundle.version, info.model_uri,
+             f", registered as {register_as} version {version}" if version else "")  # fmt: skip
+    return str(info.model_uri), version

@@ -300,7 +300,7 @@ def test_training_run_is_tracked_in_mlflow(spark, settings, bundle_path, tmp_pat
     assert json.loads(row["details_json"])["mlflow_run_id"] == run.info.run_id
 
 
-def test_bundle_exported_to_mlflow_scores_as_the_bundle_bit_for_bit(bundle_path, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_bundle_exported_to_mlflow_scores_as_the_bundle_bit_for_bit(settings, bundle_path, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     import mlflow.pyfunc
     import pandas as pd
 
@@ -326,6 +326,14 @@ def test_bundle_exported_to_mlflow_scores_as_the_bundle_bit_for_bit(bundle_path,
     got = mlflow.pyfunc.load_model(str(out)).predict(frame)
     assert list(got.columns) == ["score", "label"] and got["label"].dtype == np.int64
     assert np.array_equal(got["score"].to_numpy(), want_scores) and np.array_equal(got["label"].to_numpy(), want_labels)
+
+    # logged to the module's tracking store and registered: the registry's version scores the same
+    capsys.readouterr()
+    assert cli(["bundle", "export-mlflow", str(bundle_path), "--register", "fraud-scoring"]) == 0
+    assert capsys.readouterr().out == "models:/fraud-scoring/1\n"
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
+    registered = mlflow.pyfunc.load_model("models:/fraud-scoring/1").predict(frame)
+    assert np.array_equal(registered["score"].to_numpy(), want_scores)
 
     # and in a fresh process where skewguard cannot be imported: the model carries its code
     frame.to_pickle(tmp_path / "frame.pkl")
