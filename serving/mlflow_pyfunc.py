@@ -54,14 +54,14 @@ RUNTIME_DISTRIBUTIONS = ("numpy", "pyarrow", "pandas")
 
 
 def _missing(value: Any) -> bool:
-    if value is None or value is pd.NaT:
+    if value is None or value is pd.NaT or value is pd.NA:
         return True
     return isinstance(value, float) and math.isnan(value)
 
 
 def records_of(model_input: Any) -> list[dict[str, Any]]:
     """The rows of a pyfunc input as the bundle's requests: one mapping per row, with the
-    missing values (None, NaN, NaT: how pandas holds an absent feature) left out, as serving
+    missing values (None, NaN, NaT, NA: how pandas holds an absent feature) left out, as serving
     leaves out a feature it does not have."""
     if isinstance(model_input, pd.DataFrame):
         rows: Sequence[Mapping[str, Any]] = model_input.to_dict("records")

@@ -1,7 +1,8 @@
 """MLflow tracking of a run record, on a real local file store read back with MlflowClient:
 params, metrics, tags and report artifacts as the module says; a store that cannot be written
 is a warning, not an error; off by default. And the MLflow command without MLflow installed
-is one line naming the extra."""
+is one line naming the extra; a pyfunc input's missing values are absent keys for the bundle.
+(Here, not in ``unit/``: MLflow imports pyspark whenever it is installed.)"""
 
 from __future__ import annotations
 
@@ -122,3 +123,26 @@ def test_export_without_mlflow_installed_is_one_line(
         "ERROR skewguard.cli: bundle export-mlflow: MLflow is not installed: pip install 'skewguard[mlflow]'"
     )
     assert not (tmp_path / "m").exists()
+
+
+def test_pyfunc_rows_leave_out_every_kind_of_missing_value() -> None:
+    import datetime as dt
+
+    import pandas as pd
+
+    from serving.mlflow_pyfunc import records_of
+
+    when = dt.datetime(2024, 11, 20, 8)
+    frame = pd.DataFrame(
+        {
+            "f001": [1.5, float("nan"), None],
+            "f003": pd.array(["ios", pd.NA, "web"], dtype="string"),
+            "f004": ["FR", None, ""],
+            "event_ts": pd.to_datetime([when, None, when]),
+        }
+    )
+    assert records_of(frame) == [
+        {"f001": 1.5, "f003": "ios", "f004": "FR", "event_ts": pd.Timestamp(when)},
+        {},
+        {"f003": "web", "f004": "", "event_ts": pd.Timestamp(when)},
+    ]
