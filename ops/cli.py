@@ -9,6 +9,7 @@ skewguard reconcile --date 2024-11-20          (Elasticsearch vs bronze + quaran
 skewguard submit-args                         (--jars/--conf/--py-files for spark-submit)
 skewguard bundle build --model M --version V --training-set T   (package a trained model for serving)
 skewguard bundle predict BUNDLE requests.jsonl                   (outputs of a bundle, one JSON a line)
+skewguard bundle export-mlflow BUNDLE [--out DIR] [--log] [--register NAME]   (the bundle as an MLflow model)
 skewguard demo                                (generate → load → ingest → … → bundle → serve → ingest)
 """
 
@@ -24,6 +25,7 @@ from typing import TypeAlias
 from jobs.lib.job import EXIT_FAILED, add_common_args, iso_date, one_line
 from ops.cli_commands import (
     run_bundle_build,
+    run_bundle_export_mlflow,
     run_bundle_predict,
     run_demo,
     run_generate,
@@ -179,10 +181,11 @@ def _add_demo(commands: _Commands) -> None:
 
 
 def _add_bundle(commands: _Commands) -> None:
-    p = commands.add_parser("bundle", help="build a model bundle, or predict with one")
+    p = commands.add_parser("bundle", help="build a model bundle, predict with one, or export it to MLflow")
     actions = p.add_subparsers(dest="bundle_command", required=True, metavar="ACTION")
     _add_bundle_build(actions)
     _add_bundle_predict(actions)
+    _add_bundle_export_mlflow(actions)
 
 
 def _add_bundle_build(actions: _Commands) -> None:
@@ -212,6 +215,31 @@ def _add_bundle_predict(actions: _Commands) -> None:
     p.add_argument("requests", type=Path, help="JSONL file, one request a line")
     add_common_args(p)
     p.set_defaults(func=run_bundle_predict)
+
+
+def _add_bundle_export_mlflow(actions: _Commands) -> None:
+    p = actions.add_parser(
+        "export-mlflow",
+        help="write a bundle as an MLflow pyfunc model (needs: pip install 'skewguard[mlflow]')",
+        description="Write an MLflow model folder whose python_function flavour scores with the bundle's own "
+        "code (the bundle folder is its artifact, its content hash checked on load): "
+        "mlflow.pyfunc.load_model(DIR).predict(df) gives the bundle's outputs bit for bit. The signature is the "
+        "bundle's input contract (timestamps as timezone-naive UTC, MLflow's datetime type); outputs score and "
+        "label. Loading it needs MLflow, pandas, numpy and pyarrow, not skewguard. Prints the model's path.",
+    )
+    p.add_argument("bundle", type=Path, help="bundle folder")
+    p.add_argument(
+        "--out", type=Path, help="MLflow model folder to write (default: <artifacts>/mlflow_models/<model>-<version>)"
+    )
+    p.add_argument(
+        "--log",
+        action="store_true",
+        help="instead, log it as the model of a new run in the tracking store of conf mlflow (tracking_uri, "
+        "experiment) and print its models:/ URI",
+    )
+    p.add_argument("--register", metavar="NAME", help="with --log (implied): also register it as a new version of NAME")
+    add_common_args(p)
+    p.set_defaults(func=run_bundle_export_mlflow)
 
 
 def main(argv: list[str] | None = None) -> int:

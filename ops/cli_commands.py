@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "run_bundle_build",
+    "run_bundle_export_mlflow",
     "run_bundle_predict",
     "run_demo",
     "run_generate",
@@ -251,4 +252,33 @@ def run_bundle_predict(args: argparse.Namespace) -> int:
         for line in fh:
             if line.strip():
                 sys.stdout.write(json.dumps(bundle.predict(json.loads(line))) + "\n")
+    return EXIT_OK
+
+
+def run_bundle_export_mlflow(args: argparse.Namespace) -> int:
+    from serving.bundle import Bundle
+    from skewguard.settings_mlflow import MlflowMissing, import_mlflow
+
+    settings = _settings(args)
+    if (args.log or args.register) and args.out:
+        log.error("bundle export-mlflow: --out writes a folder, --log/--register a tracking store: give one")
+        return EXIT_USAGE
+    uri = settings.mlflow_tracking_uri() if args.log or args.register else None
+    try:
+        import_mlflow(uri)
+    except MlflowMissing as exc:
+        log.error("bundle export-mlflow: %s", exc)
+        return EXIT_USAGE
+    from serving.mlflow_pyfunc import export_bundle, log_bundle
+
+    if uri is not None:
+        model_uri, version = log_bundle(args.bundle, uri, settings.mlflow.experiment, args.register)
+        sys.stdout.write(f"models:/{args.register}/{version}\n" if version else f"{model_uri}\n")
+        return EXIT_OK
+    out = args.out
+    if out is None:
+        manifest = Bundle.load(args.bundle).manifest
+        out = settings.artifacts_path() / "mlflow_models" / f"{manifest['name']}-{manifest['version']}"
+    export_bundle(args.bundle, out)
+    sys.stdout.write(f"{out}\n")
     return EXIT_OK

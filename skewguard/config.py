@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError
 
 from skewguard.evaluation_settings import EvaluationSettings
 from skewguard.settings_llm_eval import LlmEvalSettings
+from skewguard.settings_mlflow import MlflowSettings
 from skewguard.settings_models import (
     DriftSettings,
     ElasticsearchSettings,
@@ -57,6 +58,9 @@ ENV_OVERRIDES: dict[str, str] = {
     "SKEWGUARD_LLM_EVAL_URL": "llm_eval.base_url",
     "SKEWGUARD_LLM_EVAL_MODEL": "llm_eval.model",
     "SKEWGUARD_LLM_EVAL_API_KEY": "llm_eval.api_key",
+    "SKEWGUARD_MLFLOW_ENABLED": "mlflow.enabled",
+    "MLFLOW_TRACKING_URI": "mlflow.tracking_uri",
+    "MLFLOW_EXPERIMENT_NAME": "mlflow.experiment",
 }
 
 
@@ -91,6 +95,8 @@ class Settings(SettingsModel):
     """Evaluating candidate models on labelled served traffic, and the promotion gate."""
     llm_eval: LlmEvalSettings = Field(default_factory=LlmEvalSettings)
     """LLM evaluation (``evaluate_llm``): the candidate endpoint, retries, rate limit, scoring."""
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    """MLflow tracking of the training, parity, drift and evaluation runs (off by default)."""
 
     def artifacts_path(self) -> Path:
         """Local folder of fitted pipelines, training-set manifests, models and bundles."""
@@ -118,6 +124,18 @@ class Settings(SettingsModel):
         """Folder of the LLM evaluation reports (one sub-folder per run)."""
         configured = Path(self.llm_eval.report_dir)
         return configured if configured.is_absolute() else self.artifacts_path() / configured
+
+    def mlflow_tracking_uri(self) -> str:
+        """``mlflow.tracking_uri``, or MLflow's file store at ``<lakehouse>/mlruns`` (a local
+        lakehouse only: next to tables on an object store, name a tracking server instead)."""
+        if self.mlflow.tracking_uri:
+            return self.mlflow.tracking_uri
+        if "://" in self.lakehouse.root:
+            raise ConfigError(
+                f"mlflow.tracking_uri (env MLFLOW_TRACKING_URI): required when lakehouse.root is a URI "
+                f"({self.lakehouse.root})"
+            )
+        return (Path(self.lakehouse.root).absolute() / "mlruns").as_uri()
 
     def llm_export_root(self) -> str:
         """Where ``build_llm_datasets`` writes its JSONL files (a path or a URI)."""

@@ -66,6 +66,7 @@ def measure_drift(
         "dataset_alerts": len(result.dataset_alerts),
         "warnings": len(result.warnings),
         "phases": result.phases,
+        "params": {"reference": reference, "compare": compare, "ks_mode": ks_mode or settings.drift.ks_mode},
     }
     run.status = "succeeded"
     return result

@@ -265,6 +265,7 @@ def evaluate_llm(
         phases=phases,
         report=str(report_path),
         responses=str(responses_path),
+        params={"candidate": candidate.describe(), "model": model, "argument_mode": mode, "dataset": run.source},
         workloads={
             a.workload_id: {"records": a.records, "answered": a.answered, "errors": a.errors, "headline": a.headline}
             for a in aggregates

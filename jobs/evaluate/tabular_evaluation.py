@@ -223,6 +223,32 @@ def _scope(key: str) -> dict[str, Any]:
     }
 
 
+def _bundle_labels(bundles: Sequence[LoadedBundle]) -> dict[tuple[str, str], str]:
+    """``production``, ``candidate1``, ``candidate2``… by (role, path): how a run's summary names
+    the bundles (two of them may share a name and version, or be the same folder in both roles)."""
+    labels = {("production", str(bundles[0].bundle.path)): "production"}
+    labels.update({("candidate", str(b.bundle.path)): f"candidate{i}" for i, b in enumerate(bundles[1:], 1)})
+    return labels
+
+
+def _window_metrics(rows: Sequence[dict[str, Any]], bundles: Sequence[LoadedBundle]) -> dict[str, dict[str, float]]:
+    """Each workload's metrics over the whole window (no day, no slice), by bundle:
+    ``{"<workload>": {"<label>.<metric>": value, "<label>.<metric>_diff_vs_production": …}}``
+    (labels of :func:`_bundle_labels`), what the run's summary shows (every row is in
+    ``metrics.evaluations``)."""
+    labels = _bundle_labels(bundles)
+    out: dict[str, dict[str, float]] = {}
+    for r in rows:
+        if r["event_date"] is not None or r["slice_column"] or r["value"] is None:
+            continue
+        label = labels[(r["bundle_role"], r["bundle_path"])]
+        scope = out.setdefault(str(r["workload_id"]), {})
+        scope[f"{label}.{r['metric']}"] = r["value"]
+        if label != "production" and r["diff_vs_production"] is not None:
+            scope[f"{label}.{r['metric']}_diff_vs_production"] = r["diff_vs_production"]
+    return out
+
+
 def _metric_rows(
     base: dict[str, Any],
     key: str,
@@ -348,6 +374,9 @@ def evaluate_models(
     )
     folder = settings.evaluation_report_root() / run.run_id
     result.report = str(write_report(folder, run.run_id, request, result, boot, bundles, settings, gated=gate))
+    labels = _bundle_labels(bundles)
+    params = {labels[(b.role, str(b.bundle.path))]: b.spec for b in bundles}
+    run.details.update(report=result.report, metrics=_window_metrics(out, bundles), params=params)
     lap("gate_and_report")
     result.phases = phases
     return result

@@ -93,7 +93,9 @@ def train_reference_model(
     folder = model_dir(settings, request.name, request.version)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.json").write_text(json.dumps(description, indent=2, sort_keys=True) + "\n")
-    run.details = {"model_dir": str(folder), **metrics}
+    params = {"training_set": request.training_set, "name": request.name, "version": request.version,
+              **description["hyperparameters"]}  # fmt: skip
+    run.details = {"model_dir": str(folder), **metrics, "params": params}
     run.status = "succeeded"
     log.info(
         "model %s %s: validation AUC %s (saved to %s)", request.name, request.version, metrics["validation_auc"], folder

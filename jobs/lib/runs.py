@@ -25,6 +25,7 @@ from pyspark.sql import SparkSession
 
 from jobs.lib.delta_io import ensure_table
 from jobs.lib.job import one_line
+from jobs.lib.tracking import track_run
 from schemas.tables import JOB_RUNS
 from skewguard.config import Settings
 from skewguard.processes import process_alive
@@ -138,7 +139,8 @@ def recorded_stage(
     """Run ``stage`` on a fresh :class:`RunRecord` covering ``window`` and append the run to
     ``metrics.job_runs``, whether it succeeded or failed. A failure is logged as one line a
     person can act on (the trace at DEBUG) and leaves ``run.status == "failed"``; it is not
-    raised. Runs that died before recording themselves are recorded first (see the module)."""
+    raised. Runs that died before recording themselves are recorded first (see the module).
+    With ``mlflow.enabled``, the run is also logged to MLflow (:mod:`jobs.lib.tracking`)."""
     log = logging.getLogger(f"skewguard.{job}")
     run = RunRecord(job=job)
     if window is not None:
@@ -158,6 +160,7 @@ def recorded_stage(
         run.status, run.error = "failed", one_line(exc)
         log.error("%s failed: %s", name, run.error)
         log.debug("full error", exc_info=True)
+    track_run(settings, run)  # when conf turns MLflow on; never raises
     try:
         record_run(spark, settings, run)
     except Exception as exc:

@@ -365,6 +365,8 @@ def check_parity(spark: SparkSession, settings: Settings, request: ParityRequest
     _record(spark, settings, report)
     run.landed_count = 1
     run.details = {k: report[k] for k in ("passed", "max_abs_diff", "examples_over_tolerance", "report_path")}
+    run.details["params"] = {"bundle": f"{bundle.name} {bundle.version}", "bundle_path": str(request.bundle),
+                             "sample_size": n, "tolerance": tolerance, "strata": ",".join(request.strata)}  # fmt: skip
     run.status = "succeeded"
     return report
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -22,6 +23,7 @@ from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 from jobs import compute_drift, profile_reference
 from jobs.lib.job import EXIT_NO_DATA
 from skewguard.config import load_settings
+from tests.spark.test_parity import _tracked
 
 pytestmark = pytest.mark.spark
 
@@ -84,6 +86,7 @@ def data(spark, tmp_path_factory):  # type: ignore[no-untyped-def]
     ).save(path)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SKEWGUARD_LAKEHOUSE", str(tmp_path_factory.mktemp("lakehouse")))
+        mp.setenv("SKEWGUARD_MLFLOW_ENABLED", "true")  # a drift run is read back from MLflow
         settings = load_settings()
         code = profile_reference.main(
             ["--table", path, "--name", "ref", "--start", str(REF_DAY), "--end", str(REF_DAY), "--features", FEATURES]
@@ -220,6 +223,18 @@ def test_bounded_ks_brackets_scipy_and_flags_exactly_the_drift(spark, data, tmp_
     assert shifted["noise_floor"] < shifted["lower"] and shifted["p_value"] < 1e-12
     assert rows[("normal", "psi")]["reason"] in ("below threshold", "below noise")
     assert rows[("ties", "count_delta")]["status"] == "info"
+    # the run in MLflow: what it compared, how many alert lines, the HTML report itself
+    run_id = rows[("shifted", "ks")]["run_id"]
+    client, run = _tracked(data["settings"], "compute_drift", run_id)
+    folder = data["settings"].drift_report_root() / run_id
+    summary = json.loads((folder / "summary.json").read_text())
+    assert (run.data.params["reference"], run.data.params["compare"], run.data.params["ks_mode"]) == (
+        "ref", "reference", "bounded",
+    )  # fmt: skip
+    assert run.data.metrics["alerts"] == len(summary["alerts"]) > 0 and run.data.metrics["dataset_alerts"] == 0
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "report")] == ["report/report.html"]
+    logged = client.download_artifacts(run.info.run_id, "report/report.html", str(tmp_path / "from-mlflow"))
+    assert Path(logged).read_bytes() == (folder / "report.html").read_bytes()
 
     # the dataset verdict: 3 of the 9 features in alert is below drift.drift_share (0.5), so a
     # gate scoped to it passes; at a share of 0.3 the same window fails it

@@ -23,7 +23,7 @@ from serving.bundle import Bundle
 from skewguard.config import load_settings
 from tests.html.chromium import dump_dom
 from tests.spark.parity_data import DAY, WORKLOAD, build_bundle
-from tests.spark.test_parity import _rehash, _reordered_vocabulary
+from tests.spark.test_parity import _rehash, _reordered_vocabulary, _tracked
 
 pytestmark = pytest.mark.spark
 
@@ -32,6 +32,7 @@ pytestmark = pytest.mark.spark
 def settings(spark, tmp_path_factory):  # type: ignore[no-untyped-def]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SKEWGUARD_LAKEHOUSE", str(tmp_path_factory.mktemp("lakehouse")))
+        mp.setenv("SKEWGUARD_MLFLOW_ENABLED", "true")  # the evaluation's run is read back from MLflow
         yield load_settings()
 
 
@@ -169,6 +170,16 @@ def test_the_production_bundle_against_itself_passes_and_bad_usage_exits_2(spark
     assert _evaluate("--production", str(production), "--candidate", str(production), "--gate", "--by", "day") == 0
     rows = _latest_rows(spark, settings)
     assert {str(r["event_date"]) for r in rows} == {str(DAY), "None"}
+    # the same run in MLflow: the bundles as params, the window's metrics of each, the report
+    client, run = _tracked(settings, "evaluate_models", rows[0]["run_id"])
+    params = run.data.params
+    assert (params["production"], params["candidate1"], params["workload_id"]) == (str(production),) * 2 + (WORKLOAD,)
+    whole = {(r["bundle_role"], r["metric"]): r for r in rows if r["event_date"] is None and r["slice_column"] == ""}
+    for metric in ("roc_auc", "pr_auc", "log_loss", "brier_score"):
+        assert run.data.metrics[f"metrics.{WORKLOAD}.production.{metric}"] == whole[("production", metric)]["value"]
+        assert run.data.metrics[f"metrics.{WORKLOAD}.candidate1.{metric}"] == whole[("candidate", metric)]["value"]
+        assert run.data.metrics[f"metrics.{WORKLOAD}.candidate1.{metric}_diff_vs_production"] == 0.0
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "report")] == ["report/report.html"]
     # a candidate that is neither a folder nor a built bundle: could not run, nothing written
     before = len(_latest_rows(spark, settings))
     assert _evaluate("--production", str(production), "--candidate", "nowhere/v9") == 2

@@ -1,12 +1,18 @@
 """The parity gate on real Spark, Delta and a real serving process: a correct bundle passes
 on 10,000 examples; bundles with the classic skews fail, and the stage-by-stage bisection
-names the stage and the features where the paths part."""
+names the stage and the features where the paths part.
+
+MLflow tracking is on for this module (its default local store under the lakehouse): the
+training run behind the bundle and the gate's runs are read back from it, and the bundle
+exported as an MLflow pyfunc model scores bit for bit as the bundle does."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +23,7 @@ import pytest
 from jobs.parity.stratified_sample import allocate
 from serving.bundle import source_files_hash
 from skewguard.config import load_settings
-from tests.spark.parity_data import WORKLOAD, build_bundle
+from tests.spark.parity_data import WORKLOAD, build_bundle, examples
 from transforms import INPUTS_STEP, FittedPipeline
 
 pytestmark = pytest.mark.spark
@@ -27,6 +33,7 @@ pytestmark = pytest.mark.spark
 def settings(spark, tmp_path_factory):  # type: ignore[no-untyped-def]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SKEWGUARD_LAKEHOUSE", str(tmp_path_factory.mktemp("lakehouse")))
+        mp.setenv("SKEWGUARD_MLFLOW_ENABLED", "true")
         yield load_settings()
 
 
@@ -64,6 +71,16 @@ def test_correct_bundle_passes_on_10000_examples(spark, settings, bundle_path, t
     row = next(r for r in rows if r["report_path"] == str(tmp_path / "report"))
     assert row["passed"] is True and row["examples"] == 10_000 and row["max_abs_diff"] == report["max_abs_diff"]
     assert row["offline_source"].startswith("gold.training_set:pt@v")
+    # the same run in MLflow: its params, verdict and the report files (not the replayed requests)
+    client, run = _tracked(settings, "check_parity", report["run_id"])
+    assert run.info.status == "FINISHED" and run.data.params["sample_size"] == "10000"
+    assert run.data.params["tolerance"] == "1e-06" and run.data.params["strata"] == "workload_id,split"
+    assert run.data.metrics["passed"] == 1.0 and run.data.metrics["max_abs_diff"] == report["max_abs_diff"]
+    assert run.data.metrics["read_count"] == 10_000 and run.data.metrics["examples_over_tolerance"] == 0
+    names = sorted(a.path for a in client.list_artifacts(run.info.run_id, "report"))
+    assert names == ["report/report.html", "report/report.json", "report/report.txt"]
+    logged = client.download_artifacts(run.info.run_id, "report/report.html", str(tmp_path / "from-mlflow"))
+    assert Path(logged).read_text() == html
 
 
 def _feature_names(path: Path) -> list[str]:
@@ -246,6 +263,96 @@ def test_gate_errors_exit_2(settings, bundle_path, tmp_path) -> None:  # type: i
     manifest["model_source"] = {**source, "sha256": "0" * 64}
     (unnamed / "manifest.json").write_text(json.dumps(manifest))
     assert _gate(unnamed, tmp_path / "r4")[0] == 2
+
+
+def _tracked(settings, job: str, run_id: str):  # type: ignore[no-untyped-def]
+    """The MLflow client of the module's store and the one run it holds for skewguard run ``run_id``."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(settings.mlflow_tracking_uri())
+    experiment = client.get_experiment_by_name("skewguard")
+    found = client.search_runs([experiment.experiment_id], f"tags.`skewguard.run_id` = '{run_id}'")
+    assert len(found) == 1 and found[0].data.tags["skewguard.job"] == job, found
+    return client, found[0]
+
+
+def test_training_run_is_tracked_in_mlflow(spark, settings, bundle_path, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model_file = settings.artifacts_path() / "models" / "fraud" / "v1" / "model.json"
+    model = json.loads(model_file.read_text())
+    client, run = _tracked(settings, "train_reference_model", model["run_id"])
+    assert run.info.status == "FINISHED" and run.info.run_name == model["run_id"]
+    assert {k: run.data.params[k] for k in ("training_set", "name", "version", "reg_param", "max_iter")} == {
+        "training_set": "pt", "name": "fraud", "version": "v1", "reg_param": "0.01", "max_iter": "100",
+    }  # fmt: skip
+    metrics = run.data.metrics
+    assert metrics["validation_auc"] == model["metrics"]["validation_auc"] > 0.5
+    assert metrics["eval_auc"] == model["metrics"]["eval_auc"]
+    assert metrics["train_count"] == model["metrics"]["train_count"] == metrics["read_count"]
+    logged = client.download_artifacts(run.info.run_id, "model/model.json", str(tmp_path))
+    assert Path(logged).read_bytes() == model_file.read_bytes()
+    # metrics.job_runs names the MLflow run
+    row = (
+        spark.read.format("delta")
+        .load(settings.lakehouse.table_path("metrics.job_runs"))
+        .where(f"run_id = '{model['run_id']}'")
+        .first()
+    )
+    assert json.loads(row["details_json"])["mlflow_run_id"] == run.info.run_id
+
+
+def test_bundle_exported_to_mlflow_scores_as_the_bundle_bit_for_bit(settings, bundle_path, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import mlflow.pyfunc
+    import pandas as pd
+
+    from ops.cli import main as cli
+    from serving.bundle import Bundle
+
+    out = tmp_path / "pyfunc"
+    assert cli(["bundle", "export-mlflow", str(bundle_path), "--out", str(out)]) == 0
+    requests = [{**r["features"], "event_ts": r["event_ts"]} for r in examples(3000, seed=23)]
+    own = Bundle.load(bundle_path).predict_batch(requests)  # the requests as serving receives them
+    want_scores = np.array([o["score"] for o in own])
+    want_labels = np.array([o["label"] for o in own])
+    assert len(set(want_labels)) == 2 and len(np.unique(want_scores)) > 2000  # a test that can fail
+
+    # what a pyfunc caller passes: the contract's columns typed (missing as NaN / None),
+    # timestamps as timezone-naive UTC (MLflow's datetime)
+    inputs = json.loads((bundle_path / "manifest.json").read_text())["inputs"]
+    frame = pd.DataFrame(
+        [{k: float(v) if inputs[k] == "double" and v is not None else v for k, v in r.items()} for r in requests]
+    )
+    frame["event_ts"] = frame["event_ts"].dt.tz_convert("UTC").dt.tz_localize(None)
+    assert frame["f001"].isna().sum() > 100 and frame["f003"].isna().sum() > 100
+    got = mlflow.pyfunc.load_model(str(out)).predict(frame)
+    assert list(got.columns) == ["score", "label"] and got["label"].dtype == np.int64
+    assert np.array_equal(got["score"].to_numpy(), want_scores) and np.array_equal(got["label"].to_numpy(), want_labels)
+
+    # logged to the module's tracking store and registered: the registry's version scores the same
+    capsys.readouterr()
+    assert cli(["bundle", "export-mlflow", str(bundle_path), "--register", "fraud-scoring"]) == 0
+    assert capsys.readouterr().out == "models:/fraud-scoring/1\n"
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
+    registered = mlflow.pyfunc.load_model("models:/fraud-scoring/1").predict(frame)
+    assert np.array_equal(registered["score"].to_numpy(), want_scores)
+
+    # and in a fresh process where skewguard cannot be imported: the model carries its code
+    frame.to_pickle(tmp_path / "frame.pkl")
+    script = f"""
+import importlib.abc, sys
+class NoSkewguard(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {{"skewguard", "jobs", "ops", "transforms", "schemas", "tests"}}:
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, NoSkewguard())
+import mlflow.pyfunc, numpy as np, pandas as pd
+got = mlflow.pyfunc.load_model({str(out)!r}).predict(pd.read_pickle({str(tmp_path / "frame.pkl")!r}))
+import serving
+assert serving.__file__.startswith({str(out)!r}), serving.__file__
+np.save({str(tmp_path / "scores.npy")!r}, got["score"].to_numpy())
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert np.array_equal(np.load(tmp_path / "scores.npy"), want_scores)
 
 
 def test_allocate_equal_shares_and_small_strata_taken_whole() -> None:
