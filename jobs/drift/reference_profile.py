@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jobs.drift.histograms import ROWS, BinPlan, HistKey, feature_frame, histograms
+from jobs.drift.profile_edges import refined_edges
 from jobs.drift.sources import FeatureSpec, RowSource, declared_features, table_source
 from jobs.lib.delta_io import ensure_table, replace_where, sql_string
 from schemas.drift_tables import METRICS_REFERENCE_PROFILES
@@ -66,7 +67,7 @@ def _numeric_edges(
     """Provisional edges of every numeric feature (many more than ``drift.fine_bins``: the
     quantiles of a sample of each workload's rows) and its extremes and standard deviation,
     from two passes over the rows (an aggregation, a sample) for all features at once.
-    :func:`_refined` then picks the fine and coarse edges among them from the exact counts."""
+    :func:`profile_edges.refined_edges` then picks the fine and coarse edges among them from the exact counts."""
     from pyspark.sql import functions as F
 
     numeric = [i for i, s in enumerate(specs) if s.kind == "numeric"]
@@ -112,35 +113,6 @@ def _arrow(df: DataFrame) -> Any:
     from pyspark.sql.pandas.types import to_arrow_schema
 
     return to_arrow_schema(df.schema).empty_table()
-
-
-def _closest(cum_at: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Per target count, the index of the edge whose count (values ≤ edge) is nearest it."""
-    right = np.clip(np.searchsorted(cum_at, targets), 0, cum_at.size - 1)
-    left = np.clip(right - 1, 0, cum_at.size - 1)
-    return np.where(np.abs(cum_at[left] - targets) <= np.abs(cum_at[right] - targets), left, right)
-
-
-def _refined(
-    counts: np.ndarray, provisional: np.ndarray, conf: DriftSettings
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """(fine edges, coarse edges, the counts on the fine edges in the histogram layout, the
-    largest rank error of a fine edge as a share of the values) from exact counts on the
-    provisional edges: each fine edge is the provisional edge whose exact rank is nearest its
-    quantile, and each coarse edge the fine edge nearest its own."""
-    k = provisional.size
-    bins, on_edge, nulls = counts[: k + 1], counts[k + 1 : 2 * k + 1], counts[2 * k + 1]
-    n = int(bins.sum())
-    if k == 0 or n == 0:
-        return provisional, provisional, counts, 0.0
-    cum_at = np.cumsum(bins)[:-1].astype(np.float64)
-    targets = n * np.arange(1, conf.fine_bins) / conf.fine_bins
-    picked = np.unique(_closest(cum_at, targets))
-    fine = provisional[picked]
-    error = float(np.max(np.abs(cum_at[_closest(cum_at, targets)] - targets)) / n)
-    coarse = np.unique(fine[_closest(cum_at[picked], n * np.arange(1, conf.bins) / conf.bins)])
-    fine_bins = coarse_counts(bins, provisional, fine)
-    return fine, coarse, np.concatenate([fine_bins, on_edge[picked], [nulls]]).astype(np.int64), error
 
 
 def _top_categories(
@@ -214,7 +186,7 @@ def _measure(
         key = (workload, (), i)
         if key not in counts:
             continue
-        fine, coarse, counts[key], error = _refined(counts[key], provisional, conf)
+        fine, coarse, counts[key], error = refined_edges(counts[key], provisional, conf.fine_bins, conf.bins)
         plan.edges[(workload, i)] = fine
         extra[(workload, i)]["bin_edges"] = coarse
         worst = max(worst, error)

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from jobs.drift.binning_kernel import count_numeric
-from jobs.drift.reference_profile import _refined
-from skewguard.settings_models import DriftSettings
+from jobs.drift.profile_edges import refined_edges
 
 
 @pytest.mark.parametrize("shape", ["lognormal", "integers"])
@@ -17,11 +16,10 @@ def test_refined_edges_have_exact_counts_and_a_small_rank_error(shape: str) -> N
     n = 400_000
     values = rng.lognormal(0, 1.5, n) if shape == "lognormal" else rng.poisson(30, n).astype(float)
     values[rng.random(n) < 0.01] = np.nan
-    conf = DriftSettings(fine_bins=256, bins=10, quantile_accuracy=2048)
     sample = rng.choice(values[~np.isnan(values)], 50_000, replace=False)
     provisional = np.unique(np.quantile(sample, np.arange(1, 2048) / 2048, method="inverted_cdf"))
     counts = count_numeric(values, provisional, np.zeros(n, dtype=np.int64), 1)[0][0]
-    fine, coarse, got, error = _refined(counts, provisional, conf)
+    fine, coarse, got, error = refined_edges(counts, provisional, 256, 10)
     # the counts on the picked edges are what counting on them directly gives
     want = count_numeric(values, fine, np.zeros(n, dtype=np.int64), 1)[0][0]
     np.testing.assert_array_equal(got, want)
