@@ -1,7 +1,5 @@
-"""The settings of each section of ``conf/*.yaml``: one typed model per top-level key.
-
-:mod:`skewguard.config` composes them into ``Settings`` and loads them; import them from there.
-"""
+"""The settings of each section of ``conf/*.yaml``: one typed model per top-level key;
+:mod:`skewguard.config` composes them into ``Settings`` and loads them (import them from there)."""
 
 from __future__ import annotations
 
