@@ -193,7 +193,9 @@ setup_security() {
 }
 
 write_roles() {  # file-realm roles (no security index): least privilege on the log indices
-  local names; names="$(printf '"%s", ' ${LOG_INDICES//,/ })"; names="[${names%, }]"
+  local names
+  # shellcheck disable=SC2086  # split the comma-separated patterns into words
+  names="$(printf '"%s", ' ${LOG_INDICES//,/ })"; names="[${names%, }]"
   cat >"$1" <<YML
 # Written by scripts/es.sh at each start (indices: SKEWGUARD_ES_LOG_INDICES).
 # writer: the serving logger and \`skewguard load\`. Creates documents (op_type create) and

@@ -20,7 +20,7 @@ from ops import cli
 from ops.loader import load_jsonl
 from schemas.records import SKEWGUARD_INDEX_MAPPING
 from serving.logger import ServingLogger
-from skewguard.config import Settings, load_settings, repo_root
+from skewguard.config import ConfigError, Settings, load_settings, repo_root
 from skewguard.es import client_for, ensure_index
 from tests.conftest import run_script
 from tests.helpers import load_records, table, write_jsonl
@@ -133,6 +133,12 @@ def test_writer_creates_log_documents_and_nothing_else(secure_env, log_index, tm
     for key, value in {**writer_env, "ES_COLLECTION_NAME": log_index}.items():
         monkeypatch.setenv(key, value)
     assert cli.main(["load", str(path)]) == 0  # `skewguard load` as the writer
+    reader_only = {**_as(secure_env, "READER"), "ES_COLLECTION_NAME": log_index}
+    for key in ("ES_WRITER_USERNAME", "ES_WRITER_PASSWORD"):
+        monkeypatch.delenv(key)
+    assert cli.main(["load", str(path)]) == 2  # no writer credentials: refused at start-up, not sent as another role
+    with pytest.raises(ConfigError, match=r"^elasticsearch\.roles\.writer: no credentials for the writer role"):
+        ServingLogger(_settings(reader_only, log_index, tmp_path))
     with _client(secure_env, "writer") as writer:
         again = load_jsonl(writer, path, log_index)  # documents are created, never overwritten
         assert (again.indexed, again.already_present, again.rejected) == (0, 3, 0)
