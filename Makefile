@@ -30,7 +30,7 @@ es-stop: ## stop the local Elasticsearch
 es-status: ## health of the local Elasticsearch
 	@bash scripts/es.sh status local
 
-es-start-secure: ## start the secured Elasticsearch (https://127.0.0.1:9201, user + CA)
+es-start-secure: ## start the secured Elasticsearch (https://127.0.0.1:9201, CA, writer/reader/admin users)
 	@bash scripts/es.sh start secure
 
 es-stop-secure: ## stop the secured Elasticsearch

@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
             "but never deletes what Elasticsearch no longer holds (see --allow-source-drop)."
         ),
         epilog="Elasticsearch URL, index and credentials come from conf and the environment "
-        "(ELASTICSEARCH_URL, ES_COLLECTION_NAME, ES_USERNAME/ES_PASSWORD or ES_API_KEY, ES_CA_CERTS).",
+        "(ELASTICSEARCH_URL, ES_COLLECTION_NAME, ES_CA_CERTS; the reader role's ES_READER_USERNAME/"
+        "ES_READER_PASSWORD or ES_READER_API_KEY, else the shared ES_USERNAME/ES_PASSWORD or ES_API_KEY).",
     )
     add_window_args(parser)
     parser.add_argument(
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--lookback-days takes a number of days >= 0 and goes with --date")
         window = DayWindow(window.start - dt.timedelta(days=args.lookback_days), window.end, window.workload_id)
 
-    settings = job_settings(JOB, args)
+    settings = job_settings(JOB, args, es_role="reader")
     if settings is None:
         return EXIT_USAGE
     from jobs.bronze.ingest import ingest_window

@@ -2,6 +2,7 @@
 
 skewguard generate --out logs.jsonl --days 3 --records-per-day 2000
 skewguard load logs.jsonl [--index flywheel] [--workload-id W] [--client-id C]
+skewguard create-index [--index flywheel]      (as the admin role: the index, its mapping and template)
 skewguard labels --input logs.jsonl --out labels.jsonl   (synthetic delayed labels for the predictions)
 skewguard ingest --date 2024-11-20            (same as skewguard-ingest)
 skewguard summary                             (rows per day × workload, quarantine)
@@ -27,6 +28,7 @@ from ops.cli_commands import (
     run_bundle_build,
     run_bundle_export_mlflow,
     run_bundle_predict,
+    run_create_index,
     run_demo,
     run_generate,
     run_labels,
@@ -53,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_generate,
         _add_labels,
         _add_load,
+        _add_create_index,
         _add_ingest,
         _add_summary,
         _add_reconcile,
@@ -123,6 +126,21 @@ def _add_load(commands: _Commands) -> None:
     p.add_argument("--client-id", help="set this client_id on every record")
     add_common_args(p)
     p.set_defaults(func=run_load)
+
+
+def _add_create_index(commands: _Commands) -> None:
+    p = commands.add_parser(
+        "create-index",
+        help="create the log index and its template (admin credentials)",
+        description="As the admin role (ES_ADMIN_USERNAME/ES_ADMIN_PASSWORD or ES_ADMIN_API_KEY on a secured "
+        "cluster): create the log index with its mapping unless it exists, and install an index template for "
+        "<index>-*, so an index the writer's documents auto-create (e.g. a day's index) gets the same mapping. "
+        "The writer role may create documents only, not indices.",
+    )
+    p.add_argument("--index", help="index to create (default: conf / ES_COLLECTION_NAME)")
+    p.add_argument("--mapping", default="skewguard", choices=["skewguard", "flywheel"], help="default skewguard")
+    add_common_args(p)
+    p.set_defaults(func=run_create_index)
 
 
 def _add_ingest(commands: _Commands) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "run_bundle_build",
     "run_bundle_export_mlflow",
     "run_bundle_predict",
+    "run_create_index",
     "run_demo",
     "run_generate",
     "run_labels",
@@ -38,8 +39,7 @@ log = logging.getLogger("skewguard.cli")
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.profile)
-    es = settings.elasticsearch
-    setup_logging(args.log_level, [s.get_secret_value() for s in (es.password, es.api_key) if s])
+    setup_logging(args.log_level, settings.secret_values())
     return settings
 
 
@@ -102,7 +102,7 @@ def run_load(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     index = args.index or settings.elasticsearch.index
-    client = connect(settings.elasticsearch)
+    client = connect(settings.es_for("writer"))
     try:
         result = load_jsonl(
             client,
@@ -130,6 +130,22 @@ def run_load(args: argparse.Namespace) -> int:
             result.rejected_path,
         )
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def run_create_index(args: argparse.Namespace) -> int:
+    from ops.loader import MAPPINGS
+    from skewguard.es import connect, ensure_index, put_index_template
+
+    settings = _settings(args)
+    index = args.index or settings.elasticsearch.index
+    client = connect(settings.es_for("admin"))
+    try:
+        template = put_index_template(client, index, MAPPINGS[args.mapping])
+        created = ensure_index(client, index, MAPPINGS[args.mapping])
+    finally:
+        client.close()
+    log.info("index %s %s; template %s covers %s-*", index, "created" if created else "already there", template, index)
     return EXIT_OK
 
 
@@ -198,7 +214,7 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     generated = write_jsonl(generate(config), out)
     log.info("demo: generated %d records over %d days into %s", generated.total, args.days, out)
-    client = connect(settings.elasticsearch)
+    client = connect(settings.es_for("writer"))
     try:
         loaded = load_jsonl(client, out, settings.elasticsearch.index)
     finally:

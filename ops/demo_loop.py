@@ -233,7 +233,7 @@ def _land(spark: SparkSession, settings: Settings, serve_round: _ServingRound) -
 
     # Indexed documents become searchable at the next refresh (1 s by default); the loop
     # ingests the served day right away, so it asks for one.
-    client = connect(settings.elasticsearch)
+    client = connect(settings.es_for("admin"))
     try:
         client.indices.refresh(index=settings.elasticsearch.index)
     finally:

@@ -1,11 +1,13 @@
 """JSONL → Elasticsearch with elasticsearch-py's bulk helpers.
 
 Each line is one log record. The document ``_id`` is the record's ``event_id`` when it has
-one, else a SHA-256 of the record's canonical JSON, so loading a file twice indexes
-nothing twice. Records Elasticsearch rejects (e.g. a strict mapping) and lines that
-cannot be read (not UTF-8, not JSON, not an object) are written to a ``.rejected.jsonl`` file
-next to the input with the reason (and, for a line, its number and text), and counted: nothing
-is dropped silently, and one bad line never stops the load.
+one, else a SHA-256 of the record's canonical JSON, and documents are created, never
+overwritten (``op_type`` create, all a writer role may do), so loading a file twice indexes
+nothing twice: the second load counts the records as already present. Records
+Elasticsearch rejects (e.g. a strict mapping) and lines that cannot be read (not UTF-8, not
+JSON, not an object) are written to a ``.rejected.jsonl`` file next to the input with the
+reason (and, for a line, its number and text), and counted: nothing is dropped silently, and
+one bad line never stops the load.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import ApiError, Elasticsearch, helpers
 
 from schemas.records import FLYWHEEL_INDEX_MAPPING, SKEWGUARD_INDEX_MAPPING
 from serving.workload import workload_id_from_tools
@@ -37,6 +39,8 @@ class LoadResult:
 
     read: int = 0
     indexed: int = 0
+    already_present: int = 0
+    """records whose ``_id`` the index already held (an earlier load): kept as they were"""
     rejected: int = 0
     reject_reasons: dict[str, int] = field(default_factory=dict)
     bad_lines: list[int] = field(default_factory=list)
@@ -83,7 +87,19 @@ def _actions(
             if workload_from_tools:
                 request = record.get("request")
                 record["workload_id"] = workload_id_from_tools(request if isinstance(request, dict) else {})
-            yield {"_index": index, "_id": document_id(record), "_source": record}
+            # op_type create: a writer role may create documents but not overwrite them
+            yield {"_op_type": "create", "_index": index, "_id": document_id(record), "_source": record}
+
+
+def _refresh(client: Elasticsearch, index: str) -> None:
+    """Make the load searchable now; a writer role may not refresh (HTTP 403), and its
+    documents then become searchable at the index's next refresh (1 s by default)."""
+    try:
+        client.indices.refresh(index=index)
+    except ApiError as exc:
+        if exc.meta.status != 403:
+            raise
+        log.info("%s: not refreshed (these credentials may not); searchable within the refresh interval", index)
 
 
 def load_jsonl(
@@ -135,7 +151,10 @@ def load_jsonl(
             if ok:
                 result.indexed += 1
                 continue
-            info = item.get("index", {})
+            info = item.get("create", {})
+            if info.get("status") == 409:  # version conflict: this _id is already there
+                result.already_present += 1
+                continue
             error = info.get("error", {})
             if isinstance(error, dict):
                 reject(error.get("type", "unknown"), {"_id": info.get("_id"), "detail": error.get("reason")})
@@ -149,8 +168,9 @@ def load_jsonl(
             reject_file.close()
             result.rejected_path = rejected_path
     if refresh:
-        client.indices.refresh(index=index)
+        _refresh(client, index)
     log.info(
-        "loaded %s into %s: %d read, %d indexed, %d rejected", path, index, result.read, result.indexed, result.rejected
-    )
+        "loaded %s into %s: %d read, %d indexed, %d already there, %d rejected",
+        path, index, result.read, result.indexed, result.already_present, result.rejected,
+    )  # fmt: skip
     return result

@@ -80,7 +80,7 @@ def _es_counts(
     aggs = {"w": {"terms": {"field": "workload_id", "size": 10_000, "missing": ""}}}
     term = [] if workload is None else [{"term": {"workload_id": workload}}]
     counts: dict[tuple[str, str], int] = {}
-    client = connect(settings.elasticsearch)
+    client = connect(settings.es_for("reader"))
     try:
         indices = concrete_indices(client, index)
         if not indices:

@@ -5,10 +5,12 @@
 #   scripts/es.sh stop  [local|secure]   stop it
 #   scripts/es.sh kill  [aux]            kill -9 the node, as a crash would (fault tests)
 #   scripts/es.sh status [local|secure]  print health or "stopped"
-#   scripts/es.sh env [secure]           print the env settings a client needs for the profile
+#   scripts/es.sh env [local|secure|aux] print `export` lines for a client of the profile:
+#                                        eval "$(scripts/es.sh env secure)"
 #
 # Profiles: `local` — http://127.0.0.1:9200, security off (the default).
-#           `secure` — https://127.0.0.1:9201, file-realm user, TLS with a CA made offline.
+#           `secure` — https://127.0.0.1:9201, TLS with a CA made offline, file-realm users
+#                      of three least-privilege roles (writer, reader, admin: see write_roles).
 #           `aux` — http://127.0.0.1:9202, security off: a node tests may stop and restart.
 # Everything (distribution, config, data, logs) lives under .cache/es. Elasticsearch refuses
 # to run as root, so as root the node runs as the unprivileged user `skewguard-es`.
@@ -52,6 +54,10 @@ PIDFILE="$PDIR/es.pid"
 URL="$SCHEME://127.0.0.1:$HTTP_PORT"
 CA="$PDIR/config/certs/ca/ca.crt"
 CREDS="$PDIR/credentials.env"
+# The log indices the roles cover (comma-separated name patterns): the default index, its
+# daily indices and alias, and skewguard-* (the tests' indices).
+LOG_INDICES="${SKEWGUARD_ES_LOG_INDICES:-flywheel*,skewguard-*}"
+ROLES=(writer reader admin)
 
 fetch_distribution() {
   [[ -x "$ES_HOME/bin/elasticsearch" ]] && return 0
@@ -99,7 +105,7 @@ curl_es() {
   if [[ "$profile" == secure ]]; then
     # shellcheck disable=SC1090
     source "$CREDS"
-    args+=(--cacert "$CA" -u "$ES_USERNAME:$ES_PASSWORD")
+    args+=(--cacert "$CA" -u "$ES_ADMIN_USERNAME:$ES_ADMIN_PASSWORD")
   fi
   curl "${args[@]}" "$@"
 }
@@ -146,7 +152,7 @@ YML
 }
 
 setup_security() {
-  local conf="$1"
+  local conf="$1" role pw user pass
   export ES_JAVA_HOME ES_PATH_CONF="$conf"
   if [[ ! -s "$CA" ]]; then
     log "making a CA and a node certificate (offline, elasticsearch-certutil)"
@@ -161,19 +167,61 @@ setup_security() {
     unzip -q "$conf/certs/node.zip" -d "$conf/certs"
     rm -f "$conf/certs/"*.zip
   fi
-  if [[ ! -s "$CREDS" ]]; then
-    local pw; pw="$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20)"
-    umask 077
-    printf 'ES_USERNAME=skewguard\nES_PASSWORD=%s\nES_CA_CERTS=%s\n' "$pw" "$CA" >"$CREDS"
+  # One user per role, each with its own random password (a file made by an older version,
+  # with a single superuser, is replaced).
+  if [[ ! -s "$CREDS" ]] || ! grep -q '^ES_ADMIN_PASSWORD=' "$CREDS"; then
+    (
+      umask 077
+      printf 'ES_CA_CERTS=%s\n' "$CA" >"$CREDS"
+      for role in "${ROLES[@]}"; do
+        pw="$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20)"
+        printf 'ES_%s_USERNAME=skewguard-%s\nES_%s_PASSWORD=%s\n' "${role^^}" "$role" "${role^^}" "$pw" >>"$CREDS"
+      done
+    )
     : >"$conf/users"; : >"$conf/users_roles"
   fi
-  if ! grep -q '^skewguard:' "$conf/users" 2>/dev/null; then
-    # shellcheck disable=SC1090
-    source "$CREDS"
-    log "adding file-realm user $ES_USERNAME (elasticsearch-users)"
-    "$ES_HOME/bin/elasticsearch-users" useradd "$ES_USERNAME" -p "$ES_PASSWORD" -r superuser >/dev/null \
-      || die "elasticsearch-users useradd failed"
-  fi
+  write_roles "$conf/roles.yml"
+  # shellcheck disable=SC1090
+  source "$CREDS"
+  for role in "${ROLES[@]}"; do
+    user="ES_${role^^}_USERNAME"; pass="ES_${role^^}_PASSWORD"
+    grep -q "^${!user}:" "$conf/users" 2>/dev/null && continue
+    log "adding file-realm user ${!user} with role skewguard_log_$role (elasticsearch-users)"
+    "$ES_HOME/bin/elasticsearch-users" useradd "${!user}" -p "${!pass}" -r "skewguard_log_$role" >/dev/null \
+      || die "elasticsearch-users useradd ${!user} failed"
+  done
+}
+
+write_roles() {  # file-realm roles (no security index): least privilege on the log indices
+  local names
+  # shellcheck disable=SC2086  # split the comma-separated patterns into words
+  names="$(printf '"%s", ' ${LOG_INDICES//,/ })"; names="[${names%, }]"
+  cat >"$1" <<YML
+# Written by scripts/es.sh at each start (indices: SKEWGUARD_ES_LOG_INDICES).
+# writer: the serving logger and \`skewguard load\`. Creates documents (op_type create) and
+# nothing else: it cannot read, search, overwrite or delete one. auto_configure lets a write
+# create a missing index (e.g. the day's index) from the index template; monitor is for the
+# client's health check.
+skewguard_log_writer:
+  cluster: [monitor]
+  indices:
+    - names: $names
+      privileges: [create_doc, auto_configure]
+# reader: the Spark jobs (ES-Hadoop) and reconcile. Search, scroll, count, get; the index
+# metadata ES-Hadoop plans its read from (mapping, search shards, aliases); no write, no delete.
+skewguard_log_reader:
+  cluster: [monitor]
+  indices:
+    - names: $names
+      privileges: [read, view_index_metadata]
+# admin: \`skewguard create-index\` (index, mapping, template), refresh, retention (delete
+# index). Manages the indices but reads or writes no document.
+skewguard_log_admin:
+  cluster: [monitor, manage_index_templates]
+  indices:
+    - names: $names
+      privileges: [manage]
+YML
 }
 
 wait_health() {
@@ -236,15 +284,30 @@ crash() {
   die "Elasticsearch ($profile, pid $pid) survived SIGKILL"
 }
 
+print_env() {  # `export` lines, so eval "$(scripts/es.sh env P)" reaches the next commands
+  local vars=(ES_CA_CERTS) role var
+  for role in "${ROLES[@]}"; do vars+=("ES_${role^^}_USERNAME" "ES_${role^^}_PASSWORD"); done
+  printf 'export ELASTICSEARCH_URL=%q\n' "$URL"
+  if [[ "$profile" != secure ]]; then
+    # leaving the secure profile: drop its settings rather than send them to an open node
+    echo "unset ${vars[*]} SKEWGUARD_ES_ROLES_REQUIRED"
+    return 0
+  fi
+  [[ -s "$CREDS" ]] || die "no credentials yet: run scripts/es.sh start secure first"
+  # shellcheck disable=SC1090
+  source "$CREDS"
+  for var in "${vars[@]}"; do printf 'export %s=%q\n' "$var" "${!var}"; done
+  # each component must then use its role's user: none falls back to a shared one
+  echo "export SKEWGUARD_ES_ROLES_REQUIRED=true"
+}
+
 case "$cmd" in
   start) start ;;
   stop) stop ;;
   kill) crash ;;
   status)
     if running_pid >/dev/null; then curl_es "$URL/_cluster/health"; echo; else echo stopped; fi ;;
-  env)
-    echo "ELASTICSEARCH_URL=$URL"
-    if [[ "$profile" == secure ]]; then cat "$CREDS"; fi ;;
+  env) print_env ;;
   fetch) ES_JAVA_HOME="$(java17_home)"; fetch_distribution ;;
   *) die "usage: scripts/es.sh start|stop|kill|status|env|fetch [local|secure|aux]" ;;
 esac

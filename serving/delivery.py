@@ -128,12 +128,14 @@ class Delivery:
                 ensure_index(self.client, self.index, SKEWGUARD_INDEX_MAPPING)
                 self._index_ready = True
             for ok, item in helpers.streaming_bulk(
-                self.client, ({"_index": self.index, **a} for a in actions), chunk_size=len(actions) or 1,
+                # op_type create: all a writer role may do, and a re-sent record stays as first indexed
+                self.client, ({"_op_type": "create", "_index": self.index, **a} for a in actions),
+                chunk_size=len(actions) or 1,
                 max_retries=0, raise_on_error=False, raise_on_exception=True,
             ):  # fmt: skip
-                if ok:
+                info = item.get("create", {})
+                if ok or info.get("status") == 409:  # 409: delivered by an earlier attempt
                     continue
-                info = item.get("index", {})
                 if info.get("status") in _RETRYABLE:
                     retry.append(by_id[info["_id"]])
                 else:

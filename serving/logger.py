@@ -80,6 +80,8 @@ class ServingLogger:
     ) -> None:
         self.settings = settings or load_settings()
         es, sv = self.settings.elasticsearch, self.settings.serving
+        # the writer role's credentials: missing ones fail here, before anything starts
+        self._client = client or client_for(self.settings.es_for("writer"), fast_json=True)
         self.index = index or es.index
         self.policy = SamplingPolicy(default_rate=sv.default_sampling_rate, rates=dict(sv.sampling_rates))
         self.redactor = Redactor(
@@ -95,7 +97,6 @@ class ServingLogger:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=sv.queue_size)
         self._overflow: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()
         self._spool = Spool(sv.spool_dir / self.index, sv.spool_max_bytes)
-        self._client = client or client_for(es, fast_json=True)
         self._delivery = Delivery(self._client, self.index, self._spool, self._count, sv.retry_max_s)
         self._hash_event_id = "event_id" in self.redactor.config.hash_fields and sv.pii_enabled
         self._stopping = threading.Event()

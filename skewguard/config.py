@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError
 
+from skewguard.es_roles import ROLE_USES, EsRole
 from skewguard.evaluation_settings import EvaluationSettings
 from skewguard.settings_llm_eval import LlmEvalSettings
 from skewguard.settings_mlflow import MlflowSettings
@@ -51,6 +52,12 @@ ENV_OVERRIDES: dict[str, str] = {
     "ES_PASSWORD": "elasticsearch.password",
     "ES_API_KEY": "elasticsearch.api_key",
     "ES_CA_CERTS": "elasticsearch.ca_certs",
+    **{
+        f"ES_{role.upper()}_{part.upper()}": f"elasticsearch.roles.{role}.{part}"
+        for role in ("writer", "reader", "admin")
+        for part in ("username", "password", "api_key")
+    },
+    "SKEWGUARD_ES_ROLES_REQUIRED": "elasticsearch.roles.required",
     "SKEWGUARD_LAKEHOUSE": "lakehouse.root",
     "SKEWGUARD_SPARK_MASTER": "spark.master",
     "SKEWGUARD_PII_KEY": "serving.pii_key",
@@ -97,6 +104,30 @@ class Settings(SettingsModel):
     """LLM evaluation (``evaluate_llm``): the candidate endpoint, retries, rate limit, scoring."""
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     """MLflow tracking of the training, parity, drift and evaluation runs (off by default)."""
+
+    def es_for(self, role: EsRole) -> ElasticsearchSettings:
+        """The Elasticsearch settings with ``role``'s credentials (see :mod:`skewguard.es_roles`);
+        the shared ones when the role has none and ``elasticsearch.roles.required`` is off."""
+        es = self.elasticsearch
+        creds = getattr(es.roles, role)
+        if not creds.present:
+            if es.roles.required:
+                upper = role.upper()
+                raise ConfigError(
+                    f"elasticsearch.roles.{role}: no credentials for the {role} role, which "
+                    f"{ROLE_USES[role]} connect with: set ES_{upper}_USERNAME and ES_{upper}_PASSWORD, "
+                    f'or ES_{upper}_API_KEY (e.g. eval "$(scripts/es.sh env secure)")'
+                )
+            return es
+        return es.model_copy(update={"username": creds.username, "password": creds.password, "api_key": creds.api_key})
+
+    def secret_values(self) -> list[str]:
+        """Every password and API key set, for masking in log lines."""
+        es = self.elasticsearch
+        held = [es.password, es.api_key, self.llm_eval.api_key]
+        for creds in (es.roles.writer, es.roles.reader, es.roles.admin):
+            held += [creds.password, creds.api_key]
+        return [s.get_secret_value() for s in held if s is not None and s.get_secret_value()]
 
     def artifacts_path(self) -> Path:
         """Local folder of fitted pipelines, training-set manifests, models and bundles."""
@@ -174,13 +205,20 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
-    for section, values in data.items():
-        for key in SECRET_KEYS:
-            if isinstance(values, dict) and values.get(key) not in (None, ""):
-                raise ConfigError(
-                    f"{section}.{key}: secrets are read from the environment only; remove it from {path.name}"
-                )
+    for dotted in _secret_keys_set(data):
+        raise ConfigError(f"{dotted}: secrets are read from the environment only; remove it from {path.name}")
     return data
+
+
+def _secret_keys_set(data: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys of the secrets ``data`` sets, at any depth (``elasticsearch.roles.writer.password``)."""
+    found = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            found += _secret_keys_set(value, f"{prefix}{key}.")
+        elif prefix and key in SECRET_KEYS and value not in (None, ""):
+            found.append(f"{prefix}{key}")
+    return found
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: str) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "concrete_indices",
     "connect",
     "ensure_index",
+    "put_index_template",
     "window_query",
     "window_ranges_ms",
 ]
@@ -97,15 +98,44 @@ def connect(es: ElasticsearchSettings, retries: int | None = None) -> Elasticsea
     raise ElasticsearchUnavailable(f"Elasticsearch at {es.url} unavailable: {cause}")
 
 
+_INDEX_SETTINGS: dict[str, Any] = {"number_of_replicas": 0, "refresh_interval": "1s"}
+
+
+def put_index_template(client: Elasticsearch, index: str, mapping: dict[str, Any]) -> str:
+    """Install (or replace) the template ``skewguard-<index>`` giving ``<index>-*`` ``mapping``:
+    an index that a write auto-creates (the writer role may create documents, not indices)
+    then has the explicit mapping, not a guessed one. Returns the template's name."""
+    name = f"skewguard-{index}"
+    client.indices.put_index_template(
+        name=name,
+        index_patterns=[f"{index}-*"],
+        template={"mappings": mapping, "settings": _INDEX_SETTINGS},
+        priority=200,
+        meta={"managed_by": "skewguard create-index"},
+    )
+    log.info("index template %s: %s-* gets the explicit mapping", name, index)
+    return name
+
+
 def ensure_index(client: Elasticsearch, index: str, mapping: dict[str, Any]) -> bool:
-    """Create ``index`` with ``mapping`` unless it exists; True when it was created."""
-    if client.indices.exists(index=index):
+    """Create ``index`` with ``mapping`` unless it exists; True when it was created.
+
+    Credentials that may neither see nor create indices (the writer role) get HTTP 403 here:
+    creating the index is then the admin's (``skewguard create-index``, which also installs the
+    template a write auto-creates a missing index from), and nothing is done."""
+    try:
+        if client.indices.exists(index=index):
+            return False
+    except ApiError as exc:
+        if exc.meta.status != 403:
+            raise
+        log.info("index %s: these credentials may not check or create indices (HTTP 403): left to the admin", index)
         return False
     try:
         client.indices.create(
             index=index,
             mappings=mapping,
-            settings={"number_of_replicas": 0, "refresh_interval": "1s"},
+            settings=_INDEX_SETTINGS,
         )
     except ApiError as exc:
         if exc.error == "resource_already_exists_exception":

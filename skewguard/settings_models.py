@@ -1,7 +1,5 @@
-"""The settings of each section of ``conf/*.yaml``: one typed model per top-level key.
-
-:mod:`skewguard.config` composes them into ``Settings`` and loads them; import them from there.
-"""
+"""The settings of each section of ``conf/*.yaml``: one typed model per top-level key;
+:mod:`skewguard.config` composes them into ``Settings`` and loads them (import them from there)."""
 
 from __future__ import annotations
 
@@ -9,6 +7,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from skewguard.es_roles import EsRoles
 
 __all__ = [
     "DRIFT_METRIC_NAMES",
@@ -56,6 +56,8 @@ class ElasticsearchSettings(SettingsModel):
     """API key (base64 ``id:key``), sent as ``Authorization: ApiKey``; env ``ES_API_KEY`` only."""
     ca_certs: Path | None = None
     """PEM file of the CA that signed the cluster's HTTP certificate (env ``ES_CA_CERTS``)."""
+    roles: EsRoles = Field(default_factory=EsRoles)
+    """Per-component credentials: writer, reader, admin (:mod:`skewguard.es_roles`)."""
     request_timeout_s: float = Field(default=30.0, gt=0)
     """Timeout of one HTTP request, seconds."""
     connect_retries: int = Field(default=5, ge=0)

@@ -18,6 +18,9 @@ os.environ["SKEWGUARD_PROFILE"] = "test"
 os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 for var in ("ELASTICSEARCH_URL", "ES_COLLECTION_NAME", "ES_USERNAME", "ES_PASSWORD", "ES_API_KEY", "ES_CA_CERTS"):
     os.environ.pop(var, None)
+for var in [v for v in os.environ if v.startswith(("ES_WRITER_", "ES_READER_", "ES_ADMIN_"))]:
+    os.environ.pop(var, None)  # what `eval "$(scripts/es.sh env secure)"` set in the shell
+os.environ.pop("SKEWGUARD_ES_ROLES_REQUIRED", None)
 
 
 #: test files that stop, kill or restart the auxiliary Elasticsearch node (scripts/es.sh aux):

@@ -23,7 +23,7 @@ def write_jsonl(records: Iterable[dict[str, Any]], path: Path) -> Path:
 
 def load_records(settings: Settings, records: Iterable[dict[str, Any]], path: Path, **kwargs: Any) -> LoadResult:
     """Index ``records`` into the configured index through the project's loader."""
-    client = connect(settings.elasticsearch)
+    client = connect(settings.es_for("writer"))
     try:
         return load_jsonl(client, write_jsonl(records, path), settings.elasticsearch.index, **kwargs)
     finally:

@@ -292,7 +292,7 @@ def ingest_window(
     source cannot be read whole, the counts do not reconcile, or the replacement would delete
     bronze rows whose documents are gone (unless ``allow_source_drop``).
     """
-    es = settings.elasticsearch
+    es = settings.es_for("reader")
     index = index or es.index
     run.source = f"elasticsearch:{index}"
     query = window_query(window.start, window.end, window.workload_id)

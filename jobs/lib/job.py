@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from jobs.lib.window import DayWindow, RunWindow
 from skewguard.config import ConfigError, Settings, load_settings
+from skewguard.es_roles import EsRole
 from skewguard.logs import setup_logging
 
 if TYPE_CHECKING:
@@ -116,18 +117,21 @@ def one_line(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def job_settings(job: str, args: argparse.Namespace) -> Settings | None:
+def job_settings(job: str, args: argparse.Namespace, es_role: EsRole | None = None) -> Settings | None:
     """Load the configuration (``--profile``) and log at ``--log-level`` with every secret masked;
-    None, the cause logged as one line, when the configuration is bad (the job then exits 2)."""
+    None, the cause logged as one line, when the configuration is bad (the job then exits 2).
+
+    ``es_role``: the job connects to Elasticsearch as this role, whose credentials must then
+    be there (see :mod:`skewguard.es_roles`)."""
     try:
         settings = load_settings(args.profile)
+        if es_role is not None:
+            settings.es_for(es_role)
     except ConfigError as exc:
         setup_logging(args.log_level)
         log.error("%s: configuration error: %s", job, exc)
         return None
-    es = settings.elasticsearch
-    secrets = [s.get_secret_value() for s in (es.password, es.api_key, settings.llm_eval.api_key) if s is not None]
-    setup_logging(args.log_level, secrets)
+    setup_logging(args.log_level, settings.secret_values())
     return settings
 
 

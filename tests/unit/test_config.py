@@ -119,3 +119,32 @@ def test_the_llm_endpoint_key_comes_from_the_environment_only(tmp_path: Path) ->
         load_settings("local", _conf(tmp_path, ""), env={"SKEWGUARD_LLM_EVAL_URL": "http://u:hunter22@h/v1"})
     with pytest.raises(ConfigError, match=r"^llm_eval\.argument_mode: Input should be 'name_only', 'name_and_args'"):
         load_settings("local", _conf(tmp_path, "llm_eval:\n  argument_mode: fuzzy\n"), env={})
+
+
+def test_each_component_gets_its_roles_credentials(tmp_path: Path) -> None:
+    conf = _conf(tmp_path, "")
+    env = {"ES_USERNAME": "shared", "ES_PASSWORD": "pw-shared", "ES_WRITER_USERNAME": "w", "ES_WRITER_PASSWORD": "pw-w"}
+    settings = load_settings("local", conf, env=env)
+    writer, reader = settings.es_for("writer"), settings.es_for("reader")
+    assert writer.username.get_secret_value() == "w" and writer.password.get_secret_value() == "pw-w"  # type: ignore[union-attr]
+    assert reader.username.get_secret_value() == "shared"  # type: ignore[union-attr]  # falls back
+    assert writer.url == reader.url == settings.elasticsearch.url
+    assert sorted(settings.secret_values()) == ["pw-shared", "pw-w"]
+    assert "pw-w" not in repr(settings)
+    keyed = load_settings("local", conf, env={**env, "ES_READER_API_KEY": "k=="}).es_for("reader")
+    assert keyed.api_key.get_secret_value() == "k==" and keyed.username is None  # type: ignore[union-attr]
+
+    required = load_settings("local", conf, env={**env, "SKEWGUARD_ES_ROLES_REQUIRED": "true"})
+    assert required.es_for("writer").username.get_secret_value() == "w"  # type: ignore[union-attr]
+    missing = r"^elasticsearch\.roles\.reader: no credentials for the reader role, which the Spark jobs .* set "
+    with pytest.raises(ConfigError, match=missing + r"ES_READER_USERNAME and ES_READER_PASSWORD, or ES_READER_API_KEY"):
+        required.es_for("reader")
+
+
+def test_role_credentials_are_refused_in_yaml_and_need_a_user(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^elasticsearch\.roles\.writer\.password: secrets are read from the env"):
+        load_settings(
+            "local", _conf(tmp_path, "elasticsearch:\n  roles:\n    writer:\n      password: hunter22\n"), env={}
+        )
+    with pytest.raises(ConfigError, match=r"^elasticsearch\.roles\.reader: Value error, a password without a user"):
+        load_settings("local", _conf(tmp_path, ""), env={"ES_READER_PASSWORD": "hunter22"})
