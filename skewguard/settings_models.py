@@ -333,9 +333,7 @@ class DriftSettings(SettingsModel):
     epsilon: float = Field(default=1e-4, gt=0, lt=0.1)
     """PSI: an empty bin proportion is replaced by this."""
     quantile_accuracy: int = Field(default=20_000, ge=100)
-    """Provisional quantile edges of a reference (at least 8 per fine bin; a sample of 25 values
-    per edge), among which the fine edges are picked from exact counts: an edge's rank is off
-    its quantile by about rows / accuracy (the largest error is logged)."""
+    """Provisional edges of a reference (≥ 8 per fine bin) the fine ones are picked from: rank error ≈ rows / accuracy."""
     ks_mode: Literal["bounded", "exact"] = "bounded"
     """``bounded``: KS as [D_lo, D_hi] from the fine histograms, refined where a threshold
     falls inside; ``exact``: equal to scipy's ``ks_2samp`` statistic (a distributed walk of
