@@ -333,7 +333,7 @@ class DriftSettings(SettingsModel):
     epsilon: float = Field(default=1e-4, gt=0, lt=0.1)
     """PSI: an empty bin proportion is replaced by this."""
     quantile_accuracy: int = Field(default=20_000, ge=100)
-    """Provisional edges of a reference (≥ 8 per fine bin) the fine ones are picked from: rank error ≈ rows / accuracy."""
+    """Provisional reference edges (≥ 8 per fine bin) to pick the fine ones from: rank error ≈ rows / accuracy."""
     ks_mode: Literal["bounded", "exact"] = "bounded"
     """``bounded``: KS as [D_lo, D_hi] from the fine histograms, refined where a threshold
     falls inside; ``exact``: equal to scipy's ``ks_2samp`` statistic (a distributed walk of
