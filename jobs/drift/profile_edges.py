@@ -21,7 +21,7 @@ def refined_edges(
     counts: np.ndarray, provisional: np.ndarray, fine_bins: int, coarse_bins: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """(fine edges, coarse edges, the counts on the fine edges in the histogram layout, the
-    largest rank error of a fine edge as a share of the values) from exact counts on the
+    largest rank error of a fine edge as a share of the values, ties aside) from exact counts on the
     provisional edges: each fine edge is the provisional edge whose exact rank is nearest its
     quantile, and each coarse edge the fine edge nearest its own."""
     k = provisional.size
@@ -33,7 +33,11 @@ def refined_edges(
     targets = n * np.arange(1, fine_bins) / fine_bins
     picked = np.unique(closest(cum_at, targets))
     fine = provisional[picked]
-    error = float(np.max(np.abs(cum_at[closest(cum_at, targets)] - targets)) / n)
+    # a target inside a run of values equal to one edge (a tie) cannot be met closer than the tie allows
+    first = np.clip(np.searchsorted(cum_at, targets), 0, k - 1)
+    in_tie = (cum_at[first] - on_edge[first] <= targets) & (targets <= cum_at[first])
+    misses = np.abs(cum_at[closest(cum_at, targets)] - targets)[~in_tie]
+    error = float(misses.max(initial=0.0) / n)
     coarse = np.unique(fine[closest(cum_at[picked], n * np.arange(1, coarse_bins) / coarse_bins)])
     on_fine = coarse_counts(bins, provisional, fine)
     return fine, coarse, np.concatenate([on_fine, on_edge[picked], [nulls]]).astype(np.int64), error

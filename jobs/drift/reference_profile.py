@@ -193,7 +193,7 @@ def _measure(
     for key, ext in extra.items():
         ext.setdefault("bin_edges", plan.edges[key][:0])
     if edges:
-        log.info("reference edges: the largest rank error of a fine edge is %.2g of the values", worst)
+        log.info("reference edges: the largest rank error of a fine edge (ties aside) is %.2g of the values", worst)
     return plan, extra, truncated, counts
 
 
