@@ -111,6 +111,7 @@ def run_load(args: argparse.Namespace) -> int:
             workload_id=args.workload_id,
             workload_from_tools=args.workload_from_tools,
             client_id=args.client_id,
+            daily=settings.elasticsearch.daily_indices,
         )
     finally:
         client.close()
@@ -199,7 +200,7 @@ def run_demo(args: argparse.Namespace) -> int:
     log.info("demo: generated %d records over %d days into %s", generated.total, args.days, out)
     client = connect(settings.elasticsearch)
     try:
-        loaded = load_jsonl(client, out, settings.elasticsearch.index)
+        loaded = load_jsonl(client, out, settings.elasticsearch.index, daily=settings.elasticsearch.daily_indices)
     finally:
         client.close()
     if loaded.rejected:
