@@ -141,7 +141,7 @@ def run_submit_args(args: argparse.Namespace) -> int:
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
-    from ops.reconcile import ReconcileError, format_reconcile, reconcile
+    from jobs.bronze.reconcile import ReconcileError, format_reconcile, reconcile
     from skewguard.es import ElasticsearchUnavailable
 
     setup_logging(args.log_level)
