@@ -18,7 +18,7 @@ For the same generated records (the generator's mix of predictions and LLM inter
 * from these, the storage per day at 20,000 requests/s × 1 KB at 1 %, 10 % and 100 % logging.
 
 Writes ``benchmarks/results/storage.json``; ``bronze_vs_raw_json_bytes_ratio`` (target ≤ 0.25)
-is bronze with the codec the project writes (zstd: ``spark.extra_conf`` in ``conf/base.yaml``).
+is bronze with the codec the project writes (``skewguard.stack.STORAGE_CONF``: zstd).
 Every index it creates (``bench-storage-<run>-…``) is deleted at the end.
 
     python -m benchmarks.bench_storage [--records 1000000] [--logger-calls 50000]
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import local_session, write_result
-from benchmarks.storage_measure import delta_bytes, es_store_bytes, indexed_copy, named_features, prediction_id_map
+from benchmarks.storage_measure import delta_bytes, es_store_bytes, loaded_index, named_features, prediction_id_map
 from schemas.records import FLYWHEEL_INDEX_MAPPING, SKEWGUARD_INDEX_MAPPING
 from skewguard.config import Settings, repo_root
 from skewguard.es import connect
@@ -71,20 +71,16 @@ def _jsonl_bytes(path: Path) -> tuple[int, int]:
     return n, size
 
 
-def _load(client: Any, path: Path, index: str) -> dict[str, Any]:
-    from ops.loader import load_jsonl
+def _llm_only(path: Path, cache: Path) -> Path:
+    """The LLM interactions of ``path``: all the Data Flywheel's strict mapping accepts."""
+    out = cache / "storage-llm.jsonl"
+    import orjson
 
-    client.options(ignore_status=404).indices.delete(index=index)
-    one_shard = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"}
-    client.indices.create(index=index, mappings=SKEWGUARD_INDEX_MAPPING, settings=one_shard)
-    t0 = time.monotonic()
-    result = load_jsonl(client, path, index, chunk_size=2000, threads=2)
-    seconds = time.monotonic() - t0
-    if result.rejected:
-        raise RuntimeError(f"{result.rejected} records rejected loading {path}: {result.reject_reasons}")
-    size = es_store_bytes(client, index)
-    return {"docs": result.indexed, "store_bytes": size, "bytes_per_record": round(size / result.indexed, 1),
-            "load_seconds": round(seconds, 2), "load_docs_per_s": round(result.indexed / seconds)}  # fmt: skip
+    with path.open("rb") as src, out.open("wb") as dst:
+        for line in src:
+            if "request" in orjson.loads(line):
+                dst.write(line)
+    return out
 
 
 def _lake(settings: Settings, root: Path) -> Settings:
@@ -158,7 +154,7 @@ def _minimisation(spark: Any, settings: Settings, client: Any, path: Path, prefi
     out: dict[str, Any] = {"id_map": {"map_id": id_map.map_id, "features": len(id_map.features)}}
     for form, form_path in (("named", named_path), ("minimised", minimised_path)):
         n, size = _jsonl_bytes(form_path)
-        es = _load(client, form_path, f"{prefix}-{form}")
+        es = loaded_index(client, form_path, f"{prefix}-{form}", SKEWGUARD_INDEX_MAPPING)
         lake = _bronze_and_silver(spark, _lake(settings, cache / f"storage-lake-{form}"), f"{prefix}-{form}",
                                   "zstd", ("predictions",))  # fmt: skip
         out[form] = {
@@ -245,35 +241,29 @@ def main(argv: list[str] | None = None) -> int:
     cache = repo_root() / ".cache" / "bench"
     cache.mkdir(parents=True, exist_ok=True)
     settings, spark = local_session("bench-storage", cache / "storage-lake", driver_memory="3g")
-    default_codec = settings.spark.extra_conf.get(_CODEC, "snappy")
+    default_codec = spark.conf.get(_CODEC)
     path, config = _generate(args.records, cache)
     records, raw = _jsonl_bytes(path)
     prefix = f"bench-storage-{uuid.uuid4().hex[:8]}"
     client = connect(settings.elasticsearch)
-    llm_query = {"terms": {"workload_id": list(config.llm_workloads)}}
     try:
-        es: dict[str, Any] = {"skewguard_default": _load(client, path, f"{prefix}-all")}
-        es["skewguard_best_compression"] = indexed_copy(
-            client,
-            f"{prefix}-all",
-            f"{prefix}-all-best",
-            SKEWGUARD_INDEX_MAPPING,
-            "best_compression",
-            {"match_all": {}},
-        )
+        es: dict[str, Any] = {
+            f"skewguard_{codec or 'default'}": loaded_index(client, path, f"{prefix}-all-{codec or 'default'}",
+                                                           SKEWGUARD_INDEX_MAPPING, codec)
+            for codec in (None, "best_compression")
+        }  # fmt: skip
+        llm_path = _llm_only(path, cache)
         for name, mapping in (("skewguard", SKEWGUARD_INDEX_MAPPING), ("flywheel", FLYWHEEL_INDEX_MAPPING)):
-            for codec in ("default", "best_compression"):
-                es[f"llm_only_{name}_{codec}"] = indexed_copy(
-                    client,
-                    f"{prefix}-all",
-                    f"{prefix}-llm-{name}-{codec}",
-                    mapping,
-                    None if codec == "default" else codec,
-                    llm_query,
-                )
+            for codec in (None, "best_compression"):
+                key = f"llm_only_{name}_{codec or 'default'}"
+                es[key] = loaded_index(client, llm_path, f"{prefix}-{key.replace('_', '-')}", mapping, codec)
         kinds = ("predictions", "llm")
-        lakes = {codec: _bronze_and_silver(spark, _lake(settings, cache / f"storage-lake-{codec}"), f"{prefix}-all",
-                                           codec, kinds) for codec in ("snappy", "zstd")}  # fmt: skip
+        lakes = {
+            codec: _bronze_and_silver(
+                spark, _lake(settings, cache / f"storage-lake-{codec}"), f"{prefix}-all-default", codec, kinds
+            )
+            for codec in ("snappy", "zstd")
+        }
         for lake in lakes.values():
             if lake["landed"] != records:
                 raise RuntimeError(f"bronze landed {lake['landed']} of {records} records")
