@@ -23,7 +23,7 @@ DELTA_CONF: dict[str, str] = {
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
 #: Parquet in zstd rather than Spark's default snappy: bronze, mostly JSON text, takes about half
-#: the bytes (``make bench-storage``: ≈ 0.14 × the raw JSON against ≈ 0.27) for a little CPU.
+#: the bytes (``make bench-storage``: 0.145 × the raw JSON against 0.28) for a little CPU.
 STORAGE_CONF: dict[str, str] = {"spark.sql.parquet.compression.codec": "zstd"}
 _PACKAGES = ("skewguard", "jobs", "schemas", "transforms", "serving", "ops")
 
