@@ -273,9 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         client.options(ignore_status=404).indices.delete(index=f"{prefix}-*")
         client.close()
         spark.stop()
-        for leftover in [*cache.glob("storage-lake*"), *cache.glob("storage-*.jsonl"), cache / "storage-spool"]:
-            if leftover != path:  # the generated records stay for the next run
-                shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+        for leftover in [*cache.glob("storage-lake*"), *cache.glob("storage-*.jsonl"), *cache.glob("storage-id-maps"),
+                         *cache.glob("storage-spool")]:  # fmt: skip
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            elif leftover != path:  # the generated records stay for the next run
+                leftover.unlink(missing_ok=True)
 
     raw_pr = raw / records
     es_pr = es["skewguard_default"]["bytes_per_record"]
