@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup venv jars es-start es-stop es-status es-start-secure es-stop-secure \
         spark-cluster-start spark-cluster-stop submit-args demo test test-unit lint bench-ingest bench-logger \
         bench-transforms bench-parity bench-soak bench-faults bench-llm_datasets bench-drift bench-evaluate-llm \
-        bench-drift-power bench-evaluate browser docs clean
+        bench-drift-power bench-evaluate bench-storage browser docs clean
 
 help: ## list the commands
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[1m%-20s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,6 +93,9 @@ bench-drift-power: venv ## benchmark: false alarms and detection of the drift ju
 	@$(PY) -m benchmarks.bench_drift_power
 bench-evaluate: venv jars ## benchmark: evaluate_models on 10M labelled examples × 2 bundles (200-replicate CIs) vs a bare scan of the same columns; bootstrap CI coverage in a seeded simulation
 	@$(PY) -m benchmarks.bench_evaluate
+
+bench-storage: setup ## benchmark: bytes per logged record (1M generated) as raw JSON, in Elasticsearch (codecs, mappings), bronze (snappy, zstd) and silver; minimisation and sampling; storage per day at 20,000 QPS
+	@$(PY) -m benchmarks.bench_storage
 
 browser: ## Debian's Chromium for the report tests (installed when missing)
 	@bash scripts/browser.sh ensure

@@ -146,9 +146,9 @@ def _files_per_partition(spark: Any, path: str) -> dict[str, int]:
 
 def run(days: int, records_per_day: int, work: Path) -> dict[str, Any]:
     from jobs import maintain_tables
+    from jobs.bronze.reconcile import reconcile
     from jobs.lib.session import get_session
     from ops.loader import document_id
-    from ops.reconcile import reconcile
 
     settings = load_settings()
     spark = get_session(settings, app_name="skewguard-bench-soak")

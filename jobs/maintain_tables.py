@@ -1,4 +1,5 @@
-"""spark-submit job: table upkeep — retention, compaction and vacuum of every skewguard table.
+"""spark-submit job: table upkeep — retention, compaction and vacuum of every skewguard table,
+and retention of the raw logs' daily Elasticsearch indices (only of days bronze has landed).
 
     skewguard-maintain-tables [--as-of 2024-12-31]
 
@@ -12,9 +13,14 @@ import datetime as dt
 import logging
 import sys
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from jobs.lib.job import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common_args, iso_date, job_settings, run_stage
 from jobs.lib.window import RunWindow
+
+if TYPE_CHECKING:
+    from jobs.lib.runs import RunRecord
+    from skewguard.config import Settings
 
 __all__ = ["main"]
 
@@ -29,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
             "For every skewguard Delta table that exists: delete rows older than the retention of "
             "maintenance.retention_days (bronze: 90 days, for storage and PII), compact the partitions of the "
             "last maintenance.optimize_days days (OPTIMIZE), and VACUUM files unreferenced for "
-            "maintenance.vacuum_retention_hours. What was done goes to metrics.job_runs."
+            "maintenance.vacuum_retention_hours. With maintenance.es_retention_days set, also delete the daily "
+            "Elasticsearch indices (<index>-YYYY.MM.DD) older than that many days, but only a day that reconciles "
+            "with bronze (every document landed); a day that does not is kept and reported. What was done goes to "
+            "metrics.job_runs."
         ),
     )
     parser.add_argument(
@@ -39,6 +48,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _upkeep(spark: Any, settings: Settings, run: RunRecord, as_of: dt.date) -> dict[str, Any]:
+    """The tables' upkeep, then the Elasticsearch indices' (its outcome in the run's details)."""
+    from jobs.bronze.es_retention import expire_daily_indices
+    from jobs.lib.maintenance import maintain_tables
+
+    done = maintain_tables(spark, settings, as_of, run)
+    run.details["elasticsearch"] = expire_daily_indices(spark, settings, as_of)
+    if run.details["elasticsearch"].get("kept"):
+        log.warning("daily indices kept past retention: %s", run.details["elasticsearch"]["kept"])
+    return done
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     as_of = args.as_of or dt.datetime.now(dt.UTC).date()
@@ -46,9 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = job_settings(JOB, args)
     if settings is None:
         return EXIT_USAGE
-    from jobs.lib.maintenance import maintain_tables
-
-    stage = partial(maintain_tables, as_of=as_of)
+    stage = partial(_upkeep, as_of=as_of)
     outcome = run_stage(JOB, settings, stage, window=RunWindow(end=as_of), label=str(as_of))
     if not outcome.succeeded:
         return EXIT_FAILED

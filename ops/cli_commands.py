@@ -112,6 +112,7 @@ def run_load(args: argparse.Namespace) -> int:
             workload_id=args.workload_id,
             workload_from_tools=args.workload_from_tools,
             client_id=args.client_id,
+            daily=settings.elasticsearch.daily_indices,
         )
     finally:
         client.close()
@@ -157,7 +158,7 @@ def run_submit_args(args: argparse.Namespace) -> int:
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
-    from ops.reconcile import ReconcileError, format_reconcile, reconcile
+    from jobs.bronze.reconcile import ReconcileError, format_reconcile, reconcile
     from skewguard.es import ElasticsearchUnavailable
 
     setup_logging(args.log_level)
@@ -216,7 +217,7 @@ def run_demo(args: argparse.Namespace) -> int:
     log.info("demo: generated %d records over %d days into %s", generated.total, args.days, out)
     client = connect(settings.es_for("writer"))
     try:
-        loaded = load_jsonl(client, out, settings.elasticsearch.index)
+        loaded = load_jsonl(client, out, settings.elasticsearch.index, daily=settings.elasticsearch.daily_indices)
     finally:
         client.close()
     if loaded.rejected:

@@ -12,19 +12,20 @@ one bad line never stops the load.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, helpers
 
-from schemas.records import FLYWHEEL_INDEX_MAPPING, SKEWGUARD_INDEX_MAPPING
+from schemas.records import FLYWHEEL_INDEX_MAPPING, SKEWGUARD_INDEX_MAPPING, parse_timestamp
 from serving.workload import workload_id_from_tools
-from skewguard.es import ensure_index
+from skewguard.es import daily_index, ensure_index
 
 __all__ = ["MAPPINGS", "LoadResult", "document_id", "load_jsonl"]
 
@@ -47,6 +48,9 @@ class LoadResult:
     """numbers of the lines that could not be read"""
     rejected_path: Path | None = None
     index_created: bool = False
+    """whether the load created an index (with ``daily``: any day's)"""
+    by_index: dict[str, int] = field(default_factory=dict)
+    """records sent to each index"""
 
 
 def document_id(record: dict[str, Any]) -> str:
@@ -60,11 +64,11 @@ def document_id(record: dict[str, Any]) -> str:
 
 def _actions(
     path: Path,
-    index: str,
     result: LoadResult,
     overrides: dict[str, str],
     bad_lines: list[tuple[int, str, str]],
     workload_from_tools: bool,
+    index_of: Callable[[dict[str, Any]], str],
 ) -> Iterator[dict[str, Any]]:
     with path.open("rb") as fh:  # decoded line by line: a bad byte rejects its line, not the file
         for lineno, raw in enumerate(fh, 1):
@@ -87,8 +91,10 @@ def _actions(
             if workload_from_tools:
                 request = record.get("request")
                 record["workload_id"] = workload_id_from_tools(request if isinstance(request, dict) else {})
+            target = index_of(record)
+            result.by_index[target] = result.by_index.get(target, 0) + 1
             # op_type create: a writer role may create documents but not overwrite them
-            yield {"_op_type": "create", "_index": index, "_id": document_id(record), "_source": record}
+            yield {"_op_type": "create", "_index": target, "_id": document_id(record), "_source": record}
 
 
 def _refresh(client: Elasticsearch, index: str) -> None:
@@ -114,17 +120,36 @@ def load_jsonl(
     chunk_size: int = 1000,
     threads: int = 2,
     refresh: bool = True,
+    daily: bool = False,
 ) -> LoadResult:
     """Index every record of ``path`` into ``index`` (created with ``mapping`` when missing).
 
     ``workload_id``/``client_id`` override those fields in every record; ``workload_from_tools``
     sets ``workload_id`` from the sorted tool names of each record's request (AIVA style).
+    ``daily``: each record goes to its UTC day's index ``<index>-YYYY.MM.DD`` (created with
+    ``mapping`` behind the alias ``index``); a record without a readable timestamp to the
+    index of the day of the load, where ingest finds it (and quarantines it) through the alias.
     """
     if mapping not in MAPPINGS:
         raise ValueError(f"unknown mapping {mapping!r} (known: {', '.join(MAPPINGS)})")
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
-    result = LoadResult(index_created=ensure_index(client, index, MAPPINGS[mapping]))
+    result = LoadResult()
+    ready: set[str] = set()
+    today = dt.datetime.now(dt.UTC).date()
+
+    def index_of(record: dict[str, Any]) -> str:
+        if not daily:
+            return index
+        instant = parse_timestamp(record.get("timestamp"))
+        name = daily_index(index, instant.date() if instant is not None else today)
+        if name not in ready:  # before the first bulk request that names it
+            result.index_created |= ensure_index(client, name, MAPPINGS[mapping], alias=index)
+            ready.add(name)
+        return name
+
+    if not daily:
+        result.index_created = ensure_index(client, index, MAPPINGS[mapping])
     overrides = {k: v for k, v in (("workload_id", workload_id), ("client_id", client_id)) if v is not None}
     bad_lines: list[tuple[int, str, str]] = []
     rejected_path = path.with_suffix(".rejected.jsonl")
@@ -142,7 +167,7 @@ def load_jsonl(
     try:
         for ok, item in helpers.parallel_bulk(
             client,
-            _actions(path, index, result, overrides, bad_lines, workload_from_tools),
+            _actions(path, result, overrides, bad_lines, workload_from_tools, index_of),
             thread_count=threads,
             chunk_size=chunk_size,
             raise_on_error=False,
@@ -167,8 +192,8 @@ def load_jsonl(
         if reject_file is not None:
             reject_file.close()
             result.rejected_path = rejected_path
-    if refresh:
-        _refresh(client, index)
+    if refresh and result.by_index:
+        _refresh(client, ",".join(sorted(result.by_index)))
     log.info(
         "loaded %s into %s: %d read, %d indexed, %d already there, %d rejected",
         path, index, result.read, result.indexed, result.already_present, result.rejected,

@@ -56,6 +56,8 @@ QUARANTINE_REASONS: dict[str, str] = {
 SILVER_QUARANTINE_REASONS: dict[str, str] = {
     "invalid_model": "prediction: `model` is missing, is not an object of scalar values, or lacks a non-blank "
     "`name` or `version`",
+    "invalid_id_map": "prediction: `id_map` names a map `parse_logs` does not have (`serving.id_maps_dir`), or is "
+    "not a string",
     "invalid_features": "prediction: `features` is not an object whose values are all scalars (number, string, "
     "boolean or null), or repeats a feature id",
     "invalid_outputs": "prediction: `outputs` is missing, empty, not an object, or holds a value that is not a "
@@ -159,6 +161,12 @@ PREDICTION = RecordKind(
         RecordField("features", _OPAQUE, "{feature_id: value} exactly as the model saw them", True),
         RecordField("outputs", _OPAQUE, "{output name: value} as returned"),
         RecordField("sampling_rate", {"type": "float"}, "share of requests logged for this workload"),
+        RecordField(
+            "id_map",
+            _KEYWORD,
+            "schema minimisation: id of the map (`serving.id_maps_dir`) whose short feature ids and category codes "
+            "`features` uses; the parse expands them back to names and labels",
+        ),
         *_ENVELOPE,
     ),
 )

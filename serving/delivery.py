@@ -50,7 +50,7 @@ class Delivery:
         self.client, self.index, self.spool = client, index, spool
         self._count = count
         self._retry_max_s = retry_max_s
-        self._index_ready = False
+        self._ready: set[str] = set()
         self._backoff = 0.5
         self._lock = threading.Lock()
         self.retry_at = 0.0
@@ -124,9 +124,11 @@ class Delivery:
         retry: list[dict[str, Any]] = []
         dead = 0
         try:
-            if not self._index_ready:
-                ensure_index(self.client, self.index, SKEWGUARD_INDEX_MAPPING)
-                self._index_ready = True
+            for name in sorted({a.get("_index", self.index) for a in actions} - self._ready):
+                # a day's index (an action's own `_index`) is created behind the logger's index as alias
+                alias = None if name == self.index else self.index
+                ensure_index(self.client, name, SKEWGUARD_INDEX_MAPPING, alias=alias)
+                self._ready.add(name)
             for ok, item in helpers.streaming_bulk(
                 # op_type create: all a writer role may do, and a re-sent record stays as first indexed
                 self.client, ({"_op_type": "create", "_index": self.index, **a} for a in actions),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import datetime as dt
 import logging
 import queue
 import random
@@ -28,18 +29,21 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from schemas.records import parse_timestamp
 from serving.delivery import Delivery
 from serving.encoding import UnencodableValue, decode, encode, render_for_report
+from serving.id_map import IdMap, load_id_maps
 from serving.record_builders import chat_record, prediction_record
 from serving.redact import RedactionConfig, Redactor
 from serving.sampling import SamplingPolicy
 from serving.spool import Spool
 from skewguard.config import Settings, load_settings
-from skewguard.es import client_for
+from skewguard.es import client_for, daily_index
 
 __all__ = ["LoggerStats", "ServingLogger"]
 
@@ -68,6 +72,15 @@ class LoggerStats:
     corrupt_files: int = 0  # spool files that could not be read back, moved to corrupt/
 
 
+def _configured_id_map(directory: Path, map_id: str | None) -> IdMap | None:
+    if map_id is None:
+        return None
+    found = load_id_maps(directory).get(map_id)
+    if found is None:  # at start-up, loudly: minimising with no map the parse can expand is data loss
+        raise ValueError(f"serving.id_map {map_id!r}: no such map in {directory}")
+    return found
+
+
 class ServingLogger:
     """Logs predictions and LLM interactions to Elasticsearch without blocking serving."""
 
@@ -77,12 +90,17 @@ class ServingLogger:
         *,
         index: str | None = None,
         client: Elasticsearch | None = None,
+        id_map: IdMap | None = None,
     ) -> None:
+        """``id_map`` (else the map ``serving.id_map`` names in ``serving.id_maps_dir``)
+        minimises every prediction's features (:mod:`serving.id_map`)."""
         self.settings = settings or load_settings()
         es, sv = self.settings.elasticsearch, self.settings.serving
         # the writer role's credentials: missing ones fail here, before anything starts
         self._client = client or client_for(self.settings.es_for("writer"), fast_json=True)
+        self.id_map = id_map if id_map is not None else _configured_id_map(sv.id_maps_dir, sv.id_map)
         self.index = index or es.index
+        self._daily = es.daily_indices
         self.policy = SamplingPolicy(default_rate=sv.default_sampling_rate, rates=dict(sv.sampling_rates))
         self.redactor = Redactor(
             RedactionConfig(
@@ -132,6 +150,7 @@ class ServingLogger:
                 record = prediction_record(
                     workload_id=workload_id, features=features, outputs=outputs, model=model, sampling_rate=rate,
                     event_id=event_id, request_id=request_id, client_id=client_id, timestamp=timestamp,
+                    id_map=self.id_map,
                 )  # fmt: skip
             except (TypeError, ValueError, AttributeError) as exc:
                 call = {"workload_id": workload_id, "event_id": event_id, "request_id": request_id,
@@ -195,9 +214,17 @@ class ServingLogger:
         except UnencodableValue as exc:
             self._refuse(doc_id, record, f"unencodable value at {exc}")
             return None
-        self._put((doc_id, data, self.redactor.is_clean_value(record, skip=_ENVELOPE_FIELDS)))
+        self._put((doc_id, data, self.redactor.is_clean_value(record, skip=_ENVELOPE_FIELDS), self._index_of(record)))
         self._count("accepted")
         return doc_id
+
+    def _index_of(self, record: dict[str, Any]) -> str | None:
+        """With ``elasticsearch.daily_indices``, the index of the record's UTC day (else None: the
+        logger's index); a timestamp it cannot read goes to today's, where ingest quarantines it."""
+        if not self._daily:
+            return None
+        instant = parse_timestamp(record.get("timestamp"))
+        return daily_index(self.index, (instant or dt.datetime.now(dt.UTC)).date())
 
     def _refuse(self, doc_id: str | None, record: Any, reason: str) -> None:
         """Count a record refused at the call; the sender redacts it into the dead-letter file."""
@@ -322,19 +349,20 @@ class ServingLogger:
                                            f"could not prepare the record: {type(exc).__name__}", None)  # fmt: skip
         return actions
 
-    def _action(self, doc_id: str, data: bytes, clean: bool) -> dict[str, Any]:
+    def _action(self, doc_id: str, data: bytes, clean: bool, index: str | None) -> dict[str, Any]:
         # Only what the application passed in is redacted, not the time, routing and model
         # identity (the envelope). A clean record goes out as the bytes the call encoded; one
         # the call could not judge on its objects (numpy values, long numbers) gets a second
         # look on its text before it is walked.
+        routing = {"_index": index} if index is not None else {}
         if clean or self.redactor.is_clean_json(data.decode()):
-            return {"_id": doc_id, "_source": data}
+            return {**routing, "_id": doc_id, "_source": data}
         record = decode(data)
         envelope = {k: record.pop(k) for k in _ENVELOPE_FIELDS if k in record}
         redacted = self.redactor.redact(record)
         if self._hash_event_id and redacted.get("event_id") != record.get("event_id"):
             doc_id = str(redacted["event_id"])  # the id must not carry the clear value either
-        return {"_id": doc_id, "_source": encode({**envelope, **redacted})}
+        return {**routing, "_id": doc_id, "_source": encode({**envelope, **redacted})}
 
     def _drain_overflow(self) -> None:
         items = []

@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from serving.id_map import ID_MAP_FIELD, IdMap
+
 __all__ = ["as_dict", "chat_record", "prediction_record"]
 
 
@@ -38,11 +40,13 @@ def prediction_record(
     request_id: str | None = None,
     client_id: str | None = None,
     timestamp: str | float | None = None,
+    id_map: IdMap | None = None,
 ) -> dict[str, Any]:
-    """A prediction record: feature IDs → values exactly as used, outputs, model identity."""
+    """A prediction record: feature IDs → values exactly as used, outputs, model identity;
+    with ``id_map``, the features minimised by it and the map's id in ``id_map``."""
     if not workload_id:
         raise ValueError("workload_id is required")
-    return {
+    record = {
         "event_id": event_id or uuid.uuid4().hex,
         "request_id": request_id,
         "timestamp": timestamp if timestamp is not None else _iso_now(),
@@ -58,6 +62,10 @@ def prediction_record(
         "outputs": outputs if type(outputs) is dict else dict(outputs),
         "sampling_rate": sampling_rate,
     }
+    if id_map is not None:
+        record["features"] = id_map.minimise(features)
+        record[ID_MAP_FIELD] = id_map.map_id
+    return record
 
 
 def chat_record(

@@ -28,11 +28,11 @@ from skewguard.settings_models import (
     LlmSettings,
     MaintenanceSettings,
     ParitySettings,
-    ServingSettings,
     SettingsModel,
     SparkSettings,
     TrainingSettings,
 )
+from skewguard.settings_serving import ServingSettings
 
 __all__ = [
     "ENV_OVERRIDES",
@@ -237,12 +237,16 @@ def _resolve_paths(settings: Settings, root: Path) -> Settings:
         lake = str(root / lake)
     jars = settings.spark.jars_manifest
     spool = settings.serving.spool_dir
+    maps = settings.serving.id_maps_dir
     return settings.model_copy(
         update={
             "lakehouse": settings.lakehouse.model_copy(update={"root": lake}),
             "spark": settings.spark.model_copy(update={"jars_manifest": jars if jars.is_absolute() else root / jars}),
             "serving": settings.serving.model_copy(
-                update={"spool_dir": spool if spool.is_absolute() else root / spool}
+                update={
+                    "spool_dir": spool if spool.is_absolute() else root / spool,
+                    "id_maps_dir": maps if maps.is_absolute() else root / maps,
+                }
             ),
         }
     )

@@ -19,7 +19,9 @@ __all__ = [
     "client_for",
     "concrete_indices",
     "connect",
+    "daily_index",
     "ensure_index",
+    "index_day",
     "put_index_template",
     "window_query",
     "window_ranges_ms",
@@ -117,8 +119,8 @@ def put_index_template(client: Elasticsearch, index: str, mapping: dict[str, Any
     return name
 
 
-def ensure_index(client: Elasticsearch, index: str, mapping: dict[str, Any]) -> bool:
-    """Create ``index`` with ``mapping`` unless it exists; True when it was created.
+def ensure_index(client: Elasticsearch, index: str, mapping: dict[str, Any], alias: str | None = None) -> bool:
+    """Create ``index`` with ``mapping`` (and behind ``alias``) unless it exists; True when it was created.
 
     Credentials that may neither see nor create indices (the writer role) get HTTP 403 here:
     creating the index is then the admin's (``skewguard create-index``, which also installs the
@@ -136,6 +138,7 @@ def ensure_index(client: Elasticsearch, index: str, mapping: dict[str, Any]) -> 
             index=index,
             mappings=mapping,
             settings=_INDEX_SETTINGS,
+            aliases={alias: {}} if alias else None,
         )
     except ApiError as exc:
         if exc.error == "resource_already_exists_exception":
@@ -143,6 +146,29 @@ def ensure_index(client: Elasticsearch, index: str, mapping: dict[str, Any]) -> 
         raise
     log.info("created index %s with an explicit mapping", index)
     return True
+
+
+_DAILY_FORMAT = "%Y.%m.%d"
+
+
+def daily_index(base: str, day: dt.date) -> str:
+    """The index of one UTC day's logs, ``<base>-YYYY.MM.DD``; ``base`` is the alias over all days.
+
+    A day per index makes retention a whole-index delete (no delete-by-query, no merges), and
+    the alias lets every reader keep one name."""
+    return f"{base}-{day.strftime(_DAILY_FORMAT)}"
+
+
+def index_day(base: str, name: str) -> dt.date | None:
+    """The day of a :func:`daily_index` name of ``base``; None for any other name."""
+    prefix = f"{base}-"
+    if not name.startswith(prefix):
+        return None
+    try:
+        day = dt.datetime.strptime(name[len(prefix) :], _DAILY_FORMAT).date()
+    except ValueError:
+        return None
+    return day if daily_index(base, day) == name else None
 
 
 def window_ranges_ms(start: dt.date, end: dt.date) -> list[tuple[int, int]]:

@@ -19,7 +19,6 @@ __all__ = [
     "LlmSettings",
     "MaintenanceSettings",
     "ParitySettings",
-    "ServingSettings",
     "SettingsModel",
     "SparkSettings",
     "Thresholds",
@@ -66,6 +65,10 @@ class ElasticsearchSettings(SettingsModel):
     """Hits per scroll request when Spark reads the index."""
     docs_per_partition: int = Field(default=200_000, ge=1000)
     """Slice size: one Spark partition reads at most this many documents."""
+    daily_indices: bool = False
+    """The logger and ``skewguard load`` write each record to its UTC day's index,
+    ``<index>-YYYY.MM.DD``, created behind the alias ``<index>`` that every reader uses; then
+    ``maintain_tables`` can delete whole days (``maintenance.es_retention_days``)."""
 
     @field_validator("url")
     @classmethod
@@ -135,43 +138,6 @@ class SparkSettings(SettingsModel):
     """Further Spark settings, applied as given."""
 
 
-class ServingSettings(SettingsModel):
-    default_sampling_rate: float = Field(default=1.0, ge=0.0, le=1.0)
-    """Share of requests logged for workloads without their own rate."""
-    sampling_rates: dict[str, float] = Field(default_factory=dict)
-    """Per-workload share of requests logged, e.g. ``{fraud-scoring: 0.05}``."""
-    queue_size: int = Field(default=100_000, ge=10)
-    """Records held in memory waiting for the sender; beyond it records go to the spool."""
-    batch_size: int = Field(default=2000, ge=1, le=10_000)
-    """Records per bulk request."""
-    flush_interval_s: float = Field(default=0.5, gt=0)
-    """Longest a record waits in memory before being sent."""
-    sender_threads: int = Field(default=4, ge=1, le=16)
-    """Bulk requests in flight at once."""
-    spool_dir: Path = Path(".cache/spool")
-    """Where batches wait on disk while Elasticsearch is slow or down (env ``SKEWGUARD_SPOOL_DIR``)."""
-    spool_max_bytes: int = Field(default=1 << 30, ge=1 << 16)
-    """Disk cap of the spool; only past it are records dropped (and logged loudly)."""
-    retry_max_s: float = Field(default=30.0, gt=0)
-    """Longest wait between attempts to reach a cluster that is down."""
-    pii_enabled: bool = True
-    """Redact PII before a record leaves the process."""
-    pii_patterns: tuple[str, ...] = ("email", "phone", "card", "national_id")
-    """Built-in detectors to apply to every string."""
-    pii_hash_fields: tuple[str, ...] = ()
-    """Field names (at any depth) whose values are replaced by a keyed hash."""
-    pii_key: SecretStr | None = None
-    """Key of that hash; environment only (``SKEWGUARD_PII_KEY``)."""
-
-    @field_validator("sampling_rates")
-    @classmethod
-    def _rates_in_range(cls, value: dict[str, float]) -> dict[str, float]:
-        for workload, rate in value.items():
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"rate for {workload!r} must be within [0, 1], got {rate}")
-        return value
-
-
 class TrainingSettings(SettingsModel):
     label_window_days: float = Field(default=7.0, gt=0)
     """A label counts for a prediction only when it arrives within this many days of it."""
@@ -234,6 +200,11 @@ class MaintenanceSettings(SettingsModel):
     retention_days: dict[str, int] = Field(default_factory=lambda: {"bronze.serving_logs": 90, "bronze.quarantine": 90})
     """Table → days of rows to keep (by ``event_date``); older rows are deleted (for storage and
     PII). Tables not listed keep everything."""
+
+    es_retention_days: int | None = Field(default=None, ge=1)
+    """Days of daily Elasticsearch indices (``<index>-YYYY.MM.DD``) to keep; ``maintain_tables``
+    deletes older ones, but only a day that reconciles with bronze (every document landed in
+    bronze or quarantine), and reports the days it kept. Unset: Elasticsearch keeps everything."""
 
     @field_validator("retention_days")
     @classmethod

@@ -16,12 +16,15 @@ from pathlib import Path
 
 from skewguard.config import Settings, repo_root
 
-__all__ = ["DELTA_CONF", "JarsMissing", "build_pyfiles_zip", "jar_paths", "submit_args"]
+__all__ = ["DELTA_CONF", "STORAGE_CONF", "JarsMissing", "build_pyfiles_zip", "jar_paths", "submit_args"]
 
 DELTA_CONF: dict[str, str] = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
+#: Parquet in zstd rather than Spark's default snappy: bronze, mostly JSON text, takes about half
+#: the bytes (``make bench-storage``: 0.145 × the raw JSON against 0.28) for a little CPU.
+STORAGE_CONF: dict[str, str] = {"spark.sql.parquet.compression.codec": "zstd"}
 _PACKAGES = ("skewguard", "jobs", "schemas", "transforms", "serving", "ops")
 
 
@@ -69,7 +72,7 @@ def build_pyfiles_zip(target: Path | None = None) -> Path:
 def submit_args(settings: Settings, with_py_files: bool = True) -> list[str]:
     """``spark-submit`` arguments that give a job the jars, Delta and the project's code."""
     args = ["--jars", ",".join(jar_paths(settings))]
-    for key, value in {**DELTA_CONF, "spark.sql.session.timeZone": "UTC"}.items():
+    for key, value in {**DELTA_CONF, **STORAGE_CONF, "spark.sql.session.timeZone": "UTC"}.items():
         args += ["--conf", f"{key}={value}"]
     if with_py_files:
         args += ["--py-files", str(build_pyfiles_zip())]

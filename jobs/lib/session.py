@@ -9,7 +9,7 @@ import sys
 from pyspark.sql import SparkSession
 
 from skewguard.config import Settings
-from skewguard.stack import DELTA_CONF, jar_paths
+from skewguard.stack import DELTA_CONF, STORAGE_CONF, jar_paths
 
 __all__ = ["get_session", "launched_by_spark_submit"]
 
@@ -35,6 +35,7 @@ def get_session(settings: Settings, app_name: str = "skewguard") -> SparkSession
     builder = SparkSession.builder.appName(app_name)
     conf: dict[str, str] = {
         **DELTA_CONF,
+        **STORAGE_CONF,
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
         "spark.ui.showConsoleProgress": "false",

@@ -36,11 +36,13 @@ from jobs.lib.delta_io import ensure_table, replace_where, table_version
 from jobs.lib.runs import RunRecord
 from jobs.lib.steps import release, require_columns, table_rows
 from jobs.lib.window import DayWindow
+from jobs.silver.id_map_expand import has_known_id_map, with_expanded_features
 from jobs.silver.llm_parse import parse_llm_interactions, with_workload_type
 from jobs.silver.newest_copy import delete_copies_outside, moved_into, with_is_newest
 from schemas.core import TableSchema
 from schemas.records import LLM_INTERACTION, PREDICTION
 from schemas.tables import BRONZE_SERVING_LOGS, SILVER_LLM_INTERACTIONS, SILVER_PREDICTIONS, SILVER_QUARANTINE
+from serving.id_map import IdMap, load_id_maps
 from skewguard.config import Settings
 
 __all__ = [
@@ -69,6 +71,7 @@ _PREDICTION_FIELDS = T.StructType(
         T.StructField("features", T.StringType()),
         T.StructField("outputs", T.MapType(T.StringType(), T.DoubleType())),
         T.StructField("sampling_rate", T.DoubleType()),
+        T.StructField("id_map", T.StringType()),
     ]
 )
 _MODEL = T.StructType([T.StructField(name, T.StringType()) for name in ("name", "version", "transform_hash")])
@@ -126,7 +129,7 @@ def _is_blank(text: Column) -> Column:
     return text.isNull() | (F.trim(text) == "")
 
 
-def _prediction_reason(p: Column, model: Column, features: Column) -> Column:
+def _prediction_reason(p: Column, model: Column, features: Column, maps: dict[str, IdMap]) -> Column:
     """The first rule of ``SILVER_QUARANTINE_REASONS`` the parsed record breaks (null: none)."""
     outputs, rate = p["outputs"], p["sampling_rate"]
     return (
@@ -136,6 +139,7 @@ def _prediction_reason(p: Column, model: Column, features: Column) -> Column:
             | _is_blank(model["version"]),
             F.lit("invalid_model"),
         )
+        .when(~has_known_id_map(p["id_map"], maps), F.lit("invalid_id_map"))
         .when(
             ~F.coalesce(is_flat_json_object(p["features"]) & _has_unique_keys(features), F.lit(False)),
             F.lit("invalid_features"),
@@ -150,15 +154,17 @@ def _prediction_reason(p: Column, model: Column, features: Column) -> Column:
 
 def parse_predictions(bronze_df: DataFrame, settings: Settings | None = None) -> DataFrame:
     """Bronze prediction rows → ``silver.predictions``' data columns, ``reason``,
-    ``record_kind`` and ``source_json`` (kept only where ``reason`` is set)."""
+    ``record_kind`` and ``source_json`` (kept only where ``reason`` is set). Minimised records
+    are expanded with the id maps of ``serving.id_maps_dir`` (none without ``settings``)."""
     require_columns(bronze_df, _BRONZE_NEEDED, "parse_predictions")
+    maps = load_id_maps(settings.serving.id_maps_dir) if settings is not None else {}
     p, model = F.col("p"), F.col("model")
     reason = F.col("reason")
     return (
         bronze_df.withColumn("p", F.from_json("source_json", _PREDICTION_FIELDS))
         .withColumn("model", F.from_json(p["model"], _MODEL))
-        .withColumn("features", F.from_json(p["features"], _FEATURES))
-        .withColumn("reason", _prediction_reason(p, model, F.col("features")))
+        .withColumn("features", with_expanded_features(F.from_json(p["features"], _FEATURES), p["id_map"], maps))
+        .withColumn("reason", _prediction_reason(p, model, F.col("features"), maps))
         .select(
             "event_id",
             "event_ts",

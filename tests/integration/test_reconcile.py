@@ -73,3 +73,34 @@ def test_reconcile_finds_what_is_not_ingested(spark, settings, tmp_path, capsys)
     assert cli.main(["reconcile", "--start", str(DAY2), "--end", str(DAY1)]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if " ERROR " in line]
     assert len(errors) == 1 and "before --start" in errors[0], errors
+
+
+def test_es_retention_deletes_only_old_days_that_landed(spark, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from jobs.bronze.es_retention import expire_daily_indices
+    from skewguard.es import concrete_indices, daily_index
+
+    base = settings.elasticsearch.index
+    config = GeneratorConfig(seed=5, start_date=DAY1, days=2, records_per_day=60, malformed_fraction=0.05)
+    records = [g.record for g in generate(config)]
+    client = connect(settings.elasticsearch)
+    try:
+        loaded = load_records(settings, records, tmp_path / "days.jsonl", daily=True)
+        day1, day2 = daily_index(base, DAY1), daily_index(base, DAY2)
+        assert {day1, day2} <= set(loaded.by_index) and loaded.indexed == len(records)
+        assert client.count(index=base)["count"] == len(records)  # the alias reads every day
+        assert ingest_logs.main(["--date", str(DAY1)]) == 0  # through the alias; DAY2 never lands
+
+        conf = settings.maintenance.model_copy(update={"es_retention_days": 3})
+        as_of = DAY2 + dt.timedelta(days=10)
+        done = expire_daily_indices(spark, settings.model_copy(update={"maintenance": conf}), as_of)
+
+        assert done["deleted"] == [day1]
+        assert list(done["kept"]) == [day2] and "not in bronze or quarantine" in done["kept"][day2]
+        remaining = concrete_indices(client, base)
+        assert day1 not in remaining and day2 in remaining
+        assert client.count(index=day2)["count"] == loaded.by_index[day2]
+        off = expire_daily_indices(spark, settings, as_of)  # retention unset: nothing deleted
+        assert "skipped" in off and concrete_indices(client, base) == remaining
+    finally:
+        client.options(ignore_status=404).indices.delete(index=f"{base}-*")
+        client.close()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
+from serving.id_map import IdMap
 from serving.logger import ServingLogger
 from skewguard.config import load_settings
 from tests.conftest import run_script
@@ -88,6 +89,40 @@ def test_records_are_found_with_every_field_intact(local_es, es_index, tmp_path)
     assert pred["features"] == {"f001": 0.25, "f002": None, "f003": "FR"}
     assert pred["outputs"] == {"score": 0.875} and pred["model"]["transform_hash"] == "ab12"
     assert (pred["event_id"], pred["request_id"], pred["sampling_rate"]) == (pred_id, "req-1", 1.0)
+
+
+def test_daily_indices_behind_the_alias_and_minimised_features(local_es, es_index, tmp_path):  # type: ignore[no-untyped-def]
+    id_map = IdMap.build(["account_age_days", "country"], {"country": ["US", "FR"]})
+    id_map.save(tmp_path / "maps")
+    settings = logger_settings(tmp_path, local_es, es_index, id_maps_dir=tmp_path / "maps", id_map=id_map.map_id)
+    settings = settings.model_copy(
+        update={"elasticsearch": settings.elasticsearch.model_copy(update={"daily_indices": True})}
+    )
+    model = {"name": "fraud", "version": "7", "transform_hash": "ab12"}
+    features = {"account_age_days": 3.5, "country": "FR"}
+    try:
+        with ServingLogger(settings) as logger:
+            ids = [
+                logger.log_prediction(
+                    workload_id="fraud-scoring", features=features, outputs={"score": 0.5}, model=model, timestamp=ts
+                )  # fmt: skip
+                for ts in ("2024-11-20T23:59:59Z", 1732147200, "2024-11-21T00:00:00+01:00")
+            ]
+        assert logger.stats.sent == 3
+        with Elasticsearch(local_es) as client:
+            by_index = {
+                name: set(_all_docs(client, name)) for name in client.indices.get_alias(index=es_index)
+            }  # the alias stands for the days
+            docs = _all_docs(client, es_index)
+        # 1732147200 is 2024-11-21T00:00:00Z; +01:00 midnight is still the 20th in UTC
+        assert by_index == {f"{es_index}-2024.11.20": {ids[0], ids[2]}, f"{es_index}-2024.11.21": {ids[1]}}
+        assert docs[ids[0]]["features"] == {"0": 3.5, "1": 1} and docs[ids[0]]["id_map"] == id_map.map_id
+        assert id_map.expand(docs[ids[0]]["features"]) == features
+    finally:
+        with Elasticsearch(local_es) as client:
+            client.options(ignore_status=404).indices.delete(index=f"{es_index}-*")
+    with pytest.raises(ValueError, match="no such map"):
+        ServingLogger(logger_settings(tmp_path, local_es, es_index, id_map="0000000000000000"))
 
 
 @pytest.fixture()

@@ -23,6 +23,8 @@ from jobs.lib.window import DayWindow
 from jobs.silver.parse import KINDS, PREDICTIONS, ParseError, parse_predictions, parse_window
 from schemas.records import SILVER_QUARANTINE_REASONS
 from schemas.tables import BRONZE_SERVING_LOGS, SILVER_PREDICTIONS
+from serving.id_map import IdMap
+from serving.record_builders import prediction_record
 from skewguard.config import Settings, load_settings
 from tests.helpers import bronze_df, table
 
@@ -148,6 +150,8 @@ REASON_CASES: dict[str, tuple[str, dict[str, Any] | str]] = {
     "no-version": ("invalid_model", _prediction(model={"name": "m", "transform_hash": "h"})),
     "blank-name": ("invalid_model", _prediction(model={"name": " ", "version": "1"})),
     "nested-name": ("invalid_model", _prediction(model={"name": {"id": "m"}, "version": "1"})),
+    "unknown-id-map": ("invalid_id_map", _prediction(id_map="0123456789abcdef", model={"name": "m", "version": "1"})),
+    "numeric-id-map": ("invalid_id_map", _prediction(id_map=7)),
     "nested-feature": ("invalid_features", _prediction(features={"f001": {"value": 1}})),
     "array-feature": ("invalid_features", _prediction(features={"f001": [1, 2]})),
     "repeated-id": ("invalid_features", json.dumps(_prediction()).replace('"f001": 1.5', '"f001": 1, "f001": 2')),
@@ -172,6 +176,39 @@ def test_each_reason_has_a_failing_example(spark):  # type: ignore[no-untyped-de
     parsed = {r["event_id"]: r["reason"] for r in parse_predictions(bronze_df(spark, rows)).collect()}
 
     assert parsed == {key: reason for key, (reason, _) in REASON_CASES.items()}
+
+
+def test_a_minimised_record_parses_to_the_full_records_silver_row(spark, tmp_path):  # type: ignore[no-untyped-def]
+    id_map = IdMap.build(["account_age_days", "country", "device", "txn_amount"],
+                         {"country": ["US", "FR", "DE"], "device": ["mobile", "desktop"]})  # fmt: skip
+    full = [
+        {"account_age_days": 12.5, "country": "FR", "device": None, "txn_amount": 3},
+        {"country": "JP", "device": "desktop", "unmapped_feature": "x"},  # a new label, an unmapped name
+        {"txn_amount": None},
+    ]
+    settings = load_settings()
+    settings = settings.model_copy(update={"serving": settings.serving.model_copy(update={"id_maps_dir": tmp_path})})
+    id_map.save(tmp_path)
+    IdMap.build(["other"]).save(tmp_path)  # a second map in the folder must not interfere
+    rows = []
+    for i, features in enumerate(full):
+        minimised = prediction_record(workload_id="fraud-scoring", features=features, outputs={"score": 0.25},
+                                      model=MODEL, sampling_rate=0.5, id_map=id_map)  # fmt: skip
+        assert minimised["features"] != features and minimised["id_map"] == id_map.map_id
+        assert id_map.expand(minimised["features"]) == features
+        rows += [_bronze_row(f"full-{i}", _prediction(features=features)), _bronze_row(f"min-{i}", minimised)]
+
+    parsed = {r["event_id"]: r.asDict() for r in parse_predictions(bronze_df(spark, rows), settings).collect()}
+
+    assert len(parsed) == 2 * len(full)
+    for i in range(len(full)):
+        full_row, minimised_row = parsed.pop(f"full-{i}"), parsed.pop(f"min-{i}")
+        assert full_row["reason"] is None and minimised_row["reason"] is None
+        assert {k: v for k, v in minimised_row.items() if k != "event_id"} == {
+            k: v for k, v in full_row.items() if k != "event_id"
+        }
+    assert parsed == {}
+    assert json.loads(id_map.to_json())["features"]["country"] == "1"  # the documented id map
 
 
 def test_parse_predictions_names_missing_columns(spark):  # type: ignore[no-untyped-def]

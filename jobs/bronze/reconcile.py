@@ -1,6 +1,7 @@
-"""``skewguard reconcile``: Elasticsearch's own counts next to the lakehouse's, per day ×
-workload, so a person (or a schedule) sees at once whether every indexed record is in
-bronze or quarantine exactly once — and which day to re-ingest when not.
+"""Elasticsearch's own counts next to the lakehouse's, per day × workload (``skewguard reconcile``,
+and ``maintain_tables`` before it deletes a day's index), so a person (or a schedule) sees at
+once whether every indexed record is in bronze or quarantine exactly once — and which day to
+re-ingest when not.
 
 For each UTC day of the window and each workload, Elasticsearch counts the documents whose
 indexed timestamp places them in that day (the ingest's own range query, without its
