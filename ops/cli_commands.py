@@ -60,7 +60,7 @@ def run_generate(args: argparse.Namespace) -> int:
         records_per_day=args.records_per_day,
         malformed_fraction=args.malformed_fraction,
     )
-    summary = write_jsonl(generate(config), args.out)
+    summary = write_jsonl(generate(config), args.out, total=config.days * config.records_per_day)
     summary_path = args.out.with_suffix(".summary.json")
     summary_path.write_text(json.dumps(summary.to_json(), indent=2, sort_keys=True))
     log.info(
@@ -213,7 +213,7 @@ def run_demo(args: argparse.Namespace) -> int:
         records_per_day=args.records_per_day,
         malformed_fraction=0.02,
     )
-    generated = write_jsonl(generate(config), out)
+    generated = write_jsonl(generate(config), out, total=config.days * config.records_per_day)
     log.info("demo: generated %d records over %d days into %s", generated.total, args.days, out)
     client = connect(settings.es_for("writer"))
     try:

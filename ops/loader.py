@@ -26,6 +26,7 @@ from elasticsearch import ApiError, Elasticsearch, helpers
 from schemas.records import FLYWHEEL_INDEX_MAPPING, SKEWGUARD_INDEX_MAPPING, parse_timestamp
 from serving.workload import workload_id_from_tools
 from skewguard.es import daily_index, ensure_index
+from skewguard.progress import progress
 
 __all__ = ["MAPPINGS", "LoadResult", "document_id", "load_jsonl"]
 
@@ -165,14 +166,15 @@ def load_jsonl(
         reject_file.write(json.dumps({**entry, "reason": reason}) + "\n")
 
     try:
-        for ok, item in helpers.parallel_bulk(
+        outcomes = helpers.parallel_bulk(
             client,
             _actions(path, result, overrides, bad_lines, workload_from_tools, index_of),
             thread_count=threads,
             chunk_size=chunk_size,
             raise_on_error=False,
             raise_on_exception=True,
-        ):
+        )
+        for ok, item in progress(outcomes, desc=f"loading {path.name} into {index}", unit="doc"):
             if ok:
                 result.indexed += 1
                 continue

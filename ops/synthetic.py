@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 from ops.synthetic_conversations import ConversationBuilder
 from ops.synthetic_predictions import PredictionBuilder
+from skewguard.progress import progress
 
 __all__ = [
     "FLYWHEEL_KEYS",
@@ -324,8 +325,10 @@ class _RecordBuilder:
         return record, workload
 
 
-def write_jsonl(records: Iterable[GeneratedRecord], path: Path) -> GenerationSummary:
+def write_jsonl(records: Iterable[GeneratedRecord], path: Path, total: int | None = None) -> GenerationSummary:
     """Stream ``records`` to ``path`` as compact UTF-8 JSONL (one per line); return the counts.
+
+    ``total`` (the records expected) sizes the progress bar shown on a terminal.
 
     Parent directories are created; an existing file is overwritten.
     """
@@ -335,7 +338,7 @@ def write_jsonl(records: Iterable[GeneratedRecord], path: Path) -> GenerationSum
     encode = _ENCODER.encode
     started = time.perf_counter()
     with path.open("wb", buffering=1 << 20) as fh:
-        for gen in records:
+        for gen in progress(records, total=total, desc=f"writing {path.name}", unit="rec"):
             line = (encode(gen.record) + "\n").encode("utf-8")
             fh.write(line)
             summary.add(gen, len(line))

@@ -37,6 +37,7 @@ from typing import Any
 
 from ops.synthetic_predictions import feature_schema
 from schemas.records import PREDICTION, classify_record, parse_timestamp
+from skewguard.progress import progress
 
 __all__ = [
     "FATES",
@@ -278,7 +279,8 @@ def write_labels(records: Iterable[Any], path: Path, config: LabelConfig) -> Lab
     path.parent.mkdir(parents=True, exist_ok=True)
     summary = LabelSummary()
     with path.open("w", encoding="utf-8") as fh:
-        for outcome in synthesize_labels(records, config, summary):
+        shown = progress(records, desc=f"labelling into {path.name}", unit="rec")
+        for outcome in synthesize_labels(shown, config, summary):
             summary.add(outcome)
             for row in outcome.rows:
                 fh.write(json.dumps(row, separators=(",", ":")) + "\n")

@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError
 
 from skewguard.es_roles import ROLE_USES, EsRole
 from skewguard.evaluation_settings import EvaluationSettings
+from skewguard.settings_catalog import CatalogSettings
 from skewguard.settings_llm_eval import LlmEvalSettings
 from skewguard.settings_mlflow import MlflowSettings
 from skewguard.settings_models import (
@@ -60,6 +61,8 @@ ENV_OVERRIDES: dict[str, str] = {
     "SKEWGUARD_ES_ROLES_REQUIRED": "elasticsearch.roles.required",
     "SKEWGUARD_LAKEHOUSE": "lakehouse.root",
     "SKEWGUARD_SPARK_MASTER": "spark.master",
+    "SKEWGUARD_CATALOG": "catalog.enabled",
+    "SKEWGUARD_CATALOG_PREFIX": "catalog.prefix",
     "SKEWGUARD_PII_KEY": "serving.pii_key",
     "SKEWGUARD_SPOOL_DIR": "serving.spool_dir",
     "SKEWGUARD_LLM_EVAL_URL": "llm_eval.base_url",
@@ -86,6 +89,8 @@ class Settings(SettingsModel):
     """Where the Delta tables live."""
     spark: SparkSettings = Field(default_factory=SparkSettings)
     """How Python-started Spark sessions are built."""
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    """Under which names the tables are registered in the Spark catalog (the path stays the truth)."""
     serving: ServingSettings = Field(default_factory=ServingSettings)
     """The serving-side logger (``serving/``)."""
     training: TrainingSettings = Field(default_factory=TrainingSettings)
@@ -140,6 +145,19 @@ class Settings(SettingsModel):
                 f"({self.lakehouse.root})"
             )
         return Path(self.lakehouse.root) / configured
+
+    def metastore_path(self) -> Path:
+        """Local folder of the embedded Hive metastore (``catalog.metastore_dir``, default
+        ``<lakehouse>/_catalog``): one per lakehouse, so two lakehouses never share names."""
+        configured = self.catalog.metastore_dir
+        if configured and Path(configured).is_absolute():
+            return Path(configured)
+        if "://" in self.lakehouse.root:
+            raise ConfigError(
+                "catalog.metastore_dir: must be set to a local folder when lakehouse.root is a URI "
+                f"({self.lakehouse.root}), or use catalog.metastore: session"
+            )
+        return Path(self.lakehouse.root) / (configured or "_catalog")
 
     def drift_report_root(self) -> Path:
         """Folder of the drift reports (one sub-folder per run)."""

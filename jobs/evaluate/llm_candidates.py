@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from skewguard.progress import progress
 from skewguard.settings_llm_eval import LlmEvalSettings
 
 __all__ = [
@@ -165,7 +166,8 @@ class EndpointCandidate:
             return answer
 
         with ThreadPoolExecutor(max_workers=self.cfg.concurrency, thread_name_prefix="llm-eval") as pool:
-            return list(pool.map(one, bodies))
+            answers = pool.map(one, bodies)
+            return list(progress(answers, total=len(bodies), desc=f"asking {self.model}", unit="req"))
 
     def answer(self, event_id: str, body: dict[str, Any]) -> CandidateAnswer:
         """One record's answer after at most ``max_retries`` retries."""

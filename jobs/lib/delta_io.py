@@ -24,6 +24,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.lib.catalog import register_table
 from schemas.core import TableSchema
 from skewguard.config import Settings
 
@@ -97,7 +98,14 @@ def sql_date(value: dt.date) -> str:
 
 
 def ensure_table(spark: SparkSession, settings: Settings, schema: TableSchema) -> str:
-    """Create the declared table at its lakehouse path unless it exists; returns the path."""
+    """Create the declared table at its lakehouse path unless it exists, and register it in the
+    catalog under its name (``catalog``; a no-op when off or already done); returns the path."""
+    path = _create_table(spark, settings, schema)
+    register_table(spark, settings, schema.name, path)
+    return path
+
+
+def _create_table(spark: SparkSession, settings: Settings, schema: TableSchema) -> str:
     path = settings.lakehouse.table_path(schema.name)
     builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema.spark_schema()).comment(schema.doc)
     if schema.partition_by:

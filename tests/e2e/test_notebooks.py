@@ -24,7 +24,9 @@ NOTEBOOKS = sorted((repo_root() / "notebooks").glob("*.ipynb"))
 @pytest.fixture(scope="module")
 def small_lakehouse(local_es, spark, tmp_path_factory):  # type: ignore[no-untyped-def]
     """What ``make demo`` leaves behind, small: bronze, silver predictions and LLM interactions, labeled examples
-    (built once for every notebook; the kernels inherit the environment set here)."""
+    (built once for every notebook; the kernels inherit the environment set here). The jobs here write by
+    path only; each kernel opens the lakehouse's own metastore (the first one registers what it finds) and
+    reads the tables by name."""
     from elasticsearch import Elasticsearch
 
     tmp = tmp_path_factory.mktemp("notebooks")
@@ -43,6 +45,7 @@ def small_lakehouse(local_es, spark, tmp_path_factory):  # type: ignore[no-untyp
         assert parse_logs.main(window) == 0
         write_labels(iter(records), tmp / "labels.jsonl", LabelConfig(seed=2))
         assert join_labels.main([*window, "--labels", str(tmp / "labels.jsonl")]) == 0
+        mp.setenv("SKEWGUARD_CATALOG", "true")
         yield settings.lakehouse.root
     with Elasticsearch(local_es) as client:
         client.options(ignore_status=404).indices.delete(index=index)
@@ -50,7 +53,10 @@ def small_lakehouse(local_es, spark, tmp_path_factory):  # type: ignore[no-untyp
 
 #: text each notebook's outputs must contain (beyond the lakehouse path and no traceback)
 EXPECTED = {
-    "01_getting_started.ipynb": ["bronze.serving_logs"],
+    "01_getting_started.ipynb": [
+        "bronze.serving_logs",
+        "silver tables: ['labeled_examples', 'llm_interactions', 'predictions', 'quarantine']",
+    ],
     "02_training_sets_and_bundles.ipynb": ["same params: True", "validation AUC", "logged_score", "Δ v2 − v1"],
     "03_llm_datasets.ipynb": ["silver.llm_interactions:", "tool_calling", "succeeded", "train.jsonl"],
     "04_drift.ipynb": ["metrics.reference_profiles", "psi", "trend of", "drift report:"],

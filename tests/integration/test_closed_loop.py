@@ -11,14 +11,23 @@ import pytest
 
 from ops.synthetic import GeneratorConfig, generate, write_jsonl
 from ops.synthetic_labels import LabelConfig, synthesize_labels
+from schemas.tables import TABLES
+from skewguard.config import load_settings
 from tests.helpers import load_records
 
 pytestmark = [pytest.mark.es, pytest.mark.spark]
 
 
-def test_closed_loop_serves_the_bundle_and_lands_its_logs(settings, spark, tmp_path) -> None:  # type: ignore[no-untyped-def]
+#: the tables one loop writes (``metrics.llm_evaluations`` needs an LLM endpoint, so not here)
+LOOP_TABLES = {t.name for t in TABLES} - {"metrics.llm_evaluations", "metrics.llm_evaluation_records"}
+
+
+def test_closed_loop_serves_the_bundle_and_lands_its_logs(settings, spark, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from ops.demo_loop import close_the_loop, format_loop
     from serving.bundle import Bundle
+
+    monkeypatch.setenv("SKEWGUARD_CATALOG", "true")  # the jobs register every table they write by name
+    settings = load_settings()
 
     config = GeneratorConfig(seed=4, start_date=dt.date(2024, 11, 20), days=2, records_per_day=1200)
     log_file = tmp_path / "logs.jsonl"
@@ -91,3 +100,12 @@ def test_closed_loop_serves_the_bundle_and_lands_its_logs(settings, spark, tmp_p
         evaluated.where("slice_column = '' AND metric = 'roc_auc'").select("n").distinct().collect()[0]["n"]
         == (result.training_set["split_counts"]["eval"])
     )
+    # every table the loop wrote is readable by its documented name, registered at the table's path
+    for name in sorted(LOOP_TABLES):
+        location = spark.sql(f"DESCRIBE TABLE EXTENDED {name}").where("col_name = 'Location'").first()["data_type"]
+        assert location.removeprefix("file:").rstrip("/") == settings.lakehouse.table_path(name), name
+    served_by_name = spark.sql(
+        f"SELECT count(*) AS n FROM silver.predictions "
+        f"WHERE event_date = DATE'{result.serve_day}' AND model_version = '{bundle.version}'"
+    )
+    assert served_by_name.first()["n"] == len(rows) == 200
