@@ -5,33 +5,34 @@ smallest and largest value — what ``skewguard.drift_stats.bin_numeric`` and th
 ``bincount``/``minimum.at`` calls of :mod:`jobs.drift.histograms` compute, in one pass and
 without temporary arrays.
 
-Compiled by numba on first use in a process (about a second; the machine code is cached on
-disk).
+Compiled by numba on first use (about a second; the machine code is cached on disk).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+import numba
 import numpy as np
 
 __all__ = ["bin_index", "count_numeric"]
 
-_kernels: dict[str, Any] = {}
-
-
-def _compiled(name: str) -> Any:
-    """A kernel of this module, compiled on first use (numba caches the machine code on disk)."""
-    if name not in _kernels:
-        import numba
-
-        _kernels[name] = numba.njit(cache=True, nogil=True)({"count": _count, "index": _index}[name])
-    return _kernels[name]
-
-
 _BLOCK = 64  # edges per block: one block's comparisons and the block tops' fit in a few SIMD passes
 
 
+@numba.njit(inline="always", cache=True)
+def _search(v: float, tops: np.ndarray, blocks: np.ndarray) -> int:  # pragma: no cover - compiled
+    """The number of edges below ``v``: whole blocks below it (tops below it) times the block
+    size, plus the edges below it in its block — two runs of comparisons with no branch."""
+    c = 0
+    for t in range(tops.shape[0]):
+        c += tops[t] < v
+    b = c * _BLOCK
+    d = 0
+    for t in range(_BLOCK):
+        d += blocks[b + t] < v
+    return b + d
+
+
+@numba.njit(cache=True, nogil=True)
 def _count(  # pragma: no cover - compiled; checked against the numpy definition by the tests
     values: np.ndarray,
     tops: np.ndarray,
@@ -47,25 +48,16 @@ def _count(  # pragma: no cover - compiled; checked against the numpy definition
     when it equals edge i, ``counts[g, 2k + 1] += 1`` when NaN; ``lows``/``highs`` per group.
 
     The edges are cut into blocks of ``_BLOCK`` (padded with +inf); ``tops`` holds each
-    block's last edge. A value's bin is the number of tops below it (whole blocks below it)
-    times the block size plus the number of edges below it in its block: two runs of
-    comparisons with no branch, which the compiler turns into SIMD (≈ 10 ns a value at 2,048
-    edges, against ≈ 50 ns for a binary search, whose loads depend on each other)."""
-    size = tops.shape[0]
+    block's last edge (:func:`_search`: two runs of comparisons with no branch, which the
+    compiler turns into SIMD — ≈ 10 ns a value at 2,048 edges, against ≈ 50 ns for a binary
+    search, whose loads depend on each other)."""
     for j in range(values.shape[0]):
         v = values[j]
         g = group[j]
         if np.isnan(v):
             counts[g, 2 * k + 1] += 1
             continue
-        c = 0
-        for t in range(size):
-            c += tops[t] < v
-        b = c * _BLOCK
-        d = 0
-        for t in range(_BLOCK):
-            d += blocks[b + t] < v
-        i = b + d
+        i = _search(v, tops, blocks)
         counts[g, i] += 1
         if i < k and blocks[i] == v:
             counts[g, k + 1 + i] += 1
@@ -75,24 +67,17 @@ def _count(  # pragma: no cover - compiled; checked against the numpy definition
             highs[g] = v
 
 
+@numba.njit(cache=True, nogil=True)
 def _index(  # pragma: no cover - compiled; checked against the numpy definition by the tests
     values: np.ndarray, tops: np.ndarray, blocks: np.ndarray, k: int, idx: np.ndarray, on_edge: np.ndarray
 ) -> None:
     """Per value its bin (as :func:`_count` finds it; −1 for NaN) and whether it equals its bin's upper edge."""
-    size = tops.shape[0]
     for j in range(values.shape[0]):
         v = values[j]
         if np.isnan(v):
             idx[j] = -1
             continue
-        c = 0
-        for t in range(size):
-            c += tops[t] < v
-        b = c * _BLOCK
-        d = 0
-        for t in range(_BLOCK):
-            d += blocks[b + t] < v
-        i = b + d
+        i = _search(v, tops, blocks)
         idx[j] = i
         on_edge[j] = i < k and blocks[i] == v
 
@@ -118,7 +103,7 @@ def count_numeric(
     counts = np.zeros((groups, 2 * k + 2), dtype=np.int64)
     lows, highs = np.full(groups, np.inf), np.full(groups, -np.inf)
     tops, blocks = _layout(np.ascontiguousarray(edges, dtype=np.float64))
-    _compiled("count")(
+    _count(
         np.ascontiguousarray(values, dtype=np.float64),
         tops,
         blocks,
@@ -138,5 +123,5 @@ def bin_index(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.nda
     idx = np.empty(values.size, dtype=np.int64)
     on_edge = np.zeros(values.size, dtype=np.bool_)
     tops, blocks = _layout(np.ascontiguousarray(edges, dtype=np.float64))
-    _compiled("index")(values, tops, blocks, edges.size, idx, on_edge)
+    _index(values, tops, blocks, edges.size, idx, on_edge)
     return idx, on_edge

@@ -83,6 +83,13 @@ def _sub_bin(values: np.ndarray, low: np.ndarray, scale: np.ndarray, sub_bins: i
     return np.clip(np.floor((values - low) * scale), 0, sub_bins - 1).astype(np.int64)
 
 
+def _sub_scales(comparisons: Sequence[Comparison], sub_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per comparison the (low, scale) of :func:`_sub_bin`: ``sub_bins`` even steps of its range."""
+    low = np.array([c.low for c in comparisons])
+    span = np.array([c.high - c.low for c in comparisons])
+    return low, np.where(span > 0, sub_bins / np.where(span > 0, span, 1.0), 0.0)
+
+
 def _inside_values(
     batches: Iterator[pa.RecordBatch],
     plan: BinPlan,
@@ -143,9 +150,7 @@ def _sub_counts(
     from pyspark.sql import functions as F
 
     luts = _luts(plan, comparisons)
-    low = np.array([c.low for c in comparisons])
-    span = np.array([c.high - c.low for c in comparisons])
-    scale = np.where(span > 0, sub_bins / np.where(span > 0, span, 1.0), 0.0)
+    low, scale = _sub_scales(comparisons, sub_bins)
     cells = len(comparisons) * sub_bins
 
     def counter(side: int) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
@@ -257,9 +262,7 @@ def _walk(
     from pyspark.sql.types import ByteType, DoubleType, LongType, StructField, StructType
 
     luts = _luts(plan, comparisons)
-    low = np.array([c.low for c in comparisons])
-    span = np.array([c.high - c.low for c in comparisons])
-    scale = np.where(span > 0, sub_bins / np.where(span > 0, span, 1.0), 0.0)
+    low, scale = _sub_scales(comparisons, sub_bins)
     cell_id = np.full(len(comparisons) * sub_bins, -1, dtype=np.int64)
     cell_id[walk] = np.arange(walk.size)
     n_ref = np.array([comparisons[int(w) // sub_bins].n_ref for w in walk], dtype=np.float64)
