@@ -20,8 +20,12 @@ pytestmark = [pytest.mark.es, pytest.mark.spark, pytest.mark.cluster]
 
 ROOT = repo_root()
 DAY = dt.date(2024, 11, 21)
-#: as conf/test.yaml sets for local sessions: tiny tables need no adaptive re-planning and no UI
-TINY_DATA_CONF = ["--conf", "spark.sql.adaptive.enabled=false", "--conf", "spark.ui.enabled=false"]
+#: as conf/test.yaml sets for local sessions: tiny tables need no adaptive re-planning, no UI
+#: and no compiled code
+TINY_DATA_CONF = [
+    "--conf", "spark.sql.adaptive.enabled=false", "--conf", "spark.ui.enabled=false",
+    "--conf", "spark.sql.codegen.wholeStage=false", "--conf", "spark.sql.codegen.factoryMode=NO_CODEGEN",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
