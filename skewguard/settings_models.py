@@ -309,6 +309,12 @@ class DriftSettings(SettingsModel):
     """``bounded``: KS as [D_lo, D_hi] from the fine histograms, refined where a threshold
     falls inside; ``exact``: equal to scipy's ``ks_2samp`` statistic (a distributed walk of
     the bins that can hold the largest gap)."""
+    ks_refine_above: int = Field(default=1_000_000, ge=0)
+    """Exact KS: when more values than this lie inside the bins that can hold the largest gap,
+    one pass first counts their sub-bins and only the sub-bins that still can are walked."""
+    direct_read: bool = True
+    """Tasks read the rows to bin straight from the Delta snapshot's Parquet files where they can
+    (README, "Drift"), rather than through Spark's rows; ``false`` always reads through Spark."""
     alpha: float = Field(default=0.01, gt=0, lt=0.5)
     """Significance level of each feature's metrics: a metric warns or alerts only when it is
     past its threshold *and* past its noise floor, the value sampling noise alone exceeds with

@@ -30,6 +30,24 @@ def load_records(settings: Settings, records: Iterable[dict[str, Any]], path: Pa
         client.close()
 
 
+def conf_overlay(folder: Path, overrides: dict[str, dict[str, Any]]) -> Path:
+    """A copy of the repository's ``conf/`` in ``folder`` whose test profile has each section
+    of ``overrides`` merged in (for ``SKEWGUARD_CONF_DIR``): settings a job reads itself."""
+    import shutil
+
+    import yaml
+
+    from skewguard.config import repo_root
+
+    conf = folder / "conf"
+    shutil.copytree(repo_root() / "conf", conf)
+    profile = yaml.safe_load((conf / "test.yaml").read_text()) or {}
+    for section, values in overrides.items():
+        profile.setdefault(section, {}).update(values)
+    (conf / "test.yaml").write_text(yaml.safe_dump(profile))
+    return conf
+
+
 def table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
     return spark.read.format("delta").load(settings.lakehouse.table_path(name))
 

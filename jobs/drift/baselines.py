@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jobs.drift.histograms import ROWS, BinPlan, extremes_key, feature_frame, histograms
+from jobs.drift.feature_rows import feature_rows
+from jobs.drift.histograms import ROWS, BinPlan, extremes_key, histograms
 from jobs.drift.reference_profile import merged_specs
 from jobs.drift.sources import FeatureSpec, RowSource
 from jobs.lib.delta_io import ensure_table
@@ -108,14 +109,14 @@ def _profiled(stored: dict[str, Any], counts: np.ndarray, rows: int, extremes: n
 
 
 def previous_profile(
-    spark: SparkSession, reference: Profile, current: RowSource, window: DayWindow
+    spark: SparkSession, reference: Profile, current: RowSource, window: DayWindow, direct: bool = True
 ) -> tuple[Profile, list[str]]:
     """The window before ``window`` (:func:`previous_window`, read from ``current``'s table at
     its version) profiled on ``reference``'s bins: one histogram pass. Workloads with no rows
     there cannot be compared and are returned apart (the second item)."""
     before = previous_window(window)
     source = replace(current, start=before.start, end=before.end)
-    counts = histograms(feature_frame(source.read(spark), reference.specs), reference.plan, 0)
+    counts = histograms(feature_rows(spark, source, reference.specs, (), direct), reference.plan, 0)
     workload_rows = {w: int(counts[(w, (), ROWS)][0]) for w in reference.workload_rows if (w, (), ROWS) in counts}
     rows = {
         (w, i): _profiled(

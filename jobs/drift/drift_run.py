@@ -30,17 +30,19 @@ from jobs.drift.feature_drift import (
     ks_candidates,
     measure,
 )
-from jobs.drift.histograms import ROWS, combine, extremes_key, feature_frame, histograms
+from jobs.drift.feature_rows import FeatureRows, feature_rows
+from jobs.drift.histograms import ROWS, combine, extremes_key, histograms
 from jobs.drift.ks_walk import Comparison, WalkStats, exact_gaps
 from jobs.drift.sources import RowSource, table_source
 from schemas.tables import SILVER_LABELED_EXAMPLES, SILVER_PREDICTIONS
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
     from jobs.lib.runs import RunRecord
     from jobs.lib.window import DayWindow
     from skewguard.config import Settings
+    from skewguard.settings_models import DriftSettings
 
 __all__ = ["DRIFT_TYPES", "DriftResult", "compute_drift", "current_source"]
 
@@ -154,8 +156,9 @@ def _ks_comparisons(features: list[FeatureDrift], plan: Any) -> list[Comparison]
 
 def _walk_ks(
     spark: SparkSession,
+    conf: DriftSettings,
     profile: Profile,
-    cur_df: DataFrame,
+    cur_rows: FeatureRows,
     features: list[FeatureDrift],
     comparisons: list[Comparison],
     stats: WalkStats,
@@ -169,9 +172,9 @@ def _walk_ks(
             len(comparisons),
             sum(1 for f in features if f.ks_refine.size),
         )
-        ref_df = feature_frame(profile.source.read(spark), profile.specs)
+        ref_rows = feature_rows(spark, profile.source, profile.specs, (), conf.direct_read)
         partitions = max(spark.sparkContext.defaultParallelism, min(len(comparisons), 200))
-        gaps = exact_gaps(ref_df, cur_df, profile.plan, comparisons, partitions, stats)
+        gaps = exact_gaps(ref_rows, cur_rows, profile.plan, comparisons, partitions, stats, conf.ks_refine_above)
     return gaps
 
 
@@ -203,20 +206,20 @@ def compute_drift(
     source = current_source(spark, settings, profile.source, window, table)
     not_compared: list[str] = []
     if compare == "previous":
-        profile, not_compared = previous_profile(spark, profile, source, window)
+        profile, not_compared = previous_profile(spark, profile, source, window, conf.direct_read)
         if not_compared:
             log.warning("no rows before %s for %s: nothing to compare with", window, ", ".join(not_compared))
     phases = {"load_profile_s": time.perf_counter() - t0}
     slices = list(conf.slice_columns)
-    cur_df = feature_frame(source.read(spark), profile.specs, slices)
+    cur_rows = feature_rows(spark, source, profile.specs, slices, conf.direct_read)
     t0 = time.perf_counter()
-    counts = _scoped(histograms(cur_df, profile.plan, len(slices)), sorted(profile.workload_rows), slices)
+    counts = _scoped(histograms(cur_rows, profile.plan, len(slices)), sorted(profile.workload_rows), slices)
     phases["histograms_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     features = _measured_features(profile, counts, settings, exact)
     comparisons = _ks_comparisons(features, profile.plan)
     walked = WalkStats()
-    gaps = _walk_ks(spark, profile, cur_df, features, comparisons, walked)
+    gaps = _walk_ks(spark, conf, profile, cur_rows, features, comparisons, walked)
     phases["ks_walk_s"] = time.perf_counter() - t0
     phases["ks_bins_walked"] = len(comparisons)
     phases["ks_sub_bins_walked"] = walked.cells_walked if walked.refined else 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -22,9 +22,20 @@ from jobs.drift.binning_kernel import count_numeric
 from jobs.drift.sources import FeatureSpec
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["BinPlan", "HistKey", "combine", "extremes_key", "feature_frame", "histograms"]
+__all__ = ["ArrowRows", "BinPlan", "HistKey", "combine", "extremes_key", "feature_frame", "histograms"]
+
+
+class ArrowRows(Protocol):
+    """What the binning passes read: a :func:`feature_frame` DataFrame, or the same batches
+    read from a snapshot's files (:class:`jobs.drift.feature_rows.FeatureRows`)."""
+
+    @property
+    def sparkSession(self) -> SparkSession: ...
+
+    def mapInArrow(self, func: Any, schema: Any) -> DataFrame: ...
+
 
 HistKey = tuple[str, tuple[str, ...], int]
 """(workload, slice values, feature index); feature index −1 holds the row count, and
@@ -166,10 +177,10 @@ def _bin_batch(
                 _count(acc, workload, combos, i, group, _category_codes(column, top, others), len(top) + 3)
 
 
-def histograms(features_df: DataFrame, plan: BinPlan, n_slices: int) -> dict[HistKey, np.ndarray]:
+def histograms(features_df: ArrowRows, plan: BinPlan, n_slices: int) -> dict[HistKey, np.ndarray]:
     """Counts per (workload, slice values, feature) over the rows of ``features_df``
-    (:func:`feature_frame`), and each numeric feature's extremes (:func:`extremes_key`);
-    workloads without a plan are skipped."""
+    (:func:`feature_frame` or :class:`~jobs.drift.feature_rows.FeatureRows`), and each
+    numeric feature's extremes (:func:`extremes_key`); workloads without a plan are skipped."""
     from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
 
     workloads = sorted({w for w, _ in (*plan.edges, *plan.categories)})

@@ -31,16 +31,13 @@ from jobs.drift.binning_kernel import bin_index
 from skewguard.drift_stats import walk_runs
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
-
-    from jobs.drift.histograms import BinPlan
+    from jobs.drift.histograms import ArrowRows, BinPlan
 
 __all__ = ["SUB_BINS", "Comparison", "WalkStats", "exact_gaps"]
 
 log = logging.getLogger("skewguard.drift")
 
 SUB_BINS = 32
-REFINE_ABOVE = 1_000_000
 """Values inside the candidate bins (both sides) past which they are counted on sub-bins
 before any is walked: below it one pass (the walk) costs less than two."""
 
@@ -143,7 +140,7 @@ def _luts(plan: BinPlan, comparisons: Sequence[Comparison]) -> dict[tuple[str, i
 
 
 def _sub_counts(
-    ref_df: DataFrame, cur_df: DataFrame, plan: BinPlan, comparisons: Sequence[Comparison], sub_bins: int
+    ref_df: ArrowRows, cur_df: ArrowRows, plan: BinPlan, comparisons: Sequence[Comparison], sub_bins: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Both sides' counts of the values inside each compared bin, per sub-bin (comparisons ×
     sub_bins each): one pass, only the nonzero cells leave a partition, Spark adds them up."""
@@ -209,22 +206,24 @@ def _refine(
 
 
 def exact_gaps(
-    ref_df: DataFrame,
-    cur_df: DataFrame,
+    ref_df: ArrowRows,
+    cur_df: ArrowRows,
     plan: BinPlan,
     comparisons: Sequence[Comparison],
     partitions: int,
     stats: WalkStats | None = None,
+    refine_above: int = 1_000_000,
 ) -> np.ndarray:
     """Per comparison, a gap inside its bin, computed on the raw values of both sides: the
     largest |F_ref − F_cur| inside it wherever that can exceed its feature's lower bound
     (``floor``), else at most that bound — so the largest over a feature's comparisons and its
-    lower bound is its exact KS statistic (0 where a bin holds no value)."""
+    lower bound is its exact KS statistic (0 where a bin holds no value). Sub-bins are counted
+    first when more than ``refine_above`` values lie inside the compared bins."""
     stats = stats if stats is not None else WalkStats()
     stats.comparisons = len(comparisons)
     if not comparisons:
         return np.zeros(0)
-    stats.refined = sum(c.inside for c in comparisons) > REFINE_ABOVE
+    stats.refined = sum(c.inside for c in comparisons) > refine_above
     sub_bins = SUB_BINS if stats.refined else 1
     if stats.refined:
         ref_sub, cur_sub = _sub_counts(ref_df, cur_df, plan, comparisons, sub_bins)
@@ -246,8 +245,8 @@ def exact_gaps(
 
 
 def _walk(
-    ref_df: DataFrame,
-    cur_df: DataFrame,
+    ref_df: ArrowRows,
+    cur_df: ArrowRows,
     plan: BinPlan,
     comparisons: Sequence[Comparison],
     sub_bins: int,

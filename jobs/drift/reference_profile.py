@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from jobs.drift.feature_rows import FeatureRows, feature_rows
 from jobs.drift.histograms import ROWS, BinPlan, HistKey, feature_frame, histograms
 from jobs.drift.profile_edges import refined_edges
 from jobs.drift.sources import FeatureSpec, RowSource, declared_features, table_source
@@ -172,15 +173,16 @@ def _reference_workloads(rows_df: DataFrame, source: RowSource) -> list[str]:
 
 
 def _measure(
-    features_df: DataFrame, specs: list[FeatureSpec], used: dict[str, set[int]], conf: DriftSettings
+    rows: FeatureRows, features_df: DataFrame, used: dict[str, set[int]], conf: DriftSettings
 ) -> tuple[BinPlan, dict[_Key, dict[str, Any]], dict[_Key, bool], dict[HistKey, np.ndarray]]:
     """The bins (quantile edges, top categories) and the reference's exact counts on them: one
     histogram pass on the provisional edges, from whose exact counts the fine and coarse edges
     are picked (their counts are sums of the provisional ones: no second pass)."""
+    specs = rows.specs
     edges, extra = _numeric_edges(features_df, specs, used, conf)
     top, others, truncated = _top_categories(features_df, specs, used, conf)
     plan = BinPlan(specs, edges, top, others)
-    counts = histograms(features_df, plan, 0)
+    counts = histograms(rows if rows.direct else features_df, plan, 0)
     worst = 0.0
     for (workload, i), provisional in edges.items():
         key = (workload, (), i)
@@ -303,9 +305,10 @@ def profile_reference(
     specs, used = merged_specs(
         {w: declared_features(settings, columns, w, source.table, contract, given) for w in workloads}
     )
+    rows = feature_rows(spark, source, specs, (), conf.direct_read)
     features_df = feature_frame(rows_df, specs).cache()
     try:
-        plan, extra, truncated, counts = _measure(features_df, specs, used, conf)
+        plan, extra, truncated, counts = _measure(rows, features_df, used, conf)
     finally:
         features_df.unpersist()
     out = _profile_rows(_profile_base(source, name, run), workloads, used, plan, extra, truncated, counts)

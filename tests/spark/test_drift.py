@@ -23,6 +23,7 @@ from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 from jobs import compute_drift, profile_reference
 from jobs.lib.job import EXIT_NO_DATA
 from skewguard.config import load_settings
+from tests.helpers import conf_overlay
 from tests.spark.test_parity import _tracked
 
 pytestmark = pytest.mark.spark
@@ -138,9 +139,9 @@ def _profile(spark, settings) -> dict[str, dict[str, Any]]:  # type: ignore[no-u
     return {r["feature"]: r.asDict() for r in df.where("reference = 'ref'").collect()}
 
 
-def test_exact_ks_equals_scipy_and_js_psi_match_references(spark, data, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_exact_ks_equals_scipy_and_js_psi_match_references(spark, data, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
     # the walk counts sub-bins first, as it does on large windows (the other exact tests walk whole bins)
-    monkeypatch.setattr("jobs.drift.ks_walk.REFINE_ABOVE", 0)
+    monkeypatch.setenv("SKEWGUARD_CONF_DIR", str(conf_overlay(tmp_path, {"drift": {"ks_refine_above": 0}})))
     args = ["--reference", "ref", "--date", str(CUR_DAY), "--table", data["path"], "--ks-mode", "exact"]
     # features are in alert, but not the dataset verdict (3 of 9 < drift.drift_share): the scoped gate passes
     assert compute_drift.main([*args, "--fail-on", "dataset"]) == 0
@@ -259,17 +260,16 @@ def test_bounded_ks_brackets_scipy_and_flags_exactly_the_drift(spark, data, tmp_
     assert mine.count() == len(rows)
 
 
-def test_undrifted_window_and_slices_and_empty_window(spark, data, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_undrifted_window_and_slices_and_empty_window(spark, data) -> None:  # type: ignore[no-untyped-def]
     from jobs.drift.drift_run import compute_drift as run_drift
     from jobs.lib.runs import RunRecord
     from jobs.lib.window import DayWindow
 
     settings = data["settings"]
-    sliced = settings.model_copy(
-        update={"drift": settings.drift.model_copy(update={"slice_columns": ["model_version"]})}
-    )
     # the reference window against itself: nothing drifts, KS is 0 (sub-bins counted first, per scope)
-    monkeypatch.setattr("jobs.drift.ks_walk.REFINE_ABOVE", 0)
+    sliced = settings.model_copy(
+        update={"drift": settings.drift.model_copy(update={"slice_columns": ["model_version"], "ks_refine_above": 0})}
+    )
     same = run_drift(spark, sliced, "ref", DayWindow(REF_DAY, REF_DAY), RunRecord("t"), data["path"], "exact")
     assert same.phases["ks_sub_bins_walked"] > 0
     flagged = [r for r in same.rows if r["slice_value"] == "" and r["status"] in ("warn", "alert")]
