@@ -24,7 +24,7 @@ from jobs.drift.sources import FeatureSpec
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["ArrowRows", "BinPlan", "HistKey", "combine", "extremes_key", "feature_frame", "histograms"]
+__all__ = ["ArrowRows", "BinPlan", "HistKey", "by_workload", "combine", "extremes_key", "feature_frame", "histograms"]
 
 
 class ArrowRows(Protocol):
@@ -177,30 +177,35 @@ def _bin_batch(
                 _count(acc, workload, combos, i, group, _category_codes(column, top, others), len(top) + 3)
 
 
+def by_workload(batches: Iterator[pa.RecordBatch], workloads: set[str]) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """Each batch's rows of each workload in ``workloads`` (a batch of one workload as it is)."""
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        encoded = pc.dictionary_encode(batch.column("workload_id"))
+        names = encoded.dictionary.to_pylist()
+        if len(names) == 1:
+            if names[0] in workloads:
+                yield names[0], batch
+            continue
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        for code, name in enumerate(names):
+            if name in workloads:
+                yield name, batch.filter(pa.array(codes == code))
+
+
 def histograms(features_df: ArrowRows, plan: BinPlan, n_slices: int) -> dict[HistKey, np.ndarray]:
     """Counts per (workload, slice values, feature) over the rows of ``features_df``
     (:func:`feature_frame` or :class:`~jobs.drift.feature_rows.FeatureRows`), and each
     numeric feature's extremes (:func:`extremes_key`); workloads without a plan are skipped."""
     from pyspark.sql.types import BinaryType, IntegerType, StringType, StructField, StructType
 
-    workloads = sorted({w for w, _ in (*plan.edges, *plan.categories)})
+    workloads = {w for w, _ in (*plan.edges, *plan.categories)}
 
     def bin_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         acc: dict[HistKey, np.ndarray] = {}
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            wl = batch.column("workload_id")
-            encoded = pc.dictionary_encode(wl)
-            names = encoded.dictionary.to_pylist()
-            if len(names) == 1:
-                if names[0] in workloads:
-                    _bin_batch(acc, batch, names[0], plan, n_slices)
-                continue
-            codes = encoded.indices.to_numpy(zero_copy_only=False)
-            for code, name in enumerate(names):
-                if name in workloads:
-                    _bin_batch(acc, batch.filter(pa.array(codes == code)), name, plan, n_slices)
+        for name, batch in by_workload(batches, workloads):
+            _bin_batch(acc, batch, name, plan, n_slices)
         if acc:
             keys = list(acc)
             yield pa.RecordBatch.from_arrays(

@@ -143,9 +143,8 @@ def _sub_counts(
     ref_df: ArrowRows, cur_df: ArrowRows, plan: BinPlan, comparisons: Sequence[Comparison], sub_bins: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Both sides' counts of the values inside each compared bin, per sub-bin (comparisons ×
-    sub_bins each): one pass, only the nonzero cells leave a partition, Spark adds them up."""
-    from pyspark.sql import functions as F
-
+    sub_bins each): one pass; a partition's nonzero cells leave it as one row (their indices
+    and counts), and Spark adds the partitions' counts up per side."""
     luts = _luts(plan, comparisons)
     low, scale = _sub_scales(comparisons, sub_bins)
     cells = len(comparisons) * sub_bins
@@ -161,23 +160,28 @@ def _sub_counts(
                 pass
             nonzero = np.flatnonzero(acc)
             if nonzero.size:
-                yield pa.RecordBatch.from_arrays(
-                    [pa.array(np.full(nonzero.size, side, dtype=np.int8)), pa.array(nonzero), pa.array(acc[nonzero])],
-                    names=["side", "cell", "count"],
-                )
+                sparse = np.concatenate([nonzero, acc[nonzero]]).tobytes()
+                yield pa.RecordBatch.from_arrays([pa.array([side], pa.int8()), pa.array([sparse])], ["side", "cells"])
 
         return run
 
-    schema = "side byte, cell long, count long"
+    def dense(cells_bytes: bytes) -> np.ndarray:
+        pairs = np.frombuffer(cells_bytes, dtype=np.int64).reshape(2, -1)
+        out = np.zeros(cells, dtype=np.int64)
+        out[pairs[0]] = pairs[1]
+        return out
+
+    schema = "side byte, cells binary"
     counted = (
         ref_df.mapInArrow(counter(0), schema)
         .unionByName(cur_df.mapInArrow(counter(1), schema))
-        .groupBy("side", "cell")
-        .agg(F.sum("count").alias("count"))
+        .rdd.map(lambda r: (int(r[0]), dense(r[1])))
+        .reduceByKey(np.add)
+        .collect()
     )
     out = np.zeros((2, cells), dtype=np.int64)
-    for r in counted.collect():
-        out[int(r["side"]), int(r["cell"])] = int(r["count"])
+    for side, counts in counted:
+        out[side] = counts
     return out[0].reshape(-1, sub_bins), out[1].reshape(-1, sub_bins)
 
 

@@ -15,14 +15,14 @@ known values from one counted ranking.
 from __future__ import annotations
 
 import logging
-from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jobs.drift.feature_rows import FeatureRows, feature_rows
-from jobs.drift.histograms import ROWS, BinPlan, HistKey, feature_frame, histograms
+from jobs.drift.histograms import ROWS, BinPlan, HistKey, histograms
 from jobs.drift.profile_edges import refined_edges
+from jobs.drift.profile_passes import Moments, moments_and_categories, sampled_values
 from jobs.drift.sources import FeatureSpec, RowSource, declared_features, table_source
 from jobs.lib.delta_io import ensure_table, replace_where, sql_string
 from schemas.drift_tables import METRICS_REFERENCE_PROFILES
@@ -63,99 +63,54 @@ _SAMPLE_PER_EDGE = 25  # sampled values per provisional edge
 
 
 def _numeric_edges(
-    features_df: DataFrame, specs: list[FeatureSpec], used: dict[str, set[int]], conf: DriftSettings
+    rows: FeatureRows,
+    row_counts: dict[str, int],
+    moments: dict[tuple[str, int], Moments],
+    used: dict[str, set[int]],
+    conf: DriftSettings,
 ) -> tuple[dict[tuple[str, int], np.ndarray], dict[tuple[str, int], dict[str, Any]]]:
     """Provisional edges of every numeric feature (many more than ``drift.fine_bins``: the
-    quantiles of a sample of each workload's rows) and its extremes and standard deviation,
-    from two passes over the rows (an aggregation, a sample) for all features at once.
-    :func:`profile_edges.refined_edges` then picks the fine and coarse edges among them from the exact counts."""
-    from pyspark.sql import functions as F
-
-    numeric = [i for i, s in enumerate(specs) if s.kind == "numeric"]
+    quantiles of a sample of each workload's rows, one pass for all features) and its extremes
+    and standard deviation (from pass 1's moments). :func:`profile_edges.refined_edges` then
+    picks the fine and coarse edges among them from the exact counts."""
+    numeric = {w: sorted(i for i in used[w] if rows.specs[i].kind == "numeric") for w in row_counts}
+    numeric = {w: indices for w, indices in numeric.items() if indices}
     if not numeric:
         return {}, {}
-    ranges = {
-        row["workload_id"]: row
-        for row in features_df.groupBy("workload_id")
-        .agg(
-            F.count(F.lit(1)).alias("rows"),
-            *[F.min(f"_f{i}").alias(f"min{i}") for i in numeric],
-            *[F.max(f"_f{i}").alias(f"max{i}") for i in numeric],
-            *[F.stddev_pop(f"_f{i}").alias(f"std{i}") for i in numeric],
-        )
-        .collect()
-    }
     provisional = max(conf.quantile_accuracy, _OVERSAMPLE * conf.fine_bins)
     wanted = _SAMPLE_PER_EDGE * provisional
-    fractions = {w: min(1.0, wanted / max(int(r["rows"]), 1)) for w, r in ranges.items()}
-    sampled = features_df.sampleBy("workload_id", fractions, seed=0).select("workload_id", *[f"_f{i}" for i in numeric])
-    table = _arrow(sampled)
-    workloads = np.asarray(table.column("workload_id").to_numpy(zero_copy_only=False))
+    fractions = {w: min(1.0, wanted / max(row_counts[w], 1)) for w in numeric}
+    sample = sampled_values(rows, numeric, fractions)
     qs = np.arange(1, provisional) / provisional
     edges: dict[tuple[str, int], np.ndarray] = {}
     extra: dict[tuple[str, int], dict[str, Any]] = {}
-    for workload, row in sorted(ranges.items()):
-        rows = workloads == workload
-        for i in (i for i in numeric if i in used.get(workload, set())):
-            values = np.asarray(table.column(f"_f{i}").to_numpy(zero_copy_only=False), dtype=np.float64)[rows]
-            values = values[~np.isnan(values)]
+    for workload, indices in sorted(numeric.items()):
+        for i in indices:
+            values = sample.get((workload, i), np.zeros(0))
             edges[(workload, i)] = np.unique(np.quantile(values, qs, method="inverted_cdf")) if values.size else values
-            extra[(workload, i)] = {"min": row[f"min{i}"], "max": row[f"max{i}"], "std": row[f"std{i}"]}
+            m = moments.get((workload, i))
+            extra[(workload, i)] = (
+                {"min": None, "max": None, "std": None}
+                if m is None
+                else {"min": float(m[1]), "max": float(m[2]), "std": float(np.sqrt(m[4] / m[0]))}
+            )
     return edges, extra
 
 
-def _arrow(df: DataFrame) -> Any:
-    """``df`` collected as an Arrow table (through Spark's Arrow path: no row objects)."""
-    import pyarrow as pa
-
-    batches = df._collect_as_arrow()  # pyspark 3.5: the Arrow collect toPandas uses (toArrow is 4.0)
-    if batches:
-        return pa.Table.from_batches(batches)
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    return to_arrow_schema(df.schema).empty_table()
-
-
 def _top_categories(
-    features_df: DataFrame, specs: list[FeatureSpec], used: dict[str, set[int]], conf: DriftSettings
+    ordered: dict[tuple[str, int], list[str]], specs: list[FeatureSpec], used: dict[str, set[int]], conf: DriftSettings
 ) -> tuple[dict[tuple[str, int], list[str]], dict[tuple[str, int], list[str]], dict[tuple[str, int], bool]]:
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    categorical = [i for i, s in enumerate(specs) if s.kind == "categorical"]
+    """Per categorical (workload, feature): its top K values, the other known ones, and
+    whether more were seen than are remembered (from pass 1's ranking)."""
+    limit = conf.top_k + conf.max_known_categories
     top: dict[tuple[str, int], list[str]] = {}
     others: dict[tuple[str, int], list[str]] = {}
     truncated: dict[tuple[str, int], bool] = {}
-    if not categorical:
-        return top, others, truncated
-    parts = [
-        features_df.select(
-            "workload_id",
-            F.lit(i).alias("feature"),
-            (F.explode(f"_f{i}") if specs[i].is_array else F.col(f"_f{i}")).alias("value"),
-        )
-        for i in categorical
-    ]
-    limit = conf.top_k + conf.max_known_categories
-    ranked = (
-        reduce(lambda a, b: a.unionByName(b), parts)
-        .where(F.col("value").isNotNull())
-        .groupBy("workload_id", "feature", "value")
-        .count()
-        .withColumn(
-            "rank",
-            F.row_number().over(Window.partitionBy("workload_id", "feature").orderBy(F.desc("count"), "value")),
-        )
-        .where(F.col("rank") <= limit + 1)
-    )
-    found: dict[tuple[str, int], list[tuple[int, str]]] = {}
-    for row in ranked.collect():
-        found.setdefault((row["workload_id"], row["feature"]), []).append((row["rank"], row["value"]))
     for workload, indices in used.items():
         for i in indices:
             if specs[i].kind != "categorical":
                 continue
-            values = [v for _, v in sorted(found.get((workload, i), []))]
+            values = ordered.get((workload, i), [])
             top[(workload, i)] = values[: conf.top_k]
             others[(workload, i)] = values[conf.top_k : limit]
             truncated[(workload, i)] = len(values) > limit
@@ -173,16 +128,19 @@ def _reference_workloads(rows_df: DataFrame, source: RowSource) -> list[str]:
 
 
 def _measure(
-    rows: FeatureRows, features_df: DataFrame, used: dict[str, set[int]], conf: DriftSettings
+    rows: FeatureRows, used: dict[str, set[int]], conf: DriftSettings
 ) -> tuple[BinPlan, dict[_Key, dict[str, Any]], dict[_Key, bool], dict[HistKey, np.ndarray]]:
-    """The bins (quantile edges, top categories) and the reference's exact counts on them: one
-    histogram pass on the provisional edges, from whose exact counts the fine and coarse edges
-    are picked (their counts are sums of the provisional ones: no second pass)."""
+    """The bins (quantile edges, top categories) and the reference's exact counts on them, in
+    three passes (:mod:`jobs.drift.profile_passes`, then one histogram pass on the provisional
+    edges, from whose exact counts the fine and coarse edges are picked: their counts are sums
+    of the provisional ones)."""
     specs = rows.specs
-    edges, extra = _numeric_edges(features_df, specs, used, conf)
-    top, others, truncated = _top_categories(features_df, specs, used, conf)
+    limit = conf.top_k + conf.max_known_categories
+    row_counts, moments, ordered = moments_and_categories(rows, specs, used, limit)
+    edges, extra = _numeric_edges(rows, row_counts, moments, used, conf)
+    top, others, truncated = _top_categories(ordered, specs, used, conf)
     plan = BinPlan(specs, edges, top, others)
-    counts = histograms(rows if rows.direct else features_df, plan, 0)
+    counts = histograms(rows, plan, 0)
     worst = 0.0
     for (workload, i), provisional in edges.items():
         key = (workload, (), i)
@@ -305,12 +263,7 @@ def profile_reference(
     specs, used = merged_specs(
         {w: declared_features(settings, columns, w, source.table, contract, given) for w in workloads}
     )
-    rows = feature_rows(spark, source, specs, (), conf.direct_read)
-    features_df = feature_frame(rows_df, specs).cache()
-    try:
-        plan, extra, truncated, counts = _measure(rows, features_df, used, conf)
-    finally:
-        features_df.unpersist()
+    plan, extra, truncated, counts = _measure(feature_rows(spark, source, specs, (), conf.direct_read), used, conf)
     out = _profile_rows(_profile_base(source, name, run), workloads, used, plan, extra, truncated, counts)
     run.output_version = _write_profile(spark, settings, name, out)
     run.read_count = sum(int(counts.get((w, (), ROWS), np.zeros(1))[0]) for w in workloads)
