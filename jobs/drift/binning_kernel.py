@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["bin_index", "count_numeric"]
+__all__ = ["cells", "count_numeric"]
 
 _BLOCK = 64  # edges per block: one block's comparisons and the block tops' fit in a few SIMD passes
 
@@ -68,18 +68,36 @@ def _count(  # pragma: no cover - compiled; checked against the numpy definition
 
 
 @numba.njit(cache=True, nogil=True)
-def _index(  # pragma: no cover - compiled; checked against the numpy definition by the tests
-    values: np.ndarray, tops: np.ndarray, blocks: np.ndarray, k: int, idx: np.ndarray, on_edge: np.ndarray
+def _cells(  # pragma: no cover - compiled; checked against the numpy definition by the tests
+    values: np.ndarray,
+    tops: np.ndarray,
+    blocks: np.ndarray,
+    k: int,
+    lut: np.ndarray,
+    low: np.ndarray,
+    scale: np.ndarray,
+    sub_bins: int,
+    allowed: np.ndarray,
+    out: np.ndarray,
 ) -> None:
-    """Per value its bin (as :func:`_count` finds it; −1 for NaN) and whether it equals its bin's upper edge."""
+    """Per value its cell — ``lut[bin] · sub_bins + sub-bin`` (sub-bin ⌊(v − low)·scale⌋ in
+    [0, sub_bins) of the bin's comparison) — or −1: NaN, not allowed, on an edge, or in a bin
+    whose ``lut`` entry is −1."""
+    top = sub_bins - 1
     for j in range(values.shape[0]):
         v = values[j]
-        if np.isnan(v):
-            idx[j] = -1
+        out[j] = -1
+        if np.isnan(v) or not allowed[j]:
             continue
         i = _search(v, tops, blocks)
-        idx[j] = i
-        on_edge[j] = i < k and blocks[i] == v
+        if i < k and blocks[i] == v:
+            continue
+        c = lut[i]
+        if c < 0:
+            continue
+        f = np.floor((v - low[c]) * scale[c])
+        f = 0.0 if not f >= 0.0 else (float(top) if f > top else f)
+        out[j] = c * sub_bins + int(f)
 
 
 def _layout(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,12 +134,24 @@ def count_numeric(
     return counts, lows, highs
 
 
-def bin_index(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(bin, on-edge) of each value of a numeric column (float64, NaN for null): its bin is
-    ``searchsorted(edges, v, side="left")`` (−1 for NaN), on-edge whether v equals that edge."""
+def cells(
+    values: np.ndarray,
+    edges: np.ndarray,
+    lut: np.ndarray,
+    low: np.ndarray,
+    scale: np.ndarray,
+    sub_bins: int,
+    allowed: np.ndarray | None = None,
+) -> np.ndarray:
+    """The exact KS walk's cell of each value (:func:`_cells`): its bin as :func:`count_numeric`
+    finds it, that bin's comparison ``lut[bin]``, and its sub-bin of the comparison's range
+    (``low``, ``scale`` per comparison); −1 for NaN, a value on an edge, in a bin not compared
+    or not ``allowed``."""
     values = np.ascontiguousarray(values, dtype=np.float64)
-    idx = np.empty(values.size, dtype=np.int64)
-    on_edge = np.zeros(values.size, dtype=np.bool_)
+    out = np.empty(values.size, dtype=np.int64)
+    ok = np.ones(values.size, dtype=np.bool_) if allowed is None else np.ascontiguousarray(allowed, dtype=np.bool_)
     tops, blocks = _layout(np.ascontiguousarray(edges, dtype=np.float64))
-    _index(values, tops, blocks, edges.size, idx, on_edge)
-    return idx, on_edge
+    _cells(values, tops, blocks, edges.size, np.ascontiguousarray(lut, dtype=np.int64),
+           np.ascontiguousarray(low, dtype=np.float64), np.ascontiguousarray(scale, dtype=np.float64), sub_bins, ok,
+           out)  # fmt: skip
+    return out

@@ -134,10 +134,15 @@ class DirectPlan:
     end: str | None = None
     workload: str | None = None
     partition_columns: frozenset[str] = field(default_factory=frozenset)
+    only: frozenset[int] | None = None
+    """The features a pass reads (None: all); the others' columns are not read."""
+
+    def features(self) -> list[int]:
+        return [i for i in range(len(self.recipes)) if self.only is None or i in self.only]
 
     def columns(self) -> list[str]:
         """The data-file columns a task reads."""
-        wanted = [r.column for r in self.recipes] + list(self.slice_columns) + [self.workload_column]
+        wanted = [self.recipes[i].column for i in self.features()] + list(self.slice_columns) + [self.workload_column]
         if self.start is not None:
             wanted.append(self.date_column)
         return [c for c in dict.fromkeys(wanted) if c not in self.partition_columns]
@@ -205,7 +210,7 @@ def file_batches(file: DirectFile, plan: DirectPlan) -> Iterator[pa.RecordBatch]
             continue
         arrays = [pc.cast(_column(batch, plan.workload_column, file), pa.string())]
         names = ["workload_id"]
-        for i in range(len(plan.recipes)):
+        for i in plan.features():
             arrays.append(_feature(batch, plan, i, file))
             names.append(f"_f{i}")
         for j, column in enumerate(plan.slice_columns):

@@ -172,9 +172,12 @@ def _walk_ks(
             len(comparisons),
             sum(1 for f in features if f.ks_refine.size),
         )
-        ref_rows = feature_rows(spark, profile.source, profile.specs, (), conf.direct_read)
+        walked = {c.feature for c in comparisons}  # the walk's passes read only these features
+        ref_rows = feature_rows(spark, profile.source, profile.specs, (), conf.direct_read).only(walked)
         partitions = max(spark.sparkContext.defaultParallelism, min(len(comparisons), 200))
-        gaps = exact_gaps(ref_rows, cur_rows, profile.plan, comparisons, partitions, stats, conf.ks_refine_above)
+        gaps = exact_gaps(
+            ref_rows, cur_rows.only(walked), profile.plan, comparisons, partitions, stats, conf.ks_refine_above
+        )
     return gaps
 
 

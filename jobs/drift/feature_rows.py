@@ -16,7 +16,8 @@ import itertools
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
@@ -60,6 +61,18 @@ class FeatureRows:
     @property
     def direct(self) -> bool:
         return self.tasks is not None
+
+    def only(self, features: Iterable[int]) -> FeatureRows:
+        """The same rows with only ``features``' columns (``_f<i>`` of the others absent): a
+        pass that needs a few features reads no other column."""
+        keep = frozenset(features)
+        narrow = FeatureRows(self.sparkSession, self.source, self.specs, self.slice_columns, self.tasks,
+                             None if self.plan is None else replace(self.plan, only=keep), self.why_spark)  # fmt: skip
+        if self.plan is None:
+            frame = self.frame()
+            narrow._frame = frame.select("workload_id", *[f"_f{i}" for i in sorted(keep)],
+                                         *[c for c in frame.columns if c.startswith("_s")])  # fmt: skip
+        return narrow
 
     def frame(self) -> DataFrame:
         """The feature DataFrame read by Spark (for the passes that aggregate in Spark)."""

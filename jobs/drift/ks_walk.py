@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.drift.binning_kernel import bin_index
+from jobs.drift.binning_kernel import cells
 from skewguard.drift_stats import walk_runs
 
 if TYPE_CHECKING:
@@ -75,56 +75,49 @@ class WalkStats:
     values_walked: int = 0
 
 
-def _sub_bin(values: np.ndarray, low: np.ndarray, scale: np.ndarray, sub_bins: int) -> np.ndarray:
-    """Sub-bin of each value: ⌊(v − low)·scale⌋ clipped to [0, sub_bins): monotone in v."""
-    return np.clip(np.floor((values - low) * scale), 0, sub_bins - 1).astype(np.int64)
-
-
 def _sub_scales(comparisons: Sequence[Comparison], sub_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per comparison the (low, scale) of :func:`_sub_bin`: ``sub_bins`` even steps of its range."""
+    """Per comparison the (low, scale) of its sub-bins (:func:`~jobs.drift.binning_kernel.cells`):
+    ``sub_bins`` even steps of its range."""
     low = np.array([c.low for c in comparisons])
     span = np.array([c.high - c.low for c in comparisons])
     return low, np.where(span > 0, sub_bins / np.where(span > 0, span, 1.0), 0.0)
 
 
-def _inside_values(
+def _batch_cells(
     batches: Iterator[pa.RecordBatch],
     plan: BinPlan,
     luts: dict[tuple[str, int], list[Any]],
     side: int,
-    take: Callable[[np.ndarray, np.ndarray], pa.RecordBatch | None],
-) -> Iterator[pa.RecordBatch]:
-    """Per batch: the compared bins' values strictly inside them, with their comparison, handed
-    to ``take`` (once per batch, all features together)."""
+    low: np.ndarray,
+    scale: np.ndarray,
+    sub_bins: int,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per batch, every value strictly inside a compared bin (all features together): its
+    cell (comparison × ``sub_bins`` + sub-bin, :func:`~jobs.drift.binning_kernel.cells`) and
+    the value."""
     for batch in batches:
         encoded = pc.dictionary_encode(batch.column("workload_id"))
         names = encoded.dictionary.to_pylist()
         codes = encoded.indices.to_numpy(zero_copy_only=False)
-        keys: list[np.ndarray] = []
-        values: list[np.ndarray] = []
+        got_cells: list[np.ndarray] = []
+        got_values: list[np.ndarray] = []
         for (workload, feature), scoped in luts.items():
             if workload not in names:
                 continue
             rows = np.flatnonzero(codes == names.index(workload)) if len(names) > 1 else None
             column = batch.column(f"_f{feature}").to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
             column = column if rows is None else column[rows]
-            all_idx, all_on_edge = bin_index(column, plan.edges[(workload, feature)])
-            valid = all_idx >= 0
-            idx, on_edge, vals = all_idx[valid], all_on_edge[valid], column[valid]
             for scope, lut in scoped:
-                cmp = lut[idx]
-                keep = (cmp >= 0) & ~on_edge
-                if side == 1 and scope is not None:
+                allowed = None
+                if side == 1 and scope is not None:  # a slice's comparison: only its current rows
                     labels = batch.column(f"_s{scope[0]}").to_numpy(zero_copy_only=False)
-                    labels = labels if rows is None else labels[rows]
-                    keep &= labels[valid] == scope[1]
-                if keep.any():
-                    keys.append(cmp[keep])
-                    values.append(vals[keep])
-        if keys:
-            got = take(np.concatenate(keys), np.concatenate(values))
-            if got is not None:
-                yield got
+                    allowed = (labels if rows is None else labels[rows]) == scope[1]
+                found = cells(column, plan.edges[(workload, feature)], lut, low, scale, sub_bins, allowed)
+                keep = found >= 0
+                got_cells.append(found[keep])
+                got_values.append(column[keep])
+        if got_cells:
+            yield np.concatenate(got_cells), np.concatenate(got_values)
 
 
 def _luts(plan: BinPlan, comparisons: Sequence[Comparison]) -> dict[tuple[str, int], list[Any]]:
@@ -147,17 +140,14 @@ def _sub_counts(
     and counts), and Spark adds the partitions' counts up per side."""
     luts = _luts(plan, comparisons)
     low, scale = _sub_scales(comparisons, sub_bins)
-    cells = len(comparisons) * sub_bins
+    n_cells = len(comparisons) * sub_bins
 
     def counter(side: int) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
         def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-            acc = np.zeros(cells, dtype=np.int64)
+            acc = np.zeros(n_cells, dtype=np.int64)
 
-            def take(cmp: np.ndarray, vals: np.ndarray) -> None:
-                acc[:] += np.bincount(cmp * sub_bins + _sub_bin(vals, low[cmp], scale[cmp], sub_bins), minlength=cells)
-
-            for _ in _inside_values(batches, plan, luts, side, take):
-                pass
+            for found, _ in _batch_cells(batches, plan, luts, side, low, scale, sub_bins):
+                acc[:] += np.bincount(found, minlength=n_cells)
             nonzero = np.flatnonzero(acc)
             if nonzero.size:
                 sparse = np.concatenate([nonzero, acc[nonzero]]).tobytes()
@@ -167,7 +157,7 @@ def _sub_counts(
 
     def dense(cells_bytes: bytes) -> np.ndarray:
         pairs = np.frombuffer(cells_bytes, dtype=np.int64).reshape(2, -1)
-        out = np.zeros(cells, dtype=np.int64)
+        out = np.zeros(n_cells, dtype=np.int64)
         out[pairs[0]] = pairs[1]
         return out
 
@@ -179,7 +169,7 @@ def _sub_counts(
         .reduceByKey(np.add)
         .collect()
     )
-    out = np.zeros((2, cells), dtype=np.int64)
+    out = np.zeros((2, n_cells), dtype=np.int64)
     for side, counts in counted:
         out[side] = counts
     return out[0].reshape(-1, sub_bins), out[1].reshape(-1, sub_bins)
@@ -275,19 +265,16 @@ def _walk(
     )
 
     def emitter(side: int) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-        def take(cmp: np.ndarray, vals: np.ndarray) -> pa.RecordBatch | None:
-            cell = cell_id[cmp * sub_bins + _sub_bin(vals, low[cmp], scale[cmp], sub_bins)]
-            keep = cell >= 0
-            if not keep.any():
-                return None
-            k = cell[keep]
-            return pa.RecordBatch.from_arrays(
-                [pa.array(k), pa.array(vals[keep]), pa.array(np.full(k.size, side, dtype=np.int8))],
-                names=["cell", "value", "side"],
-            )
-
         def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-            return _inside_values(batches, plan, luts, side, take)
+            for found, vals in _batch_cells(batches, plan, luts, side, low, scale, sub_bins):
+                cell = cell_id[found]
+                keep = cell >= 0
+                if keep.any():
+                    k = cell[keep]
+                    yield pa.RecordBatch.from_arrays(
+                        [pa.array(k), pa.array(vals[keep]), pa.array(np.full(k.size, side, dtype=np.int8))],
+                        names=["cell", "value", "side"],
+                    )
 
         return run
 

@@ -80,7 +80,7 @@ def _numeric_edges(
     provisional = max(conf.quantile_accuracy, _OVERSAMPLE * conf.fine_bins)
     wanted = _SAMPLE_PER_EDGE * provisional
     fractions = {w: min(1.0, wanted / max(row_counts[w], 1)) for w in numeric}
-    sample = sampled_values(rows, numeric, fractions)
+    sample = sampled_values(rows.only({i for indices in numeric.values() for i in indices}), numeric, fractions)
     qs = np.arange(1, provisional) / provisional
     edges: dict[tuple[str, int], np.ndarray] = {}
     extra: dict[tuple[str, int], dict[str, Any]] = {}

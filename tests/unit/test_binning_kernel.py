@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jobs.drift.binning_kernel import bin_index, count_numeric
+from jobs.drift.binning_kernel import cells, count_numeric
 from skewguard.drift_stats import bin_numeric
 
 
@@ -47,13 +47,29 @@ def test_compiled_counts_equal_the_numpy_definition(k: int) -> None:
     assert got[0][3].sum() == 0 and got[1][3] == np.inf and got[2][3] == -np.inf
 
 
-@pytest.mark.parametrize("k", [0, 3, 64, 2047])
-def test_compiled_bin_index_equals_searchsorted(k: int) -> None:
+@pytest.mark.parametrize(("k", "sub_bins"), [(0, 1), (3, 1), (64, 32), (2047, 32)])
+def test_compiled_cells_equal_the_numpy_definition(k: int, sub_bins: int) -> None:
+    """The exact KS walk's cell of a value: its bin (``searchsorted``), that bin's comparison,
+    and ⌊(v − low)·scale⌋ clipped to the sub-bins; −1 off the compared bins, on an edge,
+    NaN or not allowed."""
     rng = np.random.default_rng(10 + k)
     edges = np.unique(rng.normal(0, 1, k)) if k else np.zeros(0)
-    values = np.concatenate([rng.normal(0, 2, 5000), edges, [np.nan, np.inf, -np.inf]])
-    idx, on_edge = bin_index(values, edges)
-    want, want_edge, valid, _ = bin_numeric(values, edges)
-    np.testing.assert_array_equal(idx[valid], want)
-    np.testing.assert_array_equal(on_edge[valid], want_edge)
-    assert (idx[~valid] == -1).all() and not on_edge[~valid].any()
+    values = np.concatenate([rng.normal(0, 2, 5000), edges, [np.nan, np.inf, -np.inf, 50.0, -50.0]])
+    lut = np.where(rng.random(k + 1) < 0.6, -1, 0)
+    lut[lut == 0] = np.arange((lut == 0).sum())
+    n_cmp = int((lut >= 0).sum())
+    low = rng.normal(0, 1, n_cmp)
+    scale = np.where(rng.random(n_cmp) < 0.2, 0.0, rng.random(n_cmp) * 10)
+    allowed = rng.random(values.size) < 0.9
+    got = cells(values, edges, lut, low, scale, sub_bins, allowed)
+    idx, on_edge, valid, _ = bin_numeric(values, edges)
+    want = np.full(values.size, -1, dtype=np.int64)
+    rows = np.flatnonzero(valid)
+    cmp = lut[idx]
+    inside = (~on_edge) & (cmp >= 0) & allowed[rows]
+    rows, cmp = rows[inside], cmp[inside]
+    with np.errstate(invalid="ignore"):
+        sub = np.nan_to_num(np.floor((values[rows] - low[cmp]) * scale[cmp]), nan=0.0)
+    want[rows] = cmp * sub_bins + np.clip(sub, 0, sub_bins - 1).astype(np.int64)
+    np.testing.assert_array_equal(got, want)
+    assert (got >= 0).sum() > (0 if k < 3 else 100)
