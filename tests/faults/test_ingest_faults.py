@@ -144,11 +144,10 @@ def test_elasticsearch_killed_mid_read_fails_cleanly_and_rerun_lands_all(spark, 
 
 
 def test_concurrent_ingests_all_commit_without_loss_or_duplicates(spark, settings, tmp_path):  # type: ignore[no-untyped-def]
-    """Four ingests at once, each its own process, on fresh tables (which they race to
-    create): another day, two workloads of one day, and one of those windows twice."""
+    """Three ingests at once, each its own process, on fresh tables (which they race to
+    create): two workloads of one day, and one of those windows twice."""
     indexed = index_generated(settings, tmp_path, _config(records_per_day=1000))
     jobs = {
-        "day-before": ["--date", str(DAY0)],
         "workload-a": ["--date", str(DAY), "--workload", WORKLOADS[0]],
         "workload-b": ["--date", str(DAY), "--workload", WORKLOADS[2]],
         "workload-b-again": ["--date", str(DAY), "--workload", WORKLOADS[2]],
@@ -159,8 +158,8 @@ def test_concurrent_ingests_all_commit_without_loss_or_duplicates(spark, setting
     for name, proc in procs.items():
         assert proc.wait(timeout=600) == 0, _tail(tmp_path / f"{name}.log", 60)
 
-    wanted = {k: v for k, v in indexed.partitions.items() if k[0] == DAY0 or k[1] in (WORKLOADS[0], WORKLOADS[2])}
+    wanted = {k: v for k, v in indexed.partitions.items() if k[0] == DAY and k[1] in (WORKLOADS[0], WORKLOADS[2])}
     assert bronze_state(spark, settings) == wanted
     quarantined = quarantine_ids(spark, settings)
     assert len(quarantined) == len(set(quarantined)) and set(quarantined) <= indexed.malformed
-    assert _runs(spark, settings) == [("succeeded", "")] * 4
+    assert _runs(spark, settings) == [("succeeded", "")] * 3

@@ -101,8 +101,10 @@ def _counted(collected: list[Any]) -> Counter[tuple[Any, ...]]:
     return Counter(tuple(plain(v) for v in row) for row in collected)
 
 
-@pytest.mark.parametrize("layout", ["partitioned", "flat"])
-@pytest.mark.parametrize("window", ["all", "day", "day-and-workload"])
+@pytest.mark.parametrize(
+    ("layout", "window"),
+    [("partitioned", "all"), ("partitioned", "day-and-workload"), ("flat", "day"), ("flat", "day-and-workload")],
+)
 def test_direct_batches_equal_sparks_row_for_row(spark, tables, layout: str, window: str) -> None:  # type: ignore[no-untyped-def]
     settings = load_settings("test", env={})
     start = end = DAY2 if window != "all" else None
