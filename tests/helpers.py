@@ -30,9 +30,16 @@ def load_records(settings: Settings, records: Iterable[dict[str, Any]], path: Pa
         client.close()
 
 
-def conf_overlay(folder: Path, overrides: dict[str, dict[str, Any]]) -> Path:
-    """A copy of the repository's ``conf/`` in ``folder`` whose test profile has each section
-    of ``overrides`` merged in (for ``SKEWGUARD_CONF_DIR``): settings a job reads itself."""
+def _merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = _merged(out.get(key) or {}, value) if isinstance(value, dict) else value
+    return out
+
+
+def conf_overlay(folder: Path, overrides: dict[str, Any]) -> Path:
+    """A copy of the repository's ``conf/`` in ``folder`` whose test profile has ``overrides``
+    merged in, key by key (for ``SKEWGUARD_CONF_DIR``): settings a job reads itself."""
     import shutil
 
     import yaml
@@ -41,9 +48,7 @@ def conf_overlay(folder: Path, overrides: dict[str, dict[str, Any]]) -> Path:
 
     conf = folder / "conf"
     shutil.copytree(repo_root() / "conf", conf)
-    profile = yaml.safe_load((conf / "test.yaml").read_text()) or {}
-    for section, values in overrides.items():
-        profile.setdefault(section, {}).update(values)
+    profile = _merged(yaml.safe_load((conf / "test.yaml").read_text()) or {}, overrides)
     (conf / "test.yaml").write_text(yaml.safe_dump(profile))
     return conf
 

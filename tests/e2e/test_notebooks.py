@@ -14,7 +14,7 @@ from jobs import ingest_logs, join_labels, parse_logs
 from ops.synthetic import GeneratorConfig, generate
 from ops.synthetic_labels import LabelConfig, write_labels
 from skewguard.config import load_settings, repo_root
-from tests.helpers import load_records
+from tests.helpers import conf_overlay, load_records
 
 pytestmark = [pytest.mark.es, pytest.mark.spark]
 
@@ -46,6 +46,9 @@ def small_lakehouse(local_es, spark, tmp_path_factory):  # type: ignore[no-untyp
         write_labels(iter(records), tmp / "labels.jsonl", LabelConfig(seed=2))
         assert join_labels.main([*window, "--labels", str(tmp / "labels.jsonl")]) == 0
         mp.setenv("SKEWGUARD_CATALOG", "true")
+        # the kernels run Spark as users do: compiled code (the test profile interprets it)
+        default_codegen = {"spark": {"extra_conf": {"spark.sql.codegen.factoryMode": "FALLBACK"}}}
+        mp.setenv("SKEWGUARD_CONF_DIR", str(conf_overlay(tmp, default_codegen)))
         yield settings.lakehouse.root
     with Elasticsearch(local_es) as client:
         client.options(ignore_status=404).indices.delete(index=index)

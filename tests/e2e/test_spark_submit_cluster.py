@@ -21,10 +21,10 @@ pytestmark = [pytest.mark.es, pytest.mark.spark, pytest.mark.cluster]
 ROOT = repo_root()
 DAY = dt.date(2024, 11, 21)
 #: as conf/test.yaml sets for local sessions: tiny tables need no adaptive re-planning, no UI
-#: and no whole-stage code generation
+#: and no compiled code
 TINY_DATA_CONF = [
     "--conf", "spark.sql.adaptive.enabled=false", "--conf", "spark.ui.enabled=false",
-    "--conf", "spark.sql.codegen.wholeStage=false",
+    "--conf", "spark.sql.codegen.wholeStage=false", "--conf", "spark.sql.codegen.factoryMode=NO_CODEGEN",
 ]  # fmt: skip
 
 
