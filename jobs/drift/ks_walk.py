@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from jobs.drift.binning_kernel import cells
+from jobs.drift.histograms import by_workload
 from skewguard.drift_stats import walk_runs
 
 if TYPE_CHECKING:
@@ -92,26 +92,21 @@ def _batch_cells(
     scale: np.ndarray,
     sub_bins: int,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Per batch, every value strictly inside a compared bin (all features together): its
+    """Per batch and workload, every value strictly inside a compared bin (all features together): its
     cell (comparison × ``sub_bins`` + sub-bin, :func:`~jobs.drift.binning_kernel.cells`) and
     the value."""
-    for batch in batches:
-        encoded = pc.dictionary_encode(batch.column("workload_id"))
-        names = encoded.dictionary.to_pylist()
-        codes = encoded.indices.to_numpy(zero_copy_only=False)
+    by_feature: dict[str, list[tuple[int, list[Any]]]] = {}
+    for (workload, feature), scoped in luts.items():
+        by_feature.setdefault(workload, []).append((feature, scoped))
+    for workload, batch in by_workload(batches, set(by_feature)):
         got_cells: list[np.ndarray] = []
         got_values: list[np.ndarray] = []
-        for (workload, feature), scoped in luts.items():
-            if workload not in names:
-                continue
-            rows = np.flatnonzero(codes == names.index(workload)) if len(names) > 1 else None
+        for feature, scoped in by_feature[workload]:
             column = batch.column(f"_f{feature}").to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-            column = column if rows is None else column[rows]
             for scope, lut in scoped:
                 allowed = None
                 if side == 1 and scope is not None:  # a slice's comparison: only its current rows
-                    labels = batch.column(f"_s{scope[0]}").to_numpy(zero_copy_only=False)
-                    allowed = (labels if rows is None else labels[rows]) == scope[1]
+                    allowed = batch.column(f"_s{scope[0]}").to_numpy(zero_copy_only=False) == scope[1]
                 found = cells(column, plan.edges[(workload, feature)], lut, low, scale, sub_bins, allowed)
                 keep = found >= 0
                 got_cells.append(found[keep])
